@@ -1,0 +1,53 @@
+"""Model registry: one name -> one constructor, shared by every model family."""
+
+_REGISTRY = {}
+
+
+def register_model(name, task=None):
+    """Register a model constructor under ``name``.
+
+    Args:
+        name: registry name, e.g. ``"utrans_foundation"`` or ``"seist_m_dpk"``.
+        task: optional task name (``"location"``, ``"dpk"``, ...) used by the
+            numbered scripts to list the models that fit them.
+
+    Returns:
+        A decorator that stores the constructor and returns it unchanged.
+    """
+
+    def decorator(fn):
+        if name in _REGISTRY and _REGISTRY[name]["fn"] is not fn:
+            raise ValueError(f"A model is already registered as {name!r}.")
+        _REGISTRY[name] = {"fn": fn, "task": task}
+        return fn
+
+    return decorator
+
+
+def get_model(name, **kwargs):
+    """Build the registered model ``name`` with constructor ``kwargs``.
+
+    Args:
+        name: a name from :func:`list_models`.
+        **kwargs: passed to the model constructor.
+
+    Returns:
+        A ``keras.Model``.
+    """
+    if name not in _REGISTRY:
+        raise KeyError(
+            f"Unknown model {name!r}. Registered models: {', '.join(list_models())}"
+        )
+    return _REGISTRY[name]["fn"](**kwargs)
+
+
+def list_models(task=None):
+    """Sorted names of the registered models, optionally only those of ``task``."""
+    return sorted(n for n, v in _REGISTRY.items() if task is None or v["task"] == task)
+
+
+def model_task(name):
+    """The task a registered model was registered for (or ``None``)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"Unknown model {name!r}.")
+    return _REGISTRY[name]["task"]
