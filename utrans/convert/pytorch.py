@@ -32,6 +32,9 @@ __all__ = [
     "conv_kernel",
     "linear_kernel",
     "identity",
+    "conv_transpose_kernel",
+    "lstm_bias",
+    "layer_mappings",
 ]
 
 # Storage class name -> numpy dtype. BFloat16 has no numpy dtype; it is read
@@ -316,3 +319,77 @@ def load_torch_checkpoint(model, path):
     """
     state_dict = read_torch_state_dict(path)
     return assign_torch_state_dict(model, state_dict, source=os.fspath(path))
+
+
+# --- layer-level helpers ----------------------------------------------------
+
+
+def _lstm_cell_mappings(cell, prefix, suffix):
+    # torch packs the gates as (i, f, g, o); Keras LSTM kernels use the same
+    # (i, f, c, o) order along the last axis, so a transpose is enough.
+    return [
+        TorchMapping(cell.kernel, [f"{prefix}.weight_ih_l0{suffix}"], linear_kernel),
+        TorchMapping(cell.recurrent_kernel, [f"{prefix}.weight_hh_l0{suffix}"], linear_kernel),
+        TorchMapping(cell.bias, [f"{prefix}.bias_ih_l0{suffix}", f"{prefix}.bias_hh_l0{suffix}"],
+                     lstm_bias),
+    ]
+
+
+def layer_mappings(layer, prefix):
+    """The :class:`TorchMapping` list filling one Keras layer from a torch module.
+
+    Supported pairs: ``Conv1D``/``Conv2D`` <- ``Conv1d``/``Conv2d``,
+    ``Conv1DTranspose`` <- ``ConvTranspose1d``, ``Dense`` <- ``Linear``,
+    ``BatchNormalization`` <- ``BatchNorm1d`` (affine and running statistics),
+    ``LayerNormalization`` <- ``LayerNorm``, ``LSTM`` <- single-layer ``LSTM``
+    and ``Bidirectional(LSTM)`` <- single-layer ``LSTM(bidirectional=True)``.
+
+    Args:
+        layer: a built Keras layer.
+        prefix: the torch module's name in the state_dict, e.g. ``"encoder.convs.0.conv"``.
+
+    Returns:
+        list of :class:`TorchMapping`.
+
+    Raises:
+        TypeError: for a layer type not listed above.
+    """
+    import keras
+
+    p = prefix
+    if isinstance(layer, keras.layers.Bidirectional):
+        return (_lstm_cell_mappings(layer.forward_layer.cell, p, "")
+                + _lstm_cell_mappings(layer.backward_layer.cell, p, "_reverse"))
+    if isinstance(layer, keras.layers.LSTM):
+        return _lstm_cell_mappings(layer.cell, p, "")
+    if isinstance(layer, keras.layers.BatchNormalization):
+        out = []
+        if layer.scale:
+            out.append(TorchMapping(layer.gamma, [f"{p}.weight"]))
+        if layer.center:
+            out.append(TorchMapping(layer.beta, [f"{p}.bias"]))
+        out.append(TorchMapping(layer.moving_mean, [f"{p}.running_mean"]))
+        out.append(TorchMapping(layer.moving_variance, [f"{p}.running_var"]))
+        return out
+    if isinstance(layer, keras.layers.LayerNormalization):
+        out = []
+        if layer.scale:
+            out.append(TorchMapping(layer.gamma, [f"{p}.weight"]))
+        if layer.center:
+            out.append(TorchMapping(layer.beta, [f"{p}.bias"]))
+        return out
+    if isinstance(layer, keras.layers.Conv1DTranspose):
+        kernel_fn = conv_transpose_kernel
+    elif isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
+        kernel_fn = conv_kernel
+    elif isinstance(layer, keras.layers.Dense):
+        kernel_fn = linear_kernel
+    else:
+        raise TypeError(
+            f"layer_mappings: no torch equivalent known for {type(layer).__name__} "
+            f"(layer {layer.name!r}, torch prefix {prefix!r})."
+        )
+    out = [TorchMapping(layer.kernel, [f"{p}.weight"], kernel_fn)]
+    if layer.use_bias:
+        out.append(TorchMapping(layer.bias, [f"{p}.bias"]))
+    return out
