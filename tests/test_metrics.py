@@ -70,6 +70,9 @@ def test_pick_4_samples_off_at_100hz():
     far = M.pick_metrics(np.array([104.0]), np.array([100.0]), tolerance_samples=2, sampling_rate=100)
     assert (far["tp"], far["fp"], far["fn"]) == (0, 1, 1)
     assert far["f1"] == 0.0 and math.isnan(far["mae_s"])
+    # the tolerance is inclusive: 10 samples off at a 10-sample tolerance is a TP
+    edge = M.pick_metrics([110.0], [100.0], tolerance_samples=10, sampling_rate=100)
+    assert edge["tp"] == 1 and edge["mae_s"] == pytest.approx(0.1)
     # U-Trans counting: a too-far pick is only a miss
     ut = M.pick_metrics([104.0], [100.0], 2, 100, far_pick_counts_as_fp=False)
     assert (ut["tp"], ut["fp"], ut["fn"]) == (0, 0, 1)

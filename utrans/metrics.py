@@ -106,6 +106,8 @@ def find_peaks(prob, threshold: float = 0.3, min_distance: int = 1, max_peaks: i
     in the reference's reversed sort) and every
     lower peak at ``|i - j| <= min_distance`` samples from a kept one is removed.
     SeisT uses ``threshold=0.3`` for P/S with ``min_distance`` = 1 s of samples.
+    The result equals the reference's peak detector except for exactly equal
+    peak heights, whose order the reference leaves to ``np.argsort``.
 
     Args:
         prob: 1-D array, the probability curve of one trace.
@@ -164,7 +166,8 @@ def highest_peak(prob, threshold: float = 0.1) -> int | None:
 
     All local maxima at least ``threshold`` high are found (no distance
     suppression, as ``find_peaks(prob, threshold, 1)``) and the highest one is
-    returned (earliest on ties).
+    returned (earliest on ties). The U-Trans notebooks compare peak heights
+    rounded to 3 decimals; here the unrounded heights are compared.
 
     Args:
         prob: 1-D array, the probability curve of one trace.
