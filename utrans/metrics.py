@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- internal utilities
 def _as_1d_float(x, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=float)
     if arr.ndim == 2 and arr.shape[1] == 1:
