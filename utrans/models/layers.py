@@ -13,6 +13,11 @@ downstream models (ConvMixer, ViT, CCT, EQCCT):
 * :class:`ResidualConvBlock`: the U-Trans residual convolution block
   (two same-width Conv1D+BatchNorm+activation with a skip connection, then a
   Conv1D+BatchNorm+activation to ``filters`` channels and dropout).
+* :class:`PatchExtractor` and :class:`PatchEncoder`: non-overlapping 1-D
+  patches and their linear projection plus learned position embedding, the
+  Vision Transformer input stage (Dosovitskiy et al. 2021, "An Image is Worth
+  16x16 Words", ICLR, arXiv:2010.11929) used by the ViT magnitude head and the
+  EQCCT pickers.
 * :func:`decoder_feature_stream`: three residual blocks on the latent tokens,
   flattened to one time-aligned feature channel (Saad et al. 2026).
 
@@ -26,6 +31,8 @@ from keras import layers, ops
 
 __all__ = [
     "CCTTokenizer",
+    "PatchEncoder",
+    "PatchExtractor",
     "ResidualConvBlock",
     "StochasticDepth",
     "TransformerBlock",
@@ -551,3 +558,120 @@ def decoder_feature_stream(
         )
     x = layers.Flatten(name=f"{name}_flatten")(x)
     return layers.Reshape((steps * filters, 1), name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="utrans")
+class PatchExtractor(layers.Layer):
+    """Cut a sequence into non-overlapping patches of ``patch_size`` time steps.
+
+    (B, T, C) becomes (B, T / patch_size, patch_size * C); each patch is
+    flattened time-major (step 0 channels, step 1 channels, ...), the order of
+    ``tf.image.extract_patches`` on a (B, T, 1, C) image with a
+    ``(patch_size, 1)`` window. Vision Transformer patching (Dosovitskiy et
+    al. 2021, arXiv:2010.11929) in one dimension.
+
+    Args:
+        patch_size: time steps per patch; must divide the sequence length.
+        **kwargs: ``keras.layers.Layer`` arguments.
+
+    Returns:
+        Calling the layer on (B, T, C) returns (B, T // patch_size, patch_size * C).
+    """
+
+    def __init__(self, patch_size, **kwargs):
+        super().__init__(**kwargs)
+        patch_size = int(patch_size)
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1. Received: patch_size={patch_size}")
+        self.patch_size = patch_size
+
+    def _check(self, input_shape):
+        if len(input_shape) != 3 or input_shape[1] is None or input_shape[2] is None:
+            raise ValueError(
+                "PatchExtractor needs (batch, steps, channels) inputs with known steps and "
+                f"channels. Received: input_shape={tuple(input_shape)}"
+            )
+        if input_shape[1] % self.patch_size:
+            raise ValueError(
+                f"The sequence length must be a multiple of patch_size={self.patch_size}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+
+    def build(self, input_shape):
+        self._check(input_shape)
+
+    def call(self, inputs):
+        steps, channels = inputs.shape[1], inputs.shape[2]
+        return ops.reshape(
+            inputs, (-1, steps // self.patch_size, self.patch_size * channels)
+        )
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+        return (
+            input_shape[0],
+            input_shape[1] // self.patch_size,
+            self.patch_size * input_shape[2],
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"patch_size": self.patch_size})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="utrans")
+class PatchEncoder(layers.Layer):
+    """Project patches linearly and add a learned position embedding.
+
+    ``out[:, i] = Dense(projection_dim)(patches[:, i]) + Embedding(i)`` for
+    ``i < num_patches`` (Vision Transformer input stage, Dosovitskiy et al.
+    2021, arXiv:2010.11929). Weights are created in the order projection
+    kernel, projection bias, position table.
+
+    Args:
+        num_patches: number of patches (rows of the position table); the
+            input must have exactly this many.
+        projection_dim: output width of each encoded patch.
+        **kwargs: ``keras.layers.Layer`` arguments.
+
+    Returns:
+        Calling the layer on (B, num_patches, D) returns (B, num_patches, projection_dim).
+    """
+
+    def __init__(self, num_patches, projection_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_patches = int(num_patches)
+        self.projection_dim = int(projection_dim)
+        if self.num_patches < 1 or self.projection_dim < 1:
+            raise ValueError(
+                "num_patches and projection_dim must be >= 1. "
+                f"Received: num_patches={num_patches}, projection_dim={projection_dim}"
+            )
+        self.projection = layers.Dense(self.projection_dim, name="projection")
+        self.position_embedding = layers.Embedding(
+            self.num_patches, self.projection_dim, name="position_embedding"
+        )
+
+    def build(self, input_shape):
+        if input_shape[1] is not None and input_shape[1] != self.num_patches:
+            raise ValueError(
+                f"PatchEncoder expects {self.num_patches} patches. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.projection.build(input_shape)
+        self.position_embedding.build((self.num_patches,))
+
+    def call(self, inputs):
+        positions = ops.arange(self.num_patches, dtype="int32")
+        return self.projection(inputs) + self.position_embedding(positions)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:-1] + (self.projection_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"num_patches": self.num_patches, "projection_dim": self.projection_dim}
+        )
+        return config
