@@ -134,13 +134,15 @@ def _is_missing(value):
 class DataGenerator(keras.utils.PyDataset):
     """Batches ``(x, y)`` for any task from STEAD, DataCollected or SeisBench files.
 
+    Positional arguments after ``file_name`` follow the reference order
+    (``dim, batch_size, n_channels, phase_window, shuffle, norm_mode, ...``)
+    unless the third one is a labeller: then they are ``(labeller, steps)``.
+
     Args:
         list_IDs: trace IDs (list/array of str or bytes) or a split ``.npy`` path.
         file_name: dataset path (HDF5 file or SeisBench folder) or an open reader.
-        dim: samples per trace (6000). In the native form, the third positional
-            argument may be the labeller instead.
-        batch_size: traces per batch (32). In the native form, the fourth
-            positional argument may be the list of steps instead.
+        dim: samples per trace (6000).
+        batch_size: traces per batch (32).
         n_channels: must be 3.
         phase_window: pick label window in samples (40).
         shuffle: reshuffle the trace order every epoch.
@@ -170,7 +172,26 @@ class DataGenerator(keras.utils.PyDataset):
         workers, use_multiprocessing, max_queue_size: passed to ``PyDataset``.
     """
 
-    def __init__(self, list_IDs, file_name, dim=6000, batch_size=32, n_channels=3, phase_window=40,
+    _REFERENCE_POSITIONAL = ("dim", "batch_size", "n_channels", "phase_window", "shuffle", "norm_mode",
+                             "label_type", "augmentation", "add_event_r", "add_gap_r", "coda_ratio",
+                             "shift_event_r", "add_noise_r", "drop_channe_r", "scale_amplitude_r",
+                             "pre_emphasis", "max_d", "min_d")
+
+    def __init__(self, list_IDs, file_name, *args, **kwargs):
+        # Positional arguments after the file follow either the reference order
+        # (dim, batch_size, n_channels, ...) or the native one (labeller, steps).
+        names = ("labeller", "steps") if args and isinstance(args[0], Labeller) \
+            else self._REFERENCE_POSITIONAL
+        if len(args) > len(names):
+            raise TypeError(f"DataGenerator takes at most {len(names) + 2} positional arguments. "
+                            f"Received: {len(args) + 2}")
+        for name, value in zip(names, args):
+            if name in kwargs:
+                raise TypeError(f"DataGenerator got multiple values for argument '{name}'")
+            kwargs[name] = value
+        self._setup(list_IDs, file_name, **kwargs)
+
+    def _setup(self, list_IDs, file_name, dim=6000, batch_size=32, n_channels=3, phase_window=40,
                  shuffle=True, norm_mode="std", label_type="gaussian", augmentation=False,
                  add_event_r=None, add_gap_r=None, coda_ratio=0.4, shift_event_r=None,
                  add_noise_r=None, drop_channe_r=None, scale_amplitude_r=None, pre_emphasis=False,
@@ -180,11 +201,6 @@ class DataGenerator(keras.utils.PyDataset):
                  workers=1, use_multiprocessing=False, max_queue_size=10, **kwargs):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
-        # native positional form: (ids, file, labeller, steps)
-        if isinstance(dim, Labeller):
-            labeller, dim = dim, 6000
-        if isinstance(batch_size, (list, tuple)):
-            steps, batch_size = list(batch_size), 32
         if kwargs:
             logger.debug("DataGenerator ignores reference-only arguments: %s", sorted(kwargs))
         if isinstance(dim, (tuple, list)):

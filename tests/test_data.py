@@ -1,0 +1,248 @@
+"""DataGenerator: labels right, seeded, reference batch semantics, bad inputs, LR schedule."""
+
+import numpy as np
+import pytest
+
+from mock_h5 import event_rows, make_datacollected, make_seisbench, make_stead, mock_wave
+from utrans.augment import Normalize, ShiftEvent
+from utrans.data import DataGenerator, lr_schedule, make_lr_schedule
+from utrans.formats import BadTraceError
+from utrans.labels import LocationLabeller, PickLabeller
+from utrans.synthetic import write_synthetic_dataset
+
+FULL_AUG = dict(augmentation=True, add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3,
+                drop_channe_r=0.5, add_gap_r=0.2)
+
+
+@pytest.fixture
+def rows():
+    rs = event_rows(n_events=6, n_noise=2)
+    rs[4]["depth"] = 30.0  # keep every event usable for location here
+    return rs
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    return write_synthetic_dataset(tmp_path_factory.mktemp("syn"), n_events=48, n_noise=8, seed=1,
+                                   layouts=("datacollected", "stead"))
+
+
+def test_location_labels_exact(tmp_path, rows):
+    path = make_datacollected(tmp_path, rows)
+    events = [r for r in rows if r["eq"]]
+    gen = DataGenerator([r["name"] for r in events], path, batch_size=3, shuffle=False,
+                        task="location", max_d=114.5, min_d=1e-5)
+    assert len(gen) == 2
+    lab = LocationLabeller()
+    for b in range(2):
+        x, y = gen[b]
+        assert x.shape == (3, 6000, 3) and x.dtype == np.float32
+        assert y.shape == (3, 3) and y.dtype == np.float32
+        for j, tid in enumerate(gen.batch_ids(b)):
+            r = next(r for r in events if r["name"] == tid)
+            dep = max(r["depth"], 0.0)
+            np.testing.assert_allclose(y[j], [r["st_lat"] - r["ev_lat"], r["st_lon"] - r["ev_lon"],
+                                              (dep - 1e-5) / (114.5 - 1e-5)], rtol=1e-5, atol=1e-6)
+            meta = gen.metadata(tid)
+            lat, lon, depth = lab.inverse(y[j].astype(np.float64), meta["station_latitude_deg"],
+                                          meta["station_longitude_deg"])
+            assert lat == pytest.approx(r["ev_lat"], abs=1e-5)
+            assert depth == pytest.approx(dep, abs=1e-4)
+            # std-normalised: the Z spike sits on the P sample
+            assert int(np.argmax(x[j, :, 2])) == int(r["p"])
+
+
+def test_layouts_give_same_batches(tmp_path, rows):
+    ids = [r["name"] for r in rows if r["eq"]]
+    a = DataGenerator(ids, make_datacollected(tmp_path, rows), batch_size=6, shuffle=False)
+    b = DataGenerator(ids, make_stead(tmp_path, rows), batch_size=6, shuffle=False)
+    xa, ya = a[0]
+    xb, yb = b[0]
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_allclose(ya, yb, rtol=1e-6)
+    sb = make_seisbench(tmp_path / "sb", rows)
+    c = DataGenerator([f"bucket0${i},:3,:6000" for i in range(6)], sb, batch_size=6, shuffle=False)
+    xc, yc = c[0]
+    np.testing.assert_allclose(xa, xc, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ya, yc, rtol=1e-6)
+
+
+def test_picks_follow_shifted_waveform(tmp_path, rows):
+    path = make_datacollected(tmp_path, rows)
+    ids = [r["name"] for r in rows if r["eq"]]
+    gen = DataGenerator(ids, path, PickLabeller("P", "triangle"), [ShiftEvent(1.0)], batch_size=6,
+                        shuffle=False, seed=4)
+    x, y = gen[0]
+    moved = 0
+    for j, tid in enumerate(gen.batch_ids(0)):
+        p0 = next(r["p"] for r in rows if r["name"] == tid)
+        peak = int(np.argmax(x[j, :, 2]))
+        assert y[j, peak, 0] == 1.0
+        moved += peak != p0
+    assert moved == 6
+
+
+def test_same_seed_same_batches_different_seed_differs(syn):
+    kw = dict(batch_size=8, task="p_pick", **FULL_AUG)
+    a = DataGenerator(syn["train_all"], syn["datacollected"], seed=7, **kw)
+    b = DataGenerator(syn["train_all"], syn["datacollected"], seed=7, **kw)
+    c = DataGenerator(syn["train_all"], syn["datacollected"], seed=8, **kw)
+    for i in (0, 3):
+        xa, ya = a[i]
+        xb, yb = b[i]
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert a.batch_ids(0) == b.batch_ids(0)
+    assert not np.array_equal(a[0][0], c[0][0])
+    # augmentation differs between seeds even for the same traces
+    c.indexes = a.indexes.copy()
+    assert not np.array_equal(a[1][0][4:], c[1][0][4:])
+    # epoch reshuffle is deterministic from seed + epoch
+    order0 = a.indexes.copy()
+    a.on_epoch_end()
+    b.on_epoch_end()
+    np.testing.assert_array_equal(a.indexes, b.indexes)
+    assert not np.array_equal(a.indexes, order0)
+    np.testing.assert_array_equal(a[2][0], b[2][0])
+
+
+def test_augmented_batch_halves(syn):
+    gen = DataGenerator(syn["train"], syn["datacollected"], batch_size=8, task="location", seed=0,
+                        **FULL_AUG)
+    n = len(gen.list_IDs)
+    assert len(gen) == 2 * (n // 8)
+    x, y = gen[0]
+    ids = gen.batch_ids(0)
+    assert x.shape == (8, 6000, 3) and ids[:4] == ids[4:]
+    np.testing.assert_array_equal(y[:4], y[4:])  # location does not depend on augmentation
+    assert not np.array_equal(x[:4], x[4:])
+    np.testing.assert_allclose(x[:4].std(axis=1), 1.0, rtol=1e-3)
+
+
+def test_all_tasks_shapes(syn):
+    shapes = {"location": (3,), "magnitude": (1,), "polarity": (1,), "p_pick": (6000, 1),
+              "s_pick": (6000, 1), "dpk": (6000, 3), "baz": (2,), "distance": (1,),
+              "reconstruction": (6000, 3)}
+    for task, shape in shapes.items():
+        ids = syn["train_all"] if task in ("p_pick", "s_pick", "dpk", "reconstruction") else syn["train"]
+        gen = DataGenerator(ids, syn["datacollected"], batch_size=4, task=task, seed=0)
+        x, y = gen[0]
+        assert x.shape == (4, 6000, 3) and y.shape == (4,) + shape, task
+        assert np.isfinite(x).all() and np.isfinite(y).all(), task
+
+
+def test_shards_are_disjoint(syn):
+    parts = [DataGenerator(syn["train_all"], syn["datacollected"], batch_size=4, shard=(k, 3)).list_IDs
+             for k in range(3)]
+    assert not set(parts[0]) & set(parts[1]) and not set(parts[1]) & set(parts[2])
+    full = DataGenerator(syn["train_all"], syn["datacollected"], batch_size=4).list_IDs
+    assert sorted(sum(parts, [])) == sorted(full)
+    with pytest.raises(ValueError, match="shard"):
+        DataGenerator(syn["train_all"], syn["datacollected"], shard=(3, 3))
+
+
+def test_reference_dict_output_and_remainder(syn):
+    gen = DataGenerator(syn["test"], syn["datacollected"], batch_size=5, shuffle=False,
+                        input_name="input", output_name="output_layer", drop_remainder=False)
+    n = len(gen.list_IDs)
+    assert len(gen) == -(-n // 5)
+    xd, yd = gen[len(gen) - 1]
+    assert set(xd) == {"input"} and set(yd) == {"output_layer"}
+    assert xd["input"].shape[0] == n - 5 * (len(gen) - 1)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _bad_file(tmp_path, rows):
+    waves = {
+        rows[1]["name"]: mock_wave(None)[:3000],                    # (3000, 3)
+        rows[2]["name"]: np.where(np.arange(6000)[:, None] == 5, np.nan, mock_wave(900)).astype(np.float32),
+        rows[3]["name"]: np.zeros((6000, 3), np.float32),            # all zero
+        rows[5]["name"]: mock_wave(1200) * np.array([1, 1, 0], np.float32),  # dead Z channel
+    }
+    rows[4]["depth"] = float("nan")                                  # missing attribute
+    return make_datacollected(tmp_path, rows, waves=waves)
+
+
+@pytest.mark.parametrize("which,pattern", [
+    (1, r"Received: shape=\(3000, 3\)"),
+    (2, "non-finite"),
+    (3, "all samples are zero"),
+    (4, "source_depth_km"),
+    ("missing", "not found"),
+])
+def test_bad_inputs_raise_naming_file_and_trace(tmp_path, rows, which, pattern):
+    path = _bad_file(tmp_path, rows)
+    tid = "NOPE.XX_1_EV" if which == "missing" else rows[which]["name"]
+    gen = DataGenerator([rows[0]["name"], tid], path, batch_size=2, shuffle=False)
+    with pytest.raises(BadTraceError, match=pattern) as err:
+        gen[0]
+    assert tid in str(err.value) and str(path) in str(err.value)
+
+
+def test_dead_channel_is_not_an_error(tmp_path, rows):
+    path = _bad_file(tmp_path, rows)
+    gen = DataGenerator([rows[5]["name"]], path, batch_size=1, shuffle=False)
+    x, y = gen[0]
+    assert np.isfinite(x).all() and (x[0, :, 2] == 0).all()
+    assert x[0, :, 0].std() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_skip_bad_keeps_batches_full_and_logs(tmp_path, rows):
+    path = _bad_file(tmp_path, rows)
+    log = tmp_path / "bad.tsv"
+    ids = [r["name"] for r in rows if r["eq"]] + ["NOPE.XX_1_EV"]
+    gen = DataGenerator(ids, path, batch_size=2, shuffle=False, skip_bad=True, bad_log=log)
+    seen = []
+    for i in range(len(gen)):
+        x, y = gen[i]
+        assert x.shape == (2, 6000, 3) and np.isfinite(x).all() and np.isfinite(y).all()
+        seen += gen.batch_ids(i)
+    good = {rows[0]["name"], rows[5]["name"]}
+    assert set(seen) <= good
+    logged = {line.split("\t")[0] for line in log.read_text().splitlines()}
+    assert logged == {rows[k]["name"] for k in (1, 2, 3, 4)} | {"NOPE.XX_1_EV"}
+
+
+def test_missing_file_and_empty_split(tmp_path, rows):
+    with pytest.raises(FileNotFoundError, match="absent.hdf5"):
+        DataGenerator(["a"], tmp_path / "absent.hdf5")
+    np.save(tmp_path / "empty.npy", np.array([], dtype=str))
+    path = make_datacollected(tmp_path, rows)
+    with pytest.raises(ValueError, match="empty.npy"):
+        DataGenerator(tmp_path / "empty.npy", path)
+    with pytest.raises(ValueError, match="no trace IDs"):
+        DataGenerator([], path)
+
+
+# --------------------------------------------------------------------------- keras integration
+
+
+def test_lr_schedule_reference_values():
+    assert lr_schedule(0) == pytest.approx(1e-4)
+    assert lr_schedule(20) == pytest.approx(1e-4)  # strict '>' as in the reference
+    assert lr_schedule(21) == pytest.approx(1e-5)
+    assert lr_schedule(41) == pytest.approx(1e-6)
+    assert lr_schedule(61) == pytest.approx(1e-7)
+    assert lr_schedule(91) == pytest.approx(5e-8)
+    assert lr_schedule(5, 0.3, base_lr=1.0, breakpoints=((2, 0.5),)) == pytest.approx(0.5)
+    assert make_lr_schedule(1e-3, ((1, 0.1),))(2) == pytest.approx(1e-4)
+
+
+def test_fit_with_keras(tmp_path, rows):
+    import keras
+
+    path = make_datacollected(tmp_path, rows)
+    ids = [r["name"] for r in rows if r["eq"]]
+    gen = DataGenerator(ids, path, LocationLabeller(), [Normalize("std")], batch_size=2, seed=0)
+    model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    cb = keras.callbacks.LearningRateScheduler(lr_schedule, verbose=0)
+    hist = model.fit(gen, epochs=2, verbose=0, callbacks=[cb])
+    assert len(hist.history["loss"]) == 2 and np.isfinite(hist.history["loss"]).all()
+    # Keras calls on_epoch_end after every epoch (and once more after peeking a batch)
+    assert gen.epoch >= 2
+    np.testing.assert_array_equal(gen.indexes, np.random.default_rng((0, gen.epoch)).permutation(6))
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
