@@ -46,7 +46,8 @@ waveform size); later reads are one ``os.preadv`` per trace into the batch
 buffer, in file order. Waveform memory is one batch per worker. With
 ``use_multiprocessing=True`` Keras forks new workers every epoch, so call
 :meth:`DataGenerator.cache_metadata` (or pass ``cache_metadata=True``) first
-to fill the cache in the parent process once.
+to fill the cache in the parent process once (done by default when
+``use_multiprocessing=True``).
 
 Bad traces (missing ID, wrong shape, non-finite or all-zero samples, missing
 required metadata) raise :class:`utrans.formats.BadTraceError` naming file and
@@ -73,10 +74,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DataGenerator", "lr_schedule", "make_lr_schedule"]
 
-_DEFAULT_BREAKPOINTS = ((20, 1e-1), (40, 1e-2), (60, 1e-3), (90, 0.5e-3))
-
-
-def lr_schedule(epoch, lr=None, *, base_lr=1e-4, breakpoints=_DEFAULT_BREAKPOINTS):
+def lr_schedule(epoch, lr=None, *, base_lr=1e-4,
+                breakpoints=((20, 1e-1), (40, 1e-2), (60, 1e-3), (90, 0.5e-3))):
     """The U-Trans learning-rate schedule, for ``keras.callbacks.LearningRateScheduler``.
 
     ``base_lr`` times the factor of the last breakpoint strictly exceeded by
@@ -99,7 +98,8 @@ def lr_schedule(epoch, lr=None, *, base_lr=1e-4, breakpoints=_DEFAULT_BREAKPOINT
     return float(base_lr * factor)
 
 
-def make_lr_schedule(base_lr=1e-4, breakpoints=_DEFAULT_BREAKPOINTS):
+def make_lr_schedule(base_lr=1e-4, 
+                     breakpoints=((20, 1e-1), (40, 1e-2), (60, 1e-3), (90, 0.5e-3))):
     """A one-argument-compatible schedule with fixed ``base_lr`` and ``breakpoints``.
 
     Args:
@@ -166,7 +166,9 @@ class DataGenerator(keras.utils.PyDataset):
         bad_log: file to which skipped traces are appended (``id<TAB>reason``).
         shard: ``(index, count)`` to keep a disjoint subset (see module doc).
         drop_remainder: drop the last incomplete batch (reference behaviour).
-        cache_metadata: fill the metadata cache at construction.
+        cache_metadata: fill the metadata cache at construction; ``None`` (default)
+            does so when ``use_multiprocessing=True`` (Keras forks new workers
+            every epoch, which would otherwise lose the cache).
         input_name, output_name: when given, batches are
             ``({input_name: x}, {output_name: y})`` as in the reference.
         workers, use_multiprocessing, max_queue_size: passed to ``PyDataset``.
@@ -197,7 +199,7 @@ class DataGenerator(keras.utils.PyDataset):
                  add_noise_r=None, drop_channe_r=None, scale_amplitude_r=None, pre_emphasis=False,
                  max_d=114.5, min_d=1e-5, *, task="location", labeller=None, steps=None,
                  augment_steps=None, seed=0, skip_bad=False, bad_log=None, shard=None,
-                 drop_remainder=True, cache_metadata=False, input_name=None, output_name=None,
+                 drop_remainder=True, cache_metadata=None, input_name=None, output_name=None,
                  workers=1, use_multiprocessing=False, max_queue_size=10, **kwargs):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
@@ -288,7 +290,7 @@ class DataGenerator(keras.utils.PyDataset):
 
         self.epoch = 0
         self._set_order()
-        if cache_metadata:
+        if cache_metadata or (cache_metadata is None and use_multiprocessing):
             self.cache_metadata()
 
     # ------------------------------------------------------------------ order

@@ -61,7 +61,6 @@ samples with a single ``pread``).
 
 from __future__ import annotations
 
-import ast
 import logging
 import math
 import os
@@ -359,7 +358,7 @@ class BaseReader:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown, nothing to report
+        except (AttributeError, OSError, TypeError, ValueError):
             pass
 
     def __len__(self):
