@@ -246,3 +246,17 @@ def test_fit_with_keras(tmp_path, rows):
     assert gen.epoch >= 2
     np.testing.assert_array_equal(gen.indexes, np.random.default_rng((0, gen.epoch)).permutation(6))
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+
+
+def test_threads_give_the_serial_batches(syn):
+    from concurrent.futures import ThreadPoolExecutor
+
+    kw = dict(batch_size=8, task="dpk", seed=3, **FULL_AUG)
+    serial = DataGenerator(syn["train_all"], syn["datacollected"], **kw)
+    threaded = DataGenerator(syn["train_all"], syn["datacollected"], workers=2, **kw)
+    expect = [serial[i] for i in range(len(serial))]
+    with ThreadPoolExecutor(2) as ex:
+        got = list(ex.map(threaded.__getitem__, range(len(threaded))))
+    for (xa, ya), (xb, yb) in zip(expect, got):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
