@@ -44,6 +44,7 @@ __all__ = [
     "ShiftEvent",
     "Step",
     "TimeMask",
+    "channels_last",
     "reference_steps",
 ]
 
@@ -83,6 +84,18 @@ class Batch:
     @property
     def samples(self):
         return self.x.shape[-1]
+
+
+def channels_last(x):
+    """Copy ``(batch, 3, samples)`` to a new C-contiguous ``(batch, samples, 3)`` array.
+
+    One strided copy per channel: several times faster than a generic
+    transpose, whose innermost loop would run over only 3 values.
+    """
+    out = np.empty((x.shape[0], x.shape[2], x.shape[1]), dtype=x.dtype)
+    for c in range(x.shape[1]):
+        out[:, :, c] = x[:, c, :]
+    return out
 
 
 def _as_slice(rows):

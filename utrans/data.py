@@ -66,7 +66,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from utrans.augment import Batch, Step, reference_steps
+from utrans.augment import Batch, Step, channels_last, reference_steps
 from utrans.formats import BadTraceError, BaseReader, load_split, open_dataset
 from utrans.labels import Labeller, get_labeller
 
@@ -497,34 +497,28 @@ class DataGenerator(keras.utils.PyDataset):
         return chosen
 
     def _load(self, index):
-        """Read the unique traces of batch ``index`` into (k, dim, 3), replacing bad ones."""
+        """Read the unique traces of batch ``index`` into (k, dim, 3), replacing bad ones.
+
+        Traces are read in file order (byte offset) straight into their slot of
+        the batch; a trace failing its checks is replaced in the same slot.
+        """
         chosen = self._resolve(index)
         raw = np.empty((len(chosen), self.dim, 3), dtype=np.float32)
-        k = 0
-        result = []
-        # read in file order (offset, then position in the ID list)
-        keys = sorted(range(len(chosen)), key=lambda j: (self._offset[chosen[j]], chosen[j]))
-        pending = [chosen[j] for j in keys]
-        pos = 0
-        while pos < len(pending):
-            i = pending[pos]
-            pos += 1
-            try:
-                self._read_into(i, raw[k])
-                ok = self._check(i, raw[k])
-            except BadTraceError as err:
-                self._mark_bad(i, err)
-                ok = False
-            if ok:
-                result.append(i)
-                k += 1
-            else:
-                pending.append(self._replacement(index, set(pending) | set(result)))
-        # restore the shuffled order of the nominal batch for the traces that survived
-        rank = {i: r for r, i in enumerate(chosen)}
-        perm = sorted(range(len(result)), key=lambda j: rank.get(result[j], len(chosen) + j))
-        ids = np.asarray(result, dtype=np.intp)[perm]
-        return ids, raw[perm]
+        order = sorted(range(len(chosen)), key=lambda j: (self._offset[chosen[j]], chosen[j]))
+        used = set(chosen)
+        for j in order:
+            i = chosen[j]
+            while True:
+                try:
+                    self._read_into(i, raw[j])
+                    self._check(i, raw[j])
+                    break
+                except BadTraceError as err:
+                    self._mark_bad(i, err)
+                    i = self._replacement(index, used)
+                    used.add(i)
+            chosen[j] = i
+        return np.asarray(chosen, dtype=np.intp), raw
 
     def _replacement(self, index, used):
         order = self.indexes
@@ -604,8 +598,7 @@ class DataGenerator(keras.utils.PyDataset):
         self._resolved[index] = [int(i) for i in rows]
         if len(self._resolved) > 4 * max(len(self), 1):
             self._resolved.clear()
-        x_out = np.ascontiguousarray(batch.x.transpose(0, 2, 1))
-        return x_out, y
+        return channels_last(batch.x), y
 
     def __repr__(self):
         return (f"DataGenerator(file='{self.file_name}', traces={len(self.list_IDs)}, "

@@ -375,7 +375,9 @@ class ReconstructionLabeller(Labeller):
         raise TypeError("ReconstructionLabeller needs the waveform: use label_batch(batch, rng)")
 
     def label_batch(self, batch, rng=None):
-        y = np.ascontiguousarray(batch.x.transpose(0, 2, 1))
+        from utrans.augment import channels_last
+
+        y = channels_last(batch.x)
         rng = np.random.default_rng() if rng is None else rng
         for step in self.corruptions:
             step(batch, rng)
