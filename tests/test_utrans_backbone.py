@@ -117,6 +117,9 @@ def test_registry_and_param_counts():
     non_trainable = sum(int(np.prod(w.shape)) for w in decoder.non_trainable_weights)
     assert non_trainable == 1_440
     assert decoder.get_layer("decoder_features").output.shape == (None, 6000, 1)
+    helper = backbone.decoder_feature_model(activation="linear", train_dropout=False)
+    assert helper.count_params() == 1_315_880
+    assert helper.get_layer("decoder_features_block0").activation == "linear"
 
 
 def test_constructor_checks():

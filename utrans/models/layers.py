@@ -163,6 +163,7 @@ class CCTTokenizer(layers.Layer):
         self.pool_strides = None if pool_strides is None else int(pool_strides)
         self.pool_padding = pool_padding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        init_config = keras.initializers.serialize(self.kernel_initializer)
         self.convs = []
         self.pools = []
         for i, f in enumerate(self.filters):
@@ -174,7 +175,7 @@ class CCTTokenizer(layers.Layer):
                     padding="same",
                     activation=activation,
                     use_bias=self.use_bias,
-                    kernel_initializer=keras.initializers.get(kernel_initializer),
+                    kernel_initializer=keras.initializers.deserialize(init_config),
                     name=f"conv_{i}",
                 )
             )

@@ -3,7 +3,12 @@
 import keras
 from keras import layers
 
-from utrans.models.layers import CCTTokenizer, TransformerBlock, stochastic_depth_rates
+from utrans.models.layers import (
+    CCTTokenizer,
+    TransformerBlock,
+    decoder_feature_stream,
+    stochastic_depth_rates,
+)
 from utrans.models.registry import register_model
 
 __all__ = ["UTransBackbone"]
@@ -43,13 +48,15 @@ class UTransBackbone(keras.Model):
         # or, equivalently, inside a functional model:
         waveform = backbone.input
         latent = backbone.get_layer("latent").output
-        features = utrans.models.layers.decoder_feature_stream(latent)   # (B, 6000, 1)
+        features = decoder_feature_stream(latent)    # (B, 6000, 1), utrans.models.layers
         x = keras.layers.Concatenate()([waveform, features])
         ...
         model = keras.Model(waveform, head_output)
 
     The latent path holds 563,480 parameters (the full backbone 662,098); its
     layers are shared with the backbone (fine-tuned, not copied).
+    ``backbone.decoder_feature_model()`` is the input -> decoder-feature model
+    (1,315,880 parameters, 1,440 of them BatchNorm statistics).
 
     Args:
         input_length: samples per window (divisible by the product of ``pool_sizes``).
@@ -210,6 +217,25 @@ class UTransBackbone(keras.Model):
             A ``keras.Model`` mapping (B, L, C) waveforms to the latent (B, T, projection_dim).
         """
         return keras.Model(self.input, self.get_layer("latent").output, name=name)
+
+    def decoder_feature_model(self, name="utrans_decoder_features", **kwargs):
+        """The input -> decoder feature stream (B, 6000, 1) as a model sharing the encoder.
+
+        The three residual blocks are freshly initialised (they are not part of
+        the published checkpoint), as in the reference's decoder helper.
+
+        Args:
+            name: name of the returned model.
+            **kwargs: arguments of :func:`utrans.models.layers.decoder_feature_stream`
+                (``activation``, ``filters``, ``kernel_size``, ``dropout``,
+                ``train_dropout``, ``num_blocks``).
+
+        Returns:
+            A ``keras.Model`` mapping waveforms to the (B, T * filters, 1) features
+            (output layer ``"decoder_features"``).
+        """
+        features = decoder_feature_stream(self.get_layer("latent").output, **kwargs)
+        return keras.Model(self.input, features, name=name)
 
     @classmethod
     def from_legacy_h5(cls, path, **kwargs):
