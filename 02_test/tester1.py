@@ -1,0 +1,9 @@
+"""Predict event locations for the test traces (task 1): one CSV row per trace.
+
+    python 02_test/tester1.py --max_d 114.5    # uses trainer1's demo output by default
+"""
+
+from utrans.evaluate import tester_main
+
+if __name__ == "__main__":
+    tester_main("location")

@@ -1,0 +1,49 @@
+"""Base class of the models that consume a :class:`UTransBackbone`'s features."""
+
+import keras
+
+__all__ = ["BackboneTask"]
+
+
+@keras.saving.register_keras_serializable(package="utrans")
+class BackboneTask(keras.Model):
+    """A functional model built on the input -> ``latent`` path of a U-Trans backbone.
+
+    Subclasses build their graph from ``backbone.input`` and
+    ``backbone.get_layer("latent").output`` and pass ``inputs``/``outputs``
+    here. Only the layers on that path become part of the model (they are
+    shared with the backbone, so fine-tuning updates them); the backbone
+    object itself is not tracked, so its U-Net decoder and reconstruction head
+    are neither counted nor saved. The backbone's configuration is kept for
+    :meth:`get_config`, and :meth:`from_config` rebuilds it, so ``.keras``
+    files round-trip.
+
+    Args:
+        backbone: the :class:`utrans.models.UTransBackbone` whose features are used.
+        freeze_backbone: if True, the backbone's layers are not trained.
+        inputs: the backbone's input (``backbone.input``).
+        outputs: the model's output tensor(s).
+        **kwargs: ``keras.Model`` arguments (``name``, ``trainable``, ``dtype``).
+    """
+
+    def __init__(self, backbone, freeze_backbone=False, *, inputs, outputs, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self._backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.freeze_backbone = bool(freeze_backbone)
+        if freeze_backbone:
+            backbone.trainable = False
+
+    def get_config(self):
+        """Constructor arguments; subclasses add their head hyperparameters."""
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": self._backbone_config,
+            "freeze_backbone": self.freeze_backbone,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

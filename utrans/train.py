@@ -1,0 +1,455 @@
+"""The training engine behind every ``01_train/trainerN.py``.
+
+One function, :func:`run_training`, takes parsed command-line arguments and a
+:class:`utrans.tasks.Task`: it sets up the runtime (seed, determinism, logical
+CPU replicas, mixed precision), picks a ``tf.distribute`` strategy, builds the
+model inside ``strategy.scope()``, feeds :class:`utrans.data.DataGenerator`
+to ``model.fit`` and writes everything under ``<output_name>_outputs/``::
+
+    <output_name>_outputs/
+        data/                 the synthetic demo dataset (demo runs only)
+        models/best.keras     best model (by val_loss), written atomically
+        models/best.weights.h5
+        backup/               BackupAndRestore state (removed after a finished run)
+        training_config.json  task, model, data files, max_d/min_d, seed, ...
+        history.csv           one row per epoch (CSVLogger, appended on resume)
+        loss_curves.png
+"""
+
+import argparse
+import inspect
+import json
+import logging
+import os
+import pathlib
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AtomicBestCheckpoint",
+    "add_training_arguments",
+    "build_task_model",
+    "make_strategy",
+    "output_dir",
+    "run_training",
+    "setup_runtime",
+]
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def output_dir(output_name):
+    """``<output_name>_outputs`` as a Path (the folder every script writes to)."""
+    return pathlib.Path(f"{output_name}_outputs")
+
+
+def add_training_arguments(parser, task):
+    """Add the arguments shared by every trainer to ``parser``.
+
+    Args:
+        parser: an ``argparse.ArgumentParser``.
+        task: the :class:`utrans.tasks.Task` whose defaults to show.
+
+    Returns:
+        The parser.
+    """
+    data = parser.add_argument_group("data")
+    data.add_argument("--input_hdf5", default=None,
+                      help="HDF5 file with the traces (STEAD merged, U-Trans DataCollected or a "
+                           "SeisBench waveforms.hdf5). Default: write and use the synthetic demo "
+                           "dataset in the output folder.")
+    data.add_argument("--input_trainset", default=None, help=".npy file of training trace IDs.")
+    data.add_argument("--input_validset", default=None, help=".npy file of validation trace IDs.")
+    data.add_argument("--input_testset", default=None,
+                      help=".npy file of test trace IDs (recorded for the tester).")
+    data.add_argument("--normalization_mode", default="std", choices=("std", "max"),
+                      help="Per-trace normalisation (default: %(default)s).")
+    data.add_argument("--max_d", type=float, default=114.5,
+                      help="Depth normalisation maximum in km (default: %(default)s).")
+    data.add_argument("--min_d", type=float, default=1e-5,
+                      help="Depth normalisation minimum in km (default: %(default)s).")
+    data.add_argument("--workers", type=int, default=1,
+                      help="Data-loading workers of the PyDataset (default: %(default)s).")
+    data.add_argument("--use_multiprocessing", action="store_true",
+                      help="Load data in worker processes instead of threads.")
+
+    aug = parser.add_argument_group("augmentation (rates are probabilities per trace)")
+    aug.add_argument("--no_augmentation", dest="augmentation", action="store_false",
+                     help="Train on clean traces only.")
+    aug.add_argument("--add_event_r", type=float, default=0.6, help="(default: %(default)s)")
+    aug.add_argument("--shift_event_r", type=float, default=0.99, help="(default: %(default)s)")
+    aug.add_argument("--add_noise_r", type=float, default=0.3, help="(default: %(default)s)")
+    aug.add_argument("--drop_channel_r", type=float, default=0.5, help="(default: %(default)s)")
+    aug.add_argument("--add_gap_r", type=float, default=0.2, help="(default: %(default)s)")
+    aug.add_argument("--scale_amplitude_r", type=float, default=None, help="(default: off)")
+    aug.add_argument("--pre_emphasis", action="store_true", help="Pre-emphasise waveforms.")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=task.default_model,
+                       help="Registered model name (default: %(default)s); see "
+                            "utrans.models.list_models().")
+    model.add_argument("--foundation_weights", default=None,
+                       help="U-Trans foundation weights for U-Trans downstream models: a legacy "
+                            ".h5, a .weights.h5/.keras of UTransBackbone, 'preset' (the "
+                            "utrans_foundation preset) or 'random'. Default: the preset when its "
+                            "file is available, otherwise random initialisation.")
+    model.add_argument("--freeze_backbone", action="store_true",
+                       help="Keep the U-Trans backbone frozen (default: fine-tune it).")
+    model.add_argument("--demo_size", action="store_true",
+                       help="Use the small demo configuration of the model.")
+    model.add_argument("--model_kwargs", type=json.loads, default=None, metavar="JSON",
+                       help="Model constructor overrides as JSON, e.g. '{\"depth\": 4}'.")
+    model.add_argument("--backbone_kwargs", type=json.loads, default=None, metavar="JSON",
+                       help="UTransBackbone constructor arguments for a randomly initialised "
+                            "backbone (with --foundation_weights random).")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_name", default=task.output_name,
+                       help="Outputs go to <output_name>_outputs/ (default: %(default)s).")
+    train.add_argument("--batch_size", type=int, default=None,
+                       help="Per-replica batch size (default: 200, demo: smaller).")
+    train.add_argument("--epochs", type=int, default=None, help="(default: 200, demo: a few)")
+    train.add_argument("--patience", type=int, default=None,
+                       help="Early-stopping patience in epochs (default: 12).")
+    train.add_argument("--learning_rate", type=float, default=1e-4,
+                       help="Initial learning rate of the step schedule (default: %(default)s).")
+    train.add_argument("--max_traces", type=int, default=None,
+                       help="Use at most this many training/validation traces (quick checks).")
+    train.add_argument("--seed", type=int, default=0, help="Global random seed (default: 0).")
+    train.add_argument("--deterministic", action="store_true",
+                       help="Enable TensorFlow op determinism (identical weights on reruns).")
+    train.add_argument("--no_resume", dest="resume", action="store_false",
+                       help="Discard a backup left by an interrupted run in the output folder "
+                            "and start over (by default such a run resumes).")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                       help="Keras progress output (default: %(default)s).")
+
+    dist = parser.add_argument_group("hardware")
+    dist.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                      help="auto: MirroredStrategy if more than one GPU is visible, else the "
+                           "default strategy; mirrored: all local GPUs (or CPU replicas); "
+                           "multiworker: MultiWorkerMirroredStrategy from TF_CONFIG.")
+    dist.add_argument("--cpu_replicas", type=int, default=0,
+                      help="Split the CPU into N logical devices before the strategy is made "
+                           "(testing distribution without GPUs).")
+    dist.add_argument("--mixed_precision", action="store_true",
+                      help="mixed_float16 compute with a loss-scaled optimizer (GPU).")
+    dist.add_argument("--jit_compile", action="store_true", help="Compile the train step with XLA.")
+    return parser
+
+
+def setup_runtime(args):
+    """Seed, determinism, logical CPU devices and precision; returns the strategy.
+
+    Must run before any TensorFlow op executes (logical devices cannot be
+    changed afterwards).
+    """
+    import tensorflow as tf
+
+    if args.cpu_replicas and args.cpu_replicas > 1:
+        cpus = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas
+        )
+    keras.utils.set_random_seed(args.seed)
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return make_strategy(args.strategy)
+
+
+def make_strategy(name="auto"):
+    """Build the ``tf.distribute`` strategy called ``name`` (see ``--strategy``)."""
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy. Expected one of {STRATEGIES}. Received: {name!r}")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(
+            cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+    if "TF_CONFIG" not in os.environ:
+        raise ValueError("--strategy multiworker needs TF_CONFIG describing the cluster and "
+                         "this worker's task; see README, 'Training on several GPUs or machines'.")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _accepts(fn, name):
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def load_backbone(foundation_weights=None, backbone_kwargs=None):
+    """The U-Trans backbone for a downstream model, and a sentence saying where it came from.
+
+    Args:
+        foundation_weights: ``None`` (the preset when its file is cached or
+            can be downloaded, else random), ``"preset"``, ``"random"``, or a path to a legacy ``.h5``,
+            a ``.weights.h5`` or a ``.keras`` file of a ``UTransBackbone``.
+        backbone_kwargs: constructor arguments of a randomly initialised backbone.
+
+    Returns:
+        ``(backbone, description)``.
+    """
+    from utrans import presets
+    from utrans.models.utrans import UTransBackbone
+
+    if foundation_weights in (None, "preset"):
+        try:
+            path = presets.preset_path("utrans_foundation", timeout=15.0)
+        except presets.PresetUnavailableError as err:
+            if foundation_weights == "preset":
+                raise
+            return UTransBackbone(), (
+                f"U-Trans backbone: random initialisation, because the utrans_foundation preset "
+                f"is not available. {err}"
+            )
+        return UTransBackbone.from_legacy_h5(path), f"U-Trans backbone: preset weights {path}"
+    if foundation_weights == "random":
+        return (UTransBackbone(**(backbone_kwargs or {})),
+                "U-Trans backbone: random initialisation (requested)")
+    if backbone_kwargs:
+        raise ValueError("--backbone_kwargs applies to a randomly initialised backbone only "
+                         f"(--foundation_weights random). Received: --foundation_weights "
+                         f"{foundation_weights}")
+    path = pathlib.Path(foundation_weights)
+    if not path.exists():
+        raise FileNotFoundError(f"--foundation_weights file not found: {path}")
+    if path.name.endswith(".keras"):
+        backbone = keras.saving.load_model(path, compile=False)
+        if not isinstance(backbone, UTransBackbone):
+            raise ValueError(f"{path} holds a {type(backbone).__name__}, not a UTransBackbone.")
+    elif path.name.endswith(".weights.h5"):
+        backbone = UTransBackbone()
+        backbone.load_weights(path)
+    else:
+        backbone = UTransBackbone.from_legacy_h5(path)
+    return backbone, f"U-Trans backbone: weights from {path}"
+
+
+def build_task_model(model_name, *, foundation_weights=None, freeze_backbone=False,
+                     backbone_kwargs=None, **kwargs):
+    """Build a registered model; U-Trans downstream models get their backbone here.
+
+    Returns:
+        ``(model, description)`` where description says where weights came from.
+    """
+    from utrans.models import registry
+
+    fn = registry._REGISTRY[model_name]["fn"] if model_name in registry._REGISTRY else None
+    if fn is None:
+        registry.get_model(model_name)  # raises the KeyError listing known models
+    if _accepts(fn, "backbone"):
+        backbone, note = load_backbone(foundation_weights, backbone_kwargs)
+        model = registry.get_model(
+            model_name, backbone=backbone, freeze_backbone=freeze_backbone, **kwargs
+        )
+        return model, note
+    return registry.get_model(model_name, **kwargs), "random initialisation"
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Save the best model as ``best.keras`` and ``best.weights.h5``, atomically.
+
+    Each file is written under a temporary name in the same folder and then
+    renamed, so a run killed mid-write never leaves a truncated model behind.
+
+    Args:
+        models_dir: folder of the two files.
+        monitor: the logged quantity to minimise (default ``val_loss``).
+    """
+
+    def __init__(self, models_dir, monitor="val_loss"):
+        super().__init__()
+        self.models_dir = pathlib.Path(models_dir)
+        self.monitor = monitor
+        self.best = np.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or value >= self.best:
+            return
+        previous, self.best = self.best, float(value)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        for name, save in (("best.keras", self.model.save),
+                           ("best.weights.h5", self.model.save_weights)):
+            fd, tmp = tempfile.mkstemp(dir=self.models_dir, suffix="." + name)
+            os.close(fd)
+            tmp = pathlib.Path(tmp)
+            try:
+                save(tmp)
+                os.replace(tmp, self.models_dir / name)
+            finally:
+                tmp.unlink(missing_ok=True)
+        logger.info("Epoch %d: %s improved from %.5g to %.5g; saved %s", epoch + 1,
+                    self.monitor, previous, self.best, self.models_dir / "best.keras")
+
+
+def _prepare_data(args, task, out):
+    """Resolve the data files: the user's, or the synthetic demo written into ``out/data``."""
+    from utrans import synthetic
+
+    if args.input_hdf5 is None:
+        data_dir = out / "data"
+        demo = task.demo
+        logger.info(f"No --input_hdf5 given: writing the synthetic California demo dataset to {data_dir}")
+        files = synthetic.write_synthetic_dataset(
+            data_dir, n_events=demo.get("n_events", 400), n_noise=demo.get("n_noise", 0),
+            seed=args.seed,
+        )
+        return dict(hdf5=str(files["datacollected"]), train=str(files["train"]),
+                    valid=str(files["valid"]), test=str(files["test"]), demo=True)
+    missing = [n for n in ("input_trainset", "input_validset") if getattr(args, n) is None]
+    if missing:
+        raise FileNotFoundError(f"--input_hdf5 needs {' and '.join('--' + m for m in missing)} too.")
+    for name in ("input_hdf5", "input_trainset", "input_validset"):
+        if not pathlib.Path(getattr(args, name)).exists():
+            raise FileNotFoundError(f"--{name}: file not found: {getattr(args, name)}")
+    return dict(hdf5=args.input_hdf5, train=args.input_trainset, valid=args.input_validset,
+                test=args.input_testset, demo=False)
+
+
+def _generator_kwargs(args, training):
+    common = dict(
+        dim=6000, n_channels=3, norm_mode=args.normalization_mode, max_d=args.max_d,
+        min_d=args.min_d, seed=args.seed, workers=args.workers,
+        use_multiprocessing=args.use_multiprocessing,
+    )
+    if not training:
+        return dict(common, shuffle=False, augmentation=False)
+    return dict(
+        common, shuffle=True, augmentation=args.augmentation, add_event_r=args.add_event_r,
+        shift_event_r=args.shift_event_r, add_noise_r=args.add_noise_r,
+        drop_channe_r=args.drop_channel_r, add_gap_r=args.add_gap_r,
+        scale_amplitude_r=args.scale_amplitude_r, pre_emphasis=args.pre_emphasis,
+    )
+
+
+def run_training(args, task):
+    """Train ``args.model`` on ``task``; returns the output folder.
+
+    Args:
+        args: parsed arguments from a parser built with :func:`add_training_arguments`.
+        task: the :class:`utrans.tasks.Task`.
+
+    Returns:
+        ``pathlib.Path`` of ``<output_name>_outputs``.
+    """
+    strategy = setup_runtime(args)
+
+    from utrans import data as data_mod
+    from utrans import plots
+
+    out = output_dir(args.output_name)
+    models_dir = out / "models"
+    backup_dir = out / "backup"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if backup_dir.exists() and not args.resume:
+        shutil.rmtree(backup_dir)
+    resuming = backup_dir.exists()
+
+    files = _prepare_data(args, task, out)
+    demo = files["demo"]
+    batch_size = args.batch_size or (task.demo.get("batch_size", 16) if demo else 200)
+    epochs = args.epochs or (task.demo.get("epochs", 3) if demo else 200)
+    patience = args.patience or (task.demo.get("patience", epochs) if demo else 12)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = batch_size * replicas
+
+    from utrans.formats import load_split
+
+    train_ids, valid_ids = load_split(files["train"]), load_split(files["valid"])
+    if args.max_traces:
+        train_ids, valid_ids = train_ids[: args.max_traces], valid_ids[: args.max_traces]
+
+    logger.info(f"Strategy: {type(strategy).__name__} with {replicas} replica(s); batch size "
+          f"{batch_size} per replica, {global_batch} global")
+    train_gen = data_mod.DataGenerator(train_ids, files["hdf5"], batch_size=global_batch,
+                                       task=task.name, **_generator_kwargs(args, True))
+    valid_gen = data_mod.DataGenerator(valid_ids, files["hdf5"], batch_size=global_batch,
+                                       task=task.name, **_generator_kwargs(args, False))
+
+    model_kwargs = dict(task.model_kwargs_demo) if (demo or args.demo_size) else {}
+    model_kwargs.update(args.model_kwargs or {})
+    with strategy.scope():
+        model, weights_note = build_task_model(
+            args.model, foundation_weights=args.foundation_weights,
+            freeze_backbone=args.freeze_backbone, backbone_kwargs=args.backbone_kwargs,
+            **model_kwargs,
+        )
+        optimizer = keras.optimizers.Adam(learning_rate=args.learning_rate)
+        if args.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss=task.loss, jit_compile=args.jit_compile)
+    logger.info(weights_note)
+    logger.info(f"Model {args.model}: {model.count_params():,} parameters")
+
+    config = dict(
+        task=task.name, model=args.model, model_kwargs=model_kwargs,
+        backbone_kwargs=args.backbone_kwargs, input_hdf5=files["hdf5"],
+        input_trainset=files["train"], input_validset=files["valid"],
+        input_testset=files["test"], max_d=args.max_d, min_d=args.min_d,
+        normalization_mode=args.normalization_mode, seed=args.seed,
+        batch_size=batch_size, global_batch_size=global_batch, epochs=epochs,
+        weights=weights_note, demo=demo,
+    )
+    (out / "training_config.json").write_text(json.dumps(config, indent=2))
+
+    schedule = data_mod.make_lr_schedule(base_lr=args.learning_rate)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        AtomicBestCheckpoint(models_dir, monitor="val_loss"),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=resuming),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+        keras.callbacks.LearningRateScheduler(schedule, verbose=0),
+    ]
+    if resuming:
+        logger.info(f"Resuming from the backup in {backup_dir} (use --no_resume to start over)")
+    start = time.time()
+    model.fit(train_gen, validation_data=valid_gen, epochs=epochs, callbacks=callbacks,
+              verbose=args.verbose)
+    elapsed = time.time() - start
+    plots.plot_loss_curves(out / "history.csv", out / "loss_curves.png")
+    logger.info(f"Training finished in {elapsed:.1f} s. Best model: {models_dir / 'best.keras'}; "
+          f"log: {out / 'history.csv'}; curves: {out / 'loss_curves.png'}")
+    return out
+
+
+def trainer_main(task_name, argv=None):
+    """Entry point of ``01_train/trainerN.py``: parse ``argv`` and train."""
+    from utrans.tasks import get_task
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    task = get_task(task_name)
+    parser = argparse.ArgumentParser(
+        prog=f"trainer{task.number}.py",
+        description=task.description + " With no arguments: a short demo run on a synthetic "
+                    "dataset written into the output folder.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_training_arguments(parser, task)
+    args = parser.parse_args(argv)
+    from utrans.formats import BadTraceError
+    from utrans.presets import PresetUnavailableError
+
+    try:
+        return run_training(args, task)
+    except (BadTraceError, PresetUnavailableError, FileNotFoundError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
