@@ -279,13 +279,12 @@ class AddNoise(Step):
         sel = rows[ok]
         if len(sel) == 0:
             return
-        x = batch.x[sel]
-        peak = np.maximum(x.max(axis=-1), -x.min(axis=-1))
-        sigma = (lv[ok] * peak).astype(np.float32)
-        noise = rng.standard_normal(x.shape, dtype=np.float32)
-        noise *= sigma[..., None]
-        x += noise
-        batch.x[sel] = x
+        noise = rng.standard_normal((len(sel),) + batch.x.shape[1:], dtype=np.float32)
+        for j, (r, level) in enumerate(zip(sel, lv[ok])):
+            xr = batch.x[r]
+            peak = np.maximum(xr.max(axis=-1), -xr.min(axis=-1))
+            noise[j] *= (level * peak).astype(np.float32)[:, None]
+            xr += noise[j]
 
     def get_config(self):
         return {"rate": self.rate, "snr_min": self.snr_min, "level": self.level, "on": self.on}
@@ -318,13 +317,13 @@ class DropChannel(Step):
         if self.adjust_amplitude:
             adj = rows[~batch.noise[rows]]
             if len(adj):
-                x = batch.x[adj]
+                view = _as_slice(adj)
+                x = batch.x[view] if view is not None else batch.x[adj]
                 alive = (x.max(axis=-1) != 0) | (x.min(axis=-1) != 0)
                 n_alive = alive.sum(axis=1)
                 fac = np.where(n_alive > 0, 3.0 / np.maximum(n_alive, 1), 1.0).astype(np.float32)
-                change = fac != 1.0
-                if change.any():
-                    batch.x[adj[change]] = x[change] * fac[change, None, None]
+                for r, f in zip(adj[fac != 1.0], fac[fac != 1.0]):
+                    batch.x[r] *= f
 
     def get_config(self):
         return {"rate": self.rate, "snr_min": self.snr_min,

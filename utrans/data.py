@@ -284,6 +284,7 @@ class DataGenerator(keras.utils.PyDataset):
             self._extra[k] = np.full(n, None, dtype=object) if k == "trace_p_polarity" \
                 else np.full(n, np.nan)
         self._lock = threading.Lock()
+        self._local = None
         self._fds = {}
         self._fd_pid = None
         self._resolved = {}
@@ -360,6 +361,7 @@ class DataGenerator(keras.utils.PyDataset):
         state["_fds"] = {}
         state["_fd_pid"] = None
         state["_lock"] = None
+        state["_local"] = None
         return state
 
     def __setstate__(self, state):
@@ -496,6 +498,17 @@ class DataGenerator(keras.utils.PyDataset):
                     raise BadTraceError(self.file_name, "*", "no usable trace left to fill the batch")
         return chosen
 
+    def _buffer(self, name, shape):
+        """A float32 scratch array reused by this thread (avoids page faults of fresh arrays)."""
+        local = self._local
+        if local is None:
+            local = self._local = threading.local()
+        buf = getattr(local, name, None)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape, dtype=np.float32)
+            setattr(local, name, buf)
+        return buf
+
     def _load(self, index):
         """Read the unique traces of batch ``index`` into (k, dim, 3), replacing bad ones.
 
@@ -503,7 +516,7 @@ class DataGenerator(keras.utils.PyDataset):
         the batch; a trace failing its checks is replaced in the same slot.
         """
         chosen = self._resolve(index)
-        raw = np.empty((len(chosen), self.dim, 3), dtype=np.float32)
+        raw = self._buffer("raw", (len(chosen), self.dim, 3))
         order = sorted(range(len(chosen)), key=lambda j: (self._offset[chosen[j]], chosen[j]))
         used = set(chosen)
         for j in order:
@@ -578,7 +591,7 @@ class DataGenerator(keras.utils.PyDataset):
         k = len(ids)
         rows = np.concatenate([ids, ids]) if self.augmentation else ids
         b = len(rows)
-        x = np.empty((b, 3, self.dim), dtype=np.float32)
+        x = self._buffer("work", (b, 3, self.dim))
         x[:k] = raw.transpose(0, 2, 1)
         if self.augmentation:
             x[k:] = x[:k]
