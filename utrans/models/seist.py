@@ -41,6 +41,7 @@ __all__ = [
     "SeisTLocalPool1D",
     "SeisTAttention",
     "SeisTLinearResize1D",
+    "SeisTGroupConv1D",
     "seist_size_config",
 ]
 
@@ -293,6 +294,46 @@ class SeisTLinearResize1D(layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
+@keras.saving.register_keras_serializable(package="utrans")
+class SeisTGroupConv1D(layers.Conv1D):
+    """Grouped ``Conv1D`` computed as one dense convolution with a block-diagonal kernel.
+
+    The weight is the usual grouped kernel ``(K, C_in / groups, filters)``; at
+    call time it is expanded to ``(K, C_in, filters)`` with zeros outside the
+    diagonal blocks. The groups here are few (1-4) and narrow, so the dense
+    convolution is cheap, and unlike Keras' grouped path on the TensorFlow CPU
+    backend it needs no XLA compilation per call.
+
+    Args:
+        Same as ``keras.layers.Conv1D``.
+
+    Returns:
+        Same as ``keras.layers.Conv1D``.
+    """
+
+    def _dense_kernel(self):
+        kernel = self.kernel
+        if self.groups == 1:
+            return kernel
+        k, c_group, filters = kernel.shape
+        in_group = np.arange(c_group * self.groups) // c_group
+        out_group = np.arange(filters) // (filters // self.groups)
+        mask = (in_group[:, None] == out_group[None, :]).astype("float32")
+        return ops.tile(kernel, (1, self.groups, 1)) * ops.cast(mask, kernel.dtype)
+
+    def call(self, inputs):
+        if self.padding == "causal":
+            raise ValueError("SeisTGroupConv1D does not support causal padding. Received: padding='causal'")
+        outputs = ops.conv(inputs, self._dense_kernel(), strides=list(self.strides),
+                           padding=self.padding, dilation_rate=self.dilation_rate,
+                           data_format=self.data_format)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
 # --- weight map ----------------------------------------------------------------
 
 
@@ -413,8 +454,8 @@ class _Builder:
     def group_conv_block(self, x, groups, kernel_size, path_rate, cfg, p):
         dim = x.shape[-1]
         h, padding = self.pad(x, kernel_size, 1, f"{p}.conv")
-        h = layers.Conv1D(dim, kernel_size, padding=padding, groups=groups, use_bias=False,
-                          name=f"{p}.conv")(h)
+        h = SeisTGroupConv1D(dim, kernel_size, padding=padding, groups=groups, use_bias=False,
+                             name=f"{p}.conv")(h)
         h = self.norm(h, f"{p}.norm0")
         h = self.act(h, f"{p}.act")
         h = self.pointwise(h, dim, False, f"{p}.proj")
