@@ -321,6 +321,7 @@ def _backend_importable(backend):
     return True
 
 
+@pytest.mark.slow  # a fresh interpreter per backend: 20-70 s each on 2 shared cores
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_golden_on_other_backend(backend):
     if not _backend_importable(backend):
