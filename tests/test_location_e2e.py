@@ -137,3 +137,19 @@ def test_bad_inputs_give_clear_messages(trained, tmp_path, capsys):
     with pytest.warns(UserWarning, match="differs from the value the model was trained with"):
         run_script("02_test/tester1.py", "--output_name", str(out), "--max_d", "50",
                    "--output_dir", str(tmp_path / "z"))
+
+
+def test_location_notebook_runs_on_tester_output(trained, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    work, out, files = trained
+    folder = out.parent / f"{out.name}_outputs"
+    if not (folder / "test" / "predictions.csv").exists():
+        run_script("02_test/tester1.py", "--output_name", str(out))
+    monkeypatch.setenv("UTRANS_OUTPUT_NAME", str(out))
+    nb = nbformat.read(REPO_ROOT / "notebooks" / "location_evaluation.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(work)}}).execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert "test traces" in outputs
