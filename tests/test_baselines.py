@@ -290,3 +290,22 @@ def test_nearest_resize_follows_floor_rule():
     x = np.arange(5, dtype="float32").reshape(1, 5, 1)
     out = keras.ops.convert_to_numpy(NearestResize1D(8)(x))
     np.testing.assert_array_equal(out[0, :, 0], [0, 0, 1, 1, 2, 3, 3, 4])
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_one_training_step_updates_weights(name):
+    keras.utils.set_random_seed(0)
+    model = models.get_model(name, **TINY[name])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4,) + tuple(model.input_shape[1:])).astype("float32")
+    targets = [rng.uniform(size=(4,) + tuple(o.shape[1:])).astype("float32")
+               for o in model.outputs]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=["mse"] * len(targets),
+                  run_eagerly=True)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+    history = model.fit(x, targets if len(targets) > 1 else targets[0], batch_size=4,
+                        epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    assert sum(changed) >= 0.9 * len(changed), (name, sum(changed), len(changed))
