@@ -264,9 +264,9 @@ def test_eqcct_phase_differences():
     assert (p.phase, s.phase) == ("P", "S")
     assert (p.layer_norm_epsilon, s.layer_norm_epsilon) == (1e-6, 1e-5)
     assert (p.attention_conv_blocks, s.attention_conv_blocks) == (False, True)
-    assert p.output.name and p.get_layer("p_pick") is not None
-    assert s.get_layer("s_pick") is not None
-    # Two conv blocks around each attention: 2 blocks * 2 * (3 convs + 3 BN) extra.
+    assert p.get_layer("p_pick").activation.__name__ == "sigmoid"
+    assert s.get_layer("s_pick").activation.__name__ == "sigmoid"
+    # The S picker wraps each of its 2 attention layers in 2 residual conv blocks.
     assert len(_blocks(s, "picker_block")) == 2 * 2
     assert len(_blocks(p, "picker_block")) == 0
     with pytest.raises(ValueError, match="builds the S picker"):

@@ -47,6 +47,9 @@ class UTransCCTPolarity(BackboneTask):
     model has 4,674,681 parameters (1,440 BatchNorm statistics), as the
     reference notebook.
 
+    References: Saad et al. (2026), Scientific Reports,
+    doi:10.1038/s41598-026-41454-x; Hassani et al. (2021), arXiv:2104.05704.
+
     Args:
         backbone: a :class:`utrans.models.UTransBackbone` (load pretrained
             weights into it first).

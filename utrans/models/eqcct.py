@@ -110,6 +110,10 @@ class UTransEQCCTPicker(BackboneTask):
     P picker has 1,527,726 parameters (1,716 BatchNorm statistics) and the S
     picker 1,954,926 (3,636), as the reference notebooks.
 
+    References: Saad et al. (2026), Scientific Reports,
+    doi:10.1038/s41598-026-41454-x; Saad et al. (2023), IEEE TGRS 61,
+    doi:10.1109/TGRS.2023.3319440.
+
     Args:
         backbone: a :class:`utrans.models.UTransBackbone` (load pretrained
             weights into it first).

@@ -47,6 +47,10 @@ class UTransViTMagnitude(BackboneTask):
     model has 4,169,249 parameters (1,440 BatchNorm statistics), as the
     reference notebook.
 
+    References: Saad et al. (2026), Scientific Reports,
+    doi:10.1038/s41598-026-41454-x; Dosovitskiy et al. (2021), ICLR,
+    arXiv:2010.11929.
+
     Args:
         backbone: a :class:`utrans.models.UTransBackbone` (load pretrained
             weights into it first).
