@@ -9,8 +9,9 @@ Reference:
 Keras 3 port, channels-last: the input is ``(batch, in_samples, 3)`` with the
 components in the order Z, N, E; sequence outputs are ``(batch, in_samples, C)``.
 Every layer that holds weights is named after the module of the original
-PyTorch model that holds the same tensors (``"stem.0.convs.1.dconv"``,
-``"encoder_layers.2.3.attention.q_proj"``, ``"out_head.lin"``), so
+PyTorch model that holds the same tensors, with dots written as dashes
+(``"stem-0-convs-1-dconv"``, ``"encoder_layers-2-3-attention-q_proj"``,
+``"out_head-lin"``), so
 :meth:`torch_weight_map` can pair them by name and the published ``.pth``
 checkpoints load with :func:`utrans.convert.load_torch_checkpoint`.
 
@@ -97,6 +98,20 @@ def _make_divisible(value, divisor):
     if new_value < 0.9 * value:
         new_value += divisor
     return new_value
+
+
+def _kname(torch_name):
+    """Keras layer name for a torch module name: dots become dashes.
+
+    Dots would read best, but the PyTorch backend of Keras turns weight paths
+    into ``torch.nn.ParameterDict`` keys, which may not contain dots.
+    """
+    return torch_name.replace(".", "-")
+
+
+def _torch_name(keras_name):
+    """Inverse of :func:`_kname`."""
+    return keras_name.replace("-", ".")
 
 
 def _check_positive_int(name, value, owner):
@@ -348,12 +363,12 @@ def _depthwise_kernel(w):
 
 
 def _torch_mappings(keras_layers, skip=()):
-    """TorchMapping list for every weighted layer; layer name == torch module name."""
+    """TorchMapping list for every weighted layer, paired by name (see :func:`_kname`)."""
     out = []
     for layer in keras_layers:
         if layer in skip or not layer.weights:
             continue
-        name = layer.name
+        name = _torch_name(layer.name)
         if isinstance(layer, layers.DepthwiseConv1D):
             out.append(TorchMapping(layer.kernel, [f"{name}.weight"], _depthwise_kernel))
             if layer.use_bias:
@@ -387,15 +402,15 @@ class _Builder:
 
     @staticmethod
     def norm(x, name):
-        return layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-5, name=name)(x)
+        return layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-5, name=_kname(name))(x)
 
     @staticmethod
     def act(x, name):
-        return layers.Activation("gelu", name=name)(x)
+        return layers.Activation("gelu", name=_kname(name))(x)
 
     @staticmethod
     def pointwise(x, filters, use_bias, name):
-        return layers.Dense(filters, use_bias=use_bias, name=name)(x)
+        return layers.Dense(filters, use_bias=use_bias, name=_kname(name))(x)
 
     @staticmethod
     def pad(x, kernel_size, stride, name):
@@ -410,17 +425,17 @@ class _Builder:
             return x, "same"
         if total == 0:
             return x, "valid"
-        return layers.ZeroPadding1D((left, right), name=f"{name}.pad")(x), "valid"
+        return layers.ZeroPadding1D((left, right), name=_kname(f"{name}.pad"))(x), "valid"
 
     def drop_path(self, x, rate, name):
         if rate <= 0.0:
             return x
-        return SeisTDropPath(rate, seed=self.seed(), name=name)(x)
+        return SeisTDropPath(rate, seed=self.seed(), name=_kname(name))(x)
 
     def dropout(self, x, rate, name):
         if rate <= 0.0:
             return x
-        return layers.Dropout(rate, seed=self.seed(), name=name)(x)
+        return layers.Dropout(rate, seed=self.seed(), name=_kname(name))(x)
 
     def mlp(self, x, ratio, bias, drop, p):
         dim = x.shape[-1]
@@ -431,7 +446,7 @@ class _Builder:
 
     def local_aggregation(self, x, out_dim, kernel_size, p):
         if kernel_size > 1:
-            x = SeisTLocalPool1D(kernel_size, name=f"{p}.pool")(x)
+            x = SeisTLocalPool1D(kernel_size, name=_kname(f"{p}.pool"))(x)
         x = self.pointwise(x, out_dim, False, f"{p}.proj")
         return self.norm(x, f"{p}.norm")
 
@@ -439,7 +454,7 @@ class _Builder:
         x = self.pointwise(x, x.shape[-1], False, f"{p}.in_proj")
         x, padding = self.pad(x, kernel_size, stride, f"{p}.dconv")
         x = layers.DepthwiseConv1D(kernel_size, strides=stride, padding=padding,
-                                   use_bias=False, name=f"{p}.dconv")(x)
+                                   use_bias=False, name=_kname(f"{p}.dconv"))(x)
         x = self.pointwise(x, out_dim, False, f"{p}.pconv")
         x = self.norm(x, f"{p}.norm")
         return self.act(x, f"{p}.act")
@@ -447,7 +462,7 @@ class _Builder:
     def stem_block(self, x, out_dim, kernel_size, stride, p, npath=3):
         paths = [self.ds_conv(x, out_dim, kernel_size + 4 * d, stride, f"{p}.convs.{d}")
                  for d in range(npath)]
-        x = layers.Concatenate(axis=-1, name=f"{p}.concat")(paths)
+        x = layers.Concatenate(axis=-1, name=_kname(f"{p}.concat"))(paths)
         x = self.pointwise(x, out_dim, False, f"{p}.out_proj")
         return self.norm(x, f"{p}.norm")
 
@@ -455,16 +470,16 @@ class _Builder:
         dim = x.shape[-1]
         h, padding = self.pad(x, kernel_size, 1, f"{p}.conv")
         h = SeisTGroupConv1D(dim, kernel_size, padding=padding, groups=groups, use_bias=False,
-                             name=f"{p}.conv")(h)
+                             name=_kname(f"{p}.conv"))(h)
         h = self.norm(h, f"{p}.norm0")
         h = self.act(h, f"{p}.act")
         h = self.pointwise(h, dim, False, f"{p}.proj")
         h = self.drop_path(h, path_rate, f"{p}.droppath0")
-        x = layers.Add(name=f"{p}.add0")([x, h])
+        x = layers.Add(name=_kname(f"{p}.add0"))([x, h])
         h = self.norm(x, f"{p}.norm1")
         h = self.mlp(h, cfg["mlp_ratio"], cfg["mlp_bias"], cfg["mlp_drop_rate"], f"{p}.mlp")
         h = self.drop_path(h, path_rate, f"{p}.droppath1")
-        return layers.Add(name=f"{p}.add1")([x, h])
+        return layers.Add(name=_kname(f"{p}.add1"))([x, h])
 
     def multiscale_conv(self, x, groups, path_rate, cfg, p):
         io_dim = x.shape[-1]
@@ -480,8 +495,8 @@ class _Builder:
             xi = self.norm(xi, f"{p}.norms.{i}")
             yi = self.group_conv_block(xi, dim // group_size, kernel_size, path_rate, cfg,
                                        f"{p}.convs.{i}")
-            outs.append(layers.Add(name=f"{p}.convs.{i}.residual")([xi, yi]))
-        x = layers.Concatenate(axis=-1, name=f"{p}.concat")(outs)
+            outs.append(layers.Add(name=_kname(f"{p}.convs.{i}.residual"))([xi, yi]))
+        x = layers.Concatenate(axis=-1, name=_kname(f"{p}.concat"))(outs)
         return self.norm(x, f"{p}.out_norm")
 
     def attention(self, x, head_dim, aggr_ratio, cfg, p):
@@ -494,7 +509,7 @@ class _Builder:
         k = self.pointwise(x, dim, bias, f"{p}.k_proj")
         v = self.pointwise(x, dim, bias, f"{p}.v_proj")
         y = SeisTAttention(dim // head_dim, cfg["attn_drop_rate"], cfg["key_drop_rate"],
-                           seed=self.seed(), name=f"{p}.mha")(q, k, v)
+                           seed=self.seed(), name=_kname(f"{p}.mha"))(q, k, v)
         y = self.pointwise(y, dim, bias, f"{p}.out_proj")
         return self.dropout(y, cfg["other_drop_rate"], f"{p}.proj_dropout")
 
@@ -508,17 +523,20 @@ class _Builder:
             x1 = self.norm(self.pointwise(x, attn_dim, False, f"{p}.attn_proj"), f"{p}.norm0")
             y1 = self.attention(x1, head_dim, aggr_ratio, cfg, f"{p}.attention")
             y1 = self.drop_path(y1, path_rate * ratio, f"{p}.attn_droppath")
-            outs.append(layers.Add(name=f"{p}.attn_add")([x1, y1]))
+            outs.append(layers.Add(name=_kname(f"{p}.attn_add"))([x1, y1]))
         if conv_dim > 0:
             x2 = self.norm(self.pointwise(x, conv_dim, False, f"{p}.conv_proj"), f"{p}.norm1")
             y2 = self.group_conv_block(x2, conv_dim // head_dim, 3, path_rate, cfg, f"{p}.gconv")
             y2 = self.drop_path(y2, path_rate * (1 - ratio), f"{p}.gconv_droppath")
-            outs.append(layers.Add(name=f"{p}.gconv_add")([x2, y2]))
-        x = layers.Concatenate(axis=-1, name=f"{p}.concat")(outs) if len(outs) > 1 else outs[0]
+            outs.append(layers.Add(name=_kname(f"{p}.gconv_add"))([x2, y2]))
+        if len(outs) > 1:
+            x = layers.Concatenate(axis=-1, name=_kname(f"{p}.concat"))(outs)
+        else:
+            x = outs[0]
         x = self.norm(x, f"{p}.norm2")
         h = self.mlp(x, cfg["mlp_ratio"], cfg["mlp_bias"], cfg["mlp_drop_rate"], f"{p}.mlp")
         h = self.drop_path(h, path_rate, f"{p}.mlp_droppath")
-        return layers.Add(name=f"{p}.mlp_add")([x, h])
+        return layers.Add(name=_kname(f"{p}.mlp_add"))([x, h])
 
 
 # --- backbone ----------------------------------------------------------------------
@@ -786,13 +804,13 @@ class SeisTPicker(_SeisTTask):
             )
         for i, (size, outc, k) in enumerate(zip(sizes, out_dims, kernels)):
             p = f"out_head.up_layers.{i}"
-            x = SeisTLinearResize1D(size, name=f"{p}.resize")(x)
+            x = SeisTLinearResize1D(size, name=_kname(f"{p}.resize"))(x)
             x, padding = _Builder.pad(x, k, 1, f"{p}.conv")
-            x = layers.Conv1D(outc, k, padding=padding, name=f"{p}.conv")(x)
+            x = layers.Conv1D(outc, k, padding=padding, name=_kname(f"{p}.conv"))(x)
             x = _Builder.norm(x, f"{p}.norm")
             x = _Builder.act(x, f"{p}.act")
-        x = layers.Conv1D(out_channels, 7, padding="same", name="out_head.out_conv")(x)
-        outputs = layers.Activation("sigmoid", name="out_head.out_act", dtype="float32")(x)
+        x = layers.Conv1D(out_channels, 7, padding="same", name=_kname("out_head.out_conv"))(x)
+        outputs = layers.Activation("sigmoid", name=_kname("out_head.out_act"), dtype="float32")(x)
         self._finish(bb, inputs, outputs, "seist_picker", kwargs)
         self.out_channels = int(out_channels)
 
@@ -819,9 +837,9 @@ class SeisTClassifier(_SeisTTask):
         _check_positive_int("num_classes", num_classes, "SeisTClassifier")
         inputs = backbone.input
         x = backbone(inputs)
-        x = layers.GlobalAveragePooling1D(name="out_head.pool")(x)
-        x = layers.Dense(num_classes, name="out_head.lin")(x)
-        outputs = layers.Activation("softmax", name="out_head.out_act", dtype="float32")(x)
+        x = layers.GlobalAveragePooling1D(name=_kname("out_head.pool"))(x)
+        x = layers.Dense(num_classes, name=_kname("out_head.lin"))(x)
+        outputs = layers.Activation("softmax", name=_kname("out_head.out_act"), dtype="float32")(x)
         self._finish(backbone, inputs, outputs, "seist_classifier", kwargs)
         self.num_classes = int(num_classes)
 
@@ -848,10 +866,10 @@ class SeisTRegressor(_SeisTTask):
     def __init__(self, backbone, scale=1.0, **kwargs):
         inputs = backbone.input
         x = backbone(inputs)
-        x = layers.GlobalAveragePooling1D(name="out_head.pool")(x)
-        x = layers.Dense(1, name="out_head.lin")(x)
-        x = layers.Activation("sigmoid", name="out_head.sigmoid")(x)
-        outputs = layers.Rescaling(float(scale), name="out_head.out_act", dtype="float32")(x)
+        x = layers.GlobalAveragePooling1D(name=_kname("out_head.pool"))(x)
+        x = layers.Dense(1, name=_kname("out_head.lin"))(x)
+        x = layers.Activation("sigmoid", name=_kname("out_head.sigmoid"))(x)
+        outputs = layers.Rescaling(float(scale), name=_kname("out_head.out_act"), dtype="float32")(x)
         self._finish(backbone, inputs, outputs, "seist_regressor", kwargs)
         self.scale = float(scale)
 
