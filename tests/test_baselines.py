@@ -309,3 +309,9 @@ def test_one_training_step_updates_weights(name):
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
     assert sum(changed) >= 0.9 * len(changed), (name, sum(changed), len(changed))
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_window_length_must_be_fixed(name):
+    with pytest.raises(ValueError, match="Received: in_samples=None"):
+        models.get_model(name, in_samples=None)

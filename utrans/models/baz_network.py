@@ -150,6 +150,11 @@ class BAZNetwork(keras.Model):
         **kwargs,
     ):
         conv_channels = [int(c) for c in conv_channels]
+        if not isinstance(in_samples, int) or in_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a fixed positive window length. "
+                f"Received: in_samples={in_samples!r}"
+            )
         if in_matrix_dim != 2 * in_channels + 1:
             raise ValueError(
                 "The covariance/eigen feature block has 2 * in_channels + 1 columns. "

@@ -124,6 +124,11 @@ class DistPTNetwork(keras.Model):
         **kwargs,
     ):
         dilations = [int(d) for d in dilations]
+        if not isinstance(in_samples, int) or in_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a fixed positive window length. "
+                f"Received: in_samples={in_samples!r}"
+            )
         if not dilations or num_conv_blocks < 1:
             raise ValueError(
                 "DistPTNetwork needs at least one residual block. Received: "

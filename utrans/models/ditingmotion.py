@@ -86,8 +86,8 @@ class DiTingMotion(keras.Model):
         pool_size: max-pool size after each block.
         drop_rate: dropout rate.
         fuse_hidden_dim: hidden size of the fusion heads.
-        num_polarity_classes: polarity classes (2: up, down).
-        num_clarity_classes: clarity classes (2: clear/impulsive, emergent).
+        num_polarity_classes: number of polarity classes.
+        num_clarity_classes: number of clarity classes.
         name: model name.
         **kwargs: passed to ``keras.Model``.
 
@@ -120,6 +120,11 @@ class DiTingMotion(keras.Model):
         blocks_sidelayer_linear_hidden_dims = [
             None if d is None else int(d) for d in blocks_sidelayer_linear_hidden_dims]
         comb_kernel_sizes = [int(k) for k in comb_kernel_sizes]
+        if not isinstance(in_samples, int) or in_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a fixed positive window length. "
+                f"Received: in_samples={in_samples!r}"
+            )
         n_blocks = len(blocks_layer_channels)
         if not (len(blocks_sidelayer_linear_in_dims) == len(blocks_sidelayer_linear_hidden_dims)
                 == n_blocks):

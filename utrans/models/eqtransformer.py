@@ -86,8 +86,8 @@ class AdditiveSelfAttention(keras.layers.Layer):
 class EQTransformer(keras.Model):
     """EQTransformer detector and phase picker (Mousavi et al., 2020).
 
-    Encoder: 7 convolution + max-pool stages, 5 pre-activation residual
-    convolution blocks, ``num_lstm_blocks`` bidirectional-LSTM blocks and
+    Encoder: one convolution + max-pool stage per ``conv_channels`` entry,
+    one pre-activation residual block per ``resconv_kernels`` entry, ``num_lstm_blocks`` bidirectional-LSTM blocks and
     ``num_transformer_layers`` global additive-attention transformer
     layers. Three decoders (detection, P, S) each optionally start with an
     LSTM and a local-attention transformer layer
@@ -148,6 +148,11 @@ class EQTransformer(keras.Model):
         **kwargs,
     ):
         conv_channels = [int(c) for c in conv_channels]
+        if not isinstance(in_samples, int) or in_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a fixed positive window length. "
+                f"Received: in_samples={in_samples!r}"
+            )
         conv_kernels = [int(k) for k in conv_kernels]
         resconv_kernels = [int(k) for k in resconv_kernels]
         decoder_with_attn_lstm = [bool(b) for b in decoder_with_attn_lstm]

@@ -38,7 +38,11 @@ class CeilMaxPooling1D(keras.layers.Layer):
 
     def call(self, x):
         length = x.shape[1]
-        extra = (-length) % self.pool_size if length is not None else 0
+        if length is None:
+            raise ValueError(
+                f"{self.name} needs a static sequence length. Received: shape={x.shape}"
+            )
+        extra = (-length) % self.pool_size
         if extra:
             x = ops.pad(x, [[0, 0], [0, extra], [0, 0]], constant_values=float("-inf"))
         return ops.max_pool(x, self.pool_size, strides=self.pool_size, padding="valid")
@@ -96,6 +100,11 @@ class MagNet(keras.Model):
         **kwargs,
     ):
         conv_channels = [int(c) for c in conv_channels]
+        if not isinstance(in_samples, int) or in_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a fixed positive window length. "
+                f"Received: in_samples={in_samples!r}"
+            )
         layers = keras.layers
         torch_names = {}
 

@@ -65,6 +65,11 @@ class PhaseNet(keras.Model):
         **kwargs,
     ):
         conv_channels = [int(c) for c in conv_channels]
+        if not isinstance(in_samples, int) or in_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a fixed positive window length. "
+                f"Received: in_samples={in_samples!r}"
+            )
         if kernel_size < stride:
             raise ValueError(
                 f"PhaseNet needs kernel_size >= stride. Received: kernel_size={kernel_size}, "
