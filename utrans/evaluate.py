@@ -137,6 +137,36 @@ def add_tester_arguments(parser, task):
                         help="Skip unreadable traces (logged to bad_traces.log) instead of "
                              "stopping.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of Monte-Carlo dropout.")
+    parser.add_argument("--run_eagerly", action="store_true",
+                        help="Call the model eagerly instead of tracing a prediction graph "
+                             "(faster for a handful of batches).")
+    model = parser.add_argument_group("model (defaults: as recorded at training)")
+    model.add_argument("--model", default=None,
+                       help="Registered model name (default: the trained one, else "
+                            f"{task.default_model}).")
+    model.add_argument("--checkpoint", default=None,
+                       help="Evaluate these weights instead of the trained model: a .pth "
+                            "state_dict, a .keras or .weights.h5 file, or a preset name such as "
+                            "seist_m_dpk_diting. Needs --input_hdf5/--input_testset when no "
+                            "trainer output exists.")
+    model.add_argument("--model_kwargs", type=json.loads, default=None, metavar="JSON",
+                       help="Constructor overrides when building the model for --checkpoint.")
+    model.add_argument("--in_samples", type=int, default=None,
+                       help="Window length of SeisT/baseline models (default: as trained, 8192).")
+    model.add_argument("--sampling_rate", type=float, default=None,
+                       help="Sampling rate the model expects in Hz (default: as trained, 100).")
+    model.add_argument("--channel_order", default=None,
+                       help="Channel order the model expects (default: as trained, ZNE for "
+                            "SeisT/baselines).")
+    picks = parser.add_argument_group("picking and detection (tasks 4-6)")
+    picks.add_argument("--threshold", type=float, default=None,
+                       help="Peak threshold of the pick curves (default: 0.1, the U-Trans rule, "
+                            "for tasks 4/5; 0.3, the SeisT rule, for task 6).")
+    picks.add_argument("--det_threshold", type=float, default=0.5,
+                       help="Detection threshold (task 6, default: %(default)s).")
+    picks.add_argument("--min_peak_distance_s", type=float, default=1.0,
+                       help="Minimum distance between picks in seconds (task 6, default: "
+                            "%(default)s).")
     return parser
 
 
@@ -157,8 +187,12 @@ def _resolve_depth_range(args, config):
     return values["max_d"], values["min_d"]
 
 
-def _mc_predict(model, x, n, seed):
-    """Mean and std over ``n`` stochastic passes (dropout on, BatchNorm in inference mode)."""
+def _mc_predict(model, inputs, n, seed, convert):
+    """Mean and std over ``n`` stochastic passes (dropout on, BatchNorm in inference mode).
+
+    ``convert`` maps the model's raw outputs to the task layout (the adapter);
+    mean and std are taken there, so multi-output models work too.
+    """
     import keras
 
     stack = [model]
@@ -168,11 +202,16 @@ def _mc_predict(model, x, n, seed):
             layer.trainable = False
         stack.extend(getattr(layer, "layers", []))
     keras.utils.set_random_seed(seed)
-    draws = np.stack([keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(n)])
+    draws = []
+    for _ in range(n):
+        out = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=True))
+        draws.append(convert(out))
+    draws = np.stack(draws)
     return draws.mean(axis=0), draws.std(axis=0)
 
 
-def _location_rows(ids, metas, pred, pred_std, labeller):
+def _location_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    labeller = ctx["labeller"]
     st_lat = np.array([m["station_latitude_deg"] for m in metas], dtype=np.float64)
     st_lon = np.array([m["station_longitude_deg"] for m in metas], dtype=np.float64)
     ev_lat = np.array([m["source_latitude_deg"] for m in metas], dtype=np.float64)
@@ -197,7 +236,179 @@ def _location_rows(ids, metas, pred, pred_std, labeller):
     return frame
 
 
-ROW_BUILDERS = {"location": _location_rows}
+def column_slug(task):
+    """Column stem of a task's predicted quantity (``magnitude``, ``epicentral_distance_km``)."""
+    slug = task.quantity.lower().replace("-", "_").replace(" ", "_")
+    return f"{slug}_{task.unit}" if task.unit else slug
+
+
+def _extra_columns(frame, extras, pred_std, slug):
+    for key, values in extras.items():
+        name = f"pred_{slug}_std" if key == "pred_std" else key
+        frame[name] = np.asarray(values, dtype=np.float64).reshape(len(frame))
+    if pred_std is not None:
+        name = f"pred_{slug}_std" if f"pred_{slug}_std" not in frame else f"pred_{slug}_mc_std"
+        frame[name] = np.asarray(pred_std, dtype=np.float64)[:, 0]
+    return frame
+
+
+def _regression_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    slug = column_slug(ctx["task"])
+    true = np.asarray(y, dtype=np.float64)[:, 0]
+    p = np.asarray(pred, dtype=np.float64)[:, 0]
+    frame = pd.DataFrame({"trace_name": ids, f"true_{slug}": true, f"pred_{slug}": p,
+                          f"error_{slug}": p - true})
+    return _extra_columns(frame, extras, pred_std, slug)
+
+
+def _backazimuth_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    from utrans.labels import BackAzimuthLabeller
+    from utrans.metrics import angle_error_deg
+
+    true = BackAzimuthLabeller.inverse(y)
+    p = BackAzimuthLabeller.inverse(pred)
+    frame = pd.DataFrame({"trace_name": ids, "true_baz_deg": true, "pred_baz_deg": p,
+                          "error_baz_deg": np.asarray(angle_error_deg(p, true)).reshape(-1),
+                          "pred_cos": np.asarray(pred)[:, 0], "pred_sin": np.asarray(pred)[:, 1]})
+    return _extra_columns(frame, extras, None, "baz_deg")
+
+
+def _classification_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    prob = np.asarray(pred, dtype=np.float64)[:, 0]
+    true = np.where(np.asarray(y)[:, 0] >= 0.5, "U", "D")
+    frame = pd.DataFrame({"trace_name": ids, "true_polarity": true,
+                          "pred_polarity": np.where(prob >= 0.5, "U", "D"), "prob_up": prob})
+    if pred_std is not None:
+        frame["prob_up_std"] = np.asarray(pred_std, dtype=np.float64)[:, 0]
+    return frame
+
+
+def _true_pick(metas, phase, covered):
+    key = "trace_p_arrival_sample" if phase == "P" else "trace_s_arrival_sample"
+    out = np.full(len(metas), np.nan)
+    for i, m in enumerate(metas):
+        v = m.get(key)
+        if m.get("trace_category") != "noise" and v is not None and np.isfinite(float(v)):
+            out[i] = float(v) if 0 <= float(v) < covered else np.nan
+    return out
+
+
+def _picking_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    from utrans.metrics import highest_peak
+
+    phase = ctx["task"].quantity
+    fs = ctx["sampling_rate"]
+    curves = np.asarray(pred, dtype=np.float64)[..., 0]
+    true = _true_pick(metas, phase, ctx["covered"])
+    picks = np.full(len(ids), np.nan)
+    probs = np.full(len(ids), np.nan)
+    for i, row in enumerate(curves):
+        h = highest_peak(row, ctx["threshold"])
+        if h is not None:
+            picks[i], probs[i] = h, row[h]
+    ph = phase.lower()
+    return pd.DataFrame({"trace_name": ids, f"true_{ph}_sample": true, f"pred_{ph}_sample": picks,
+                         f"pred_{ph}_prob": probs, f"{ph}_residual_s": (picks - true) / fs,
+                         "sampling_rate": fs})
+
+
+def _join(samples):
+    return ";".join(str(int(v)) for v in samples)
+
+
+def _dpk_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    from utrans.metrics import detect_events, find_peaks
+
+    fs = ctx["sampling_rate"]
+    curves = np.asarray(pred, dtype=np.float64)
+    labels = np.asarray(y, dtype=np.float64)
+    min_dist = int(round(ctx["min_peak_distance_s"] * fs))
+    frame = pd.DataFrame({"trace_name": ids})
+    for c, phase in ((1, "P"), (2, "S")):
+        ph = phase.lower()
+        frame[f"true_{ph}_sample"] = _true_pick(metas, phase, ctx["covered"])
+        frame[f"pred_{ph}_samples"] = [_join(find_peaks(row, ctx["threshold"], min_dist))
+                                       for row in curves[..., c]]
+    spans = {"true": [], "pred": []}
+    for i in range(len(ids)):
+        for key, row in (("true", labels[i, :, 0]), ("pred", curves[i, :, 0])):
+            win = detect_events(row, ctx["det_threshold"], max_events=1) \
+                if not np.isnan(row).all() else np.zeros((0, 2))
+            spans[key].append(win[0] if len(win) else (np.nan, np.nan))
+    for key in ("true", "pred"):
+        arr = np.asarray(spans[key], dtype=np.float64).reshape(-1, 2)
+        frame[f"{key}_det_start"], frame[f"{key}_det_end"] = arr[:, 0], arr[:, 1]
+    frame["n_samples"] = curves.shape[1]
+    frame["sampling_rate"] = fs
+    return frame
+
+
+ROW_BUILDERS = {
+    "location": _location_rows,
+    "regression": _regression_rows,
+    "backazimuth": _backazimuth_rows,
+    "classification": _classification_rows,
+    "picking": _picking_rows,
+    "dpk": _dpk_rows,
+}
+
+#: Task layout of the predictions of each kind (``None`` = the data's length).
+LAYOUTS = {"location": (3,), "regression": (1,), "backazimuth": (2,), "classification": (1,),
+           "picking": (None, 1), "dpk": (None, 3)}
+
+
+def _check_layout(pred, task, model_name):
+    expected = LAYOUTS[task.kind]
+    got = tuple(np.shape(pred)[1:])
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        raise EvaluationInputError(
+            f"{model_name} does not look like a {task.name} model: its predictions have shape "
+            f"(None, {', '.join(map(str, got))}), the {task.name} task needs (None, "
+            f"{', '.join('T' if e is None else str(e) for e in expected)}).")
+
+
+def _resolve_model(args, task, config, out):
+    """Load the model to test; returns ``(model, model_name, source)``."""
+    from utrans.train import build_task_model, load_checkpoint
+
+    model_name = args.model or config.get("model") or task.default_model
+    if not args.checkpoint:
+        model_path = pathlib.Path(args.input_model or out / "models" / "best.keras")
+        return load_trained_model(model_path, config), model_name, model_path
+    adapter = _adapter_for(args, task, config, model_name)
+    kwargs = dict(config.get("model_kwargs", {})) if config.get("model") == model_name else {}
+    kwargs.update(adapter.model_kwargs())
+    kwargs.update(args.model_kwargs or {})
+    try:
+        model, _ = build_task_model(model_name, foundation_weights="random",
+                                    backbone_kwargs=config.get("backbone_kwargs"), **kwargs)
+        load_checkpoint(model, args.checkpoint)
+    except (ValueError, FileNotFoundError, KeyError, OSError) as err:
+        raise EvaluationInputError(f"--checkpoint {args.checkpoint}: {err}") from err
+    return model, model_name, args.checkpoint
+
+
+def _adapter_for(args, task, config, model_name, model=None):
+    from utrans.adapters import WaveformAdapter, get_adapter
+
+    stored = config.get("adapter", {}) if config.get("model") == model_name else {}
+    settings = {k: getattr(args, k, None) if getattr(args, k, None) is not None else stored.get(k)
+                for k in ("in_samples", "sampling_rate", "channel_order")}
+    try:
+        adapter = get_adapter(task, model_name, **settings)
+    except ValueError as err:
+        raise EvaluationInputError(str(err)) from err
+    if model is not None and isinstance(adapter, WaveformAdapter):
+        length = model.inputs[0].shape[1] if getattr(model, "inputs", None) else None
+        if length is not None and length != adapter.in_samples:
+            if settings["in_samples"] is not None:
+                raise EvaluationInputError(
+                    f"The model takes {length} samples. Received: --in_samples "
+                    f"{settings['in_samples']}")
+            adapter = get_adapter(task, model_name, in_samples=length,
+                                  sampling_rate=settings["sampling_rate"],
+                                  channel_order=settings["channel_order"])
+    return adapter
 
 
 def run_tester(args, task):
@@ -205,11 +416,11 @@ def run_tester(args, task):
     from tqdm.auto import tqdm
 
     from utrans.data import DataGenerator
+    from utrans.labels import get_labeller
     from utrans.train import output_dir
 
     out = output_dir(args.output_name)
     config = read_training_config(out)
-    model_path = pathlib.Path(args.input_model or out / "models" / "best.keras")
     hdf5 = args.input_hdf5 or config.get("input_hdf5")
     testset = args.input_testset or config.get("input_testset")
     if not hdf5 or not testset:
@@ -223,28 +434,67 @@ def run_tester(args, task):
     results = pathlib.Path(args.output_dir) if args.output_dir else out / "test"
     results.mkdir(parents=True, exist_ok=True)
 
+    model, model_name, source = _resolve_model(args, task, config, out)
+    if args.model is None and not args.checkpoint and not config.get("model"):
+        from utrans.models import registry
+
+        if model.name in registry.list_models():
+            model_name = model.name
+    adapter = _adapter_for(args, task, config, model_name, model)
+    base = get_labeller(task.labeller_name, max_d=max_d, min_d=min_d)
     gen = DataGenerator(testset, hdf5, batch_size=args.batch_size, shuffle=False,
-                        augmentation=False, task=task.name, max_d=max_d, min_d=min_d,
+                        augmentation=False, labeller=adapter.labeller(base),
                         norm_mode=args.normalization_mode or config.get("normalization_mode", "std"),
                         drop_remainder=False, skip_bad=args.skip_bad,
                         bad_log=str(results / "bad_traces.log"), seed=args.seed)
-    model = load_trained_model(model_path, config)
-    _check_model_fits(model, gen.labeller, model_path, task.name)
+    if task.kind == "location":
+        _check_model_fits(model, base, source, task.name)
+    threshold = args.threshold if args.threshold is not None else (
+        0.3 if task.kind == "dpk" else 0.1)
+    ctx = dict(task=task, labeller=base, adapter=adapter, sampling_rate=100.0,
+               covered=adapter.covered_samples(gen.dim), threshold=threshold,
+               det_threshold=args.det_threshold, min_peak_distance_s=args.min_peak_distance_s)
+    n_task = base.output_shape[0] if len(base.output_shape) == 1 else None
     frames = []
-    for i in tqdm(range(len(gen)), desc=f"Testing {model_path.name}", unit="batch"):
-        x, _ = gen.get_batch(i)
+    for i in tqdm(range(len(gen)), desc=f"Testing {pathlib.Path(str(source)).name}",
+                  unit="batch"):
+        x, y = gen.get_batch(i)
         ids = gen.batch_ids(i)
         metas = [gen.metadata(t) for t in ids]
-        if args.number_of_sampling and args.number_of_sampling > 1:
-            pred, pred_std = _mc_predict(model, x, args.number_of_sampling, args.seed + i)
-        else:
-            pred, pred_std = np.asarray(model.predict_on_batch(x)), None
-        frames.append(ROW_BUILDERS[task.name](ids, metas, pred, pred_std, gen.labeller))
+        try:
+            inputs = adapter.inputs(x, y)
+            if args.number_of_sampling and args.number_of_sampling > 1:
+                extras = {}
+
+                def convert(out):
+                    return adapter.predictions(out, x, y)[0]
+
+                pred, pred_std = _mc_predict(model, inputs, args.number_of_sampling,
+                                             args.seed + i, convert)
+            else:
+                if args.run_eagerly:
+                    import keras
+
+                    raw = keras.tree.map_structure(keras.ops.convert_to_numpy,
+                                                   model(inputs, training=False))
+                else:
+                    raw = model.predict_on_batch(inputs)
+                pred, extras = adapter.predictions(raw, x, y)
+                pred_std = None
+        except (ValueError, TypeError, IndexError) as err:
+            raise EvaluationInputError(
+                f"{source} does not look like a {task.name} model for {model_name}: {err}") from err
+        if i == 0:
+            _check_layout(pred, task, source)
+        y_task = y[:, :n_task] if n_task is not None else y
+        frames.append(ROW_BUILDERS[task.kind](ids, metas, y_task, pred, pred_std, extras, ctx))
     frame = pd.concat(frames, ignore_index=True)
     path = write_csv_atomic(frame, results / "predictions.csv")
-    meta = dict(model=str(model_path), input_hdf5=str(hdf5), input_testset=str(testset),
-                max_d=max_d, min_d=min_d, number_of_sampling=args.number_of_sampling,
-                n_traces=len(frame))
+    meta = dict(model=str(source), model_name=model_name, input_hdf5=str(hdf5),
+                input_testset=str(testset), max_d=max_d, min_d=min_d,
+                number_of_sampling=args.number_of_sampling, n_traces=len(frame),
+                adapter=adapter.settings(), threshold=threshold,
+                det_threshold=args.det_threshold, min_peak_distance_s=args.min_peak_distance_s)
     (results / "test_config.json").write_text(json.dumps(meta, indent=2))
     logger.info("Wrote %d rows to %s", len(frame), path)
     return path
@@ -279,7 +529,7 @@ def _markdown_table(metrics, keys):
     return "\n".join(lines) + "\n"
 
 
-def read_location(frame, results, config):
+def read_location(frame, results, config, task=None):
     """Location metrics and figures from a tester CSV; returns the metrics dict."""
     from utrans import plots
     from utrans.metrics import location_metrics
@@ -311,7 +561,185 @@ def read_location(frame, results, config):
     return metrics
 
 
-READERS = {"location": read_location}
+def _training_target_mean(config, task):
+    """Mean training target of a scalar task (the predict-the-mean baseline), or None."""
+    from utrans.formats import BadTraceError, load_split, open_dataset
+    from utrans.labels import get_labeller
+
+    train, hdf5 = config.get("input_trainset"), config.get("input_hdf5")
+    if not train or not hdf5 or not pathlib.Path(hdf5).exists():
+        return None
+    labeller = get_labeller(task.labeller_name)
+    values = []
+    with open_dataset(hdf5) as reader:
+        for t in load_split(train):
+            try:
+                meta = reader.read_metadata(t)
+                values.append(float(labeller(meta)[0]))
+            except (BadTraceError, KeyError, TypeError, ValueError):
+                continue
+    return float(np.nanmean(values)) if values else None
+
+
+def read_regression(frame, results, config, task):
+    """Regression metrics (MAE, std, RMSE, R2), predicted-vs-true plot and residual histogram."""
+    from utrans import plots
+    from utrans.metrics import regression_metrics
+
+    slug = column_slug(task)
+    true, pred = frame[f"true_{slug}"].to_numpy(float), frame[f"pred_{slug}"].to_numpy(float)
+    m = regression_metrics(true, pred)
+    metrics = dict(n_traces=int(len(frame)), quantity=task.quantity, unit=task.unit,
+                   mean_error=m["mean"], std=m["std"], mae=m["mae"], rmse=m["rmse"], r2=m["r2"])
+    mean = _training_target_mean(config, task)
+    metrics["baseline_mae"] = (float(np.nanmean(np.abs(true - mean))) if mean is not None
+                               else float("nan"))
+    label = task.quantity
+    plots.plot_pred_vs_true(true, pred, results / "pred_vs_true.png", label=label, unit=task.unit)
+    plots.plot_residual_histogram(pred - true, results / "residual_hist.png",
+                                  label=f"{label} error", unit=task.unit)
+    if "pred_p_travel_s" in frame and "true_p_travel_s" in frame:
+        t = regression_metrics(frame["true_p_travel_s"], frame["pred_p_travel_s"])
+        metrics.update(p_travel_mae_s=t["mae"], p_travel_rmse_s=t["rmse"], p_travel_r2=t["r2"])
+        plots.plot_pred_vs_true(frame["true_p_travel_s"], frame["pred_p_travel_s"],
+                                results / "pred_vs_true_p_travel.png", label="P travel time",
+                                unit="s")
+    return metrics
+
+
+def read_backazimuth(frame, results, config, task):
+    """Back-azimuth metrics with errors wrapped to +-180 degrees, and figures."""
+    from utrans import plots
+    from utrans.metrics import backazimuth_metrics
+
+    m = backazimuth_metrics(frame["true_baz_deg"], frame["pred_baz_deg"])
+    metrics = dict(n_traces=int(len(frame)), mean_deg=m["mean"], std_deg=m["std"],
+                   mae_deg=m["mae"], rmse_deg=m["rmse"], r2=m["r2"])
+    plots.plot_pred_vs_true(frame["true_baz_deg"], frame["pred_baz_deg"],
+                            results / "pred_vs_true.png", label="back-azimuth", unit="deg")
+    plots.plot_residual_histogram(frame["error_baz_deg"], results / "residual_hist.png",
+                                  label="back-azimuth error", unit="deg", xlim=(-180, 180))
+    return metrics
+
+
+def read_classification(frame, results, config, task):
+    """Polarity accuracy, precision/recall/F1 (positive class U) and the confusion matrix."""
+    from utrans import plots
+    from utrans.metrics import classification_metrics
+
+    m = classification_metrics(frame["true_polarity"].astype(str).to_numpy(),
+                               frame["pred_polarity"].astype(str).to_numpy(),
+                               labels=["D", "U"], pos_label="U")
+    metrics = dict(n_traces=int(len(frame)), accuracy=m["accuracy"], precision=m["precision"],
+                   recall=m["recall"], f1=m["f1"], precision_macro=m["precision_macro"],
+                   recall_macro=m["recall_macro"], f1_macro=m["f1_macro"],
+                   f1_U=m["f1_U"], f1_D=m["f1_D"], labels=m["labels"],
+                   confusion_matrix=m["confusion_matrix"])
+    plots.plot_confusion_matrix(m["confusion_matrix"], ["D (down)", "U (up)"],
+                                results / "confusion_matrix.png", title=f"{task.name} polarity")
+    return metrics
+
+
+def _matched_residuals(pred, true, tolerance, fs):
+    from utrans.metrics import match_picks
+
+    out = []
+    for p, t in zip(pred, true):
+        p, t = np.asarray(p, float), np.asarray(t, float)
+        p, t = p[~np.isnan(p)], t[~np.isnan(t)]
+        out += [(p[i] - t[j]) / fs for i, j in match_picks(p, t, tolerance)]
+    return np.asarray(out)
+
+
+def _pick_block(prefix, pred, true, fs, suffix_default, **kwargs):
+    """pick_metrics at 0.1 s and 0.5 s as flat keys ``<prefix><name>_<tol>s``."""
+    from utrans.metrics import pick_metrics
+
+    out = {}
+    for tol in (0.1, 0.5):
+        m = pick_metrics(pred, true, tol * fs, fs, **kwargs)
+        for key in ("precision", "recall", "f1", "mean_s", "std_s", "mae_s", "rmse_s", "tp",
+                    "fp", "fn"):
+            out[f"{prefix}{key}_{tol}s"] = m[key]
+            if tol == suffix_default:
+                out[f"{prefix}{key}"] = m[key]
+    return out
+
+
+def read_picking(frame, results, config, task):
+    """U-Trans picking metrics: highest peak >= threshold, TP within 0.5 s (also 0.1 s).
+
+    A pick farther than the tolerance from the true arrival counts as a missed
+    pick (FN) only, as in the U-Trans notebooks; a pick on a trace without an
+    arrival is a false positive.
+    """
+    from utrans import plots
+
+    ph = task.quantity.lower()
+    fs = float(frame["sampling_rate"].iloc[0]) if len(frame) else 100.0
+    pred = frame[f"pred_{ph}_sample"].to_numpy(float)
+    true = frame[f"true_{ph}_sample"].to_numpy(float)
+    metrics = dict(n_traces=int(len(frame)), phase=task.quantity)
+    metrics.update(_pick_block("", pred, true, fs, 0.5, far_pick_counts_as_fp=False))
+    res = _matched_residuals(pred[:, None], true[:, None], 0.5 * fs, fs)
+    plots.plot_residual_histogram(res, results / "residual_hist.png",
+                                  label=f"{task.quantity} pick residual", unit="s",
+                                  xlim=(-0.5, 0.5))
+    return metrics
+
+
+def _split_picks(column):
+    out = []
+    for v in column:
+        if isinstance(v, str) and v:
+            out.append(np.array([float(t) for t in v.split(";")]))
+        elif isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v):
+            out.append(np.array([float(v)]))
+        else:
+            out.append(np.zeros(0))
+    return out
+
+
+def read_dpk(frame, results, config, task):
+    """SeisT detection and picking metrics (one-to-one matching, 0.1 s and 0.5 s)."""
+    from utrans import plots
+    from utrans.metrics import detection_metrics, intervals_to_mask
+
+    fs = float(frame["sampling_rate"].iloc[0]) if len(frame) else 100.0
+    metrics = dict(n_traces=int(len(frame)))
+    for ph in ("p", "s"):
+        pred = _split_picks(frame[f"pred_{ph}_samples"])
+        true = [np.array([t]) if np.isfinite(t) else np.zeros(0)
+                for t in frame[f"true_{ph}_sample"].to_numpy(float)]
+        metrics.update(_pick_block(f"{ph}_", pred, true, fs, None))
+        res = _matched_residuals(pred, true, 0.5 * fs, fs)
+        plots.plot_residual_histogram(res, results / f"{ph}_residual_hist.png",
+                                      label=f"{ph.upper()} pick residual", unit="s",
+                                      xlim=(-0.5, 0.5))
+    has_det = len(frame) and not frame["pred_det_start"].isna().all() \
+        if "pred_det_start" in frame else False
+    keys = ("precision", "recall", "f1", "trace_precision", "trace_recall", "trace_f1")
+    if has_det:
+        n = int(frame["n_samples"].iloc[0])
+        true_mask = np.stack([intervals_to_mask([[a, b]], n) for a, b in
+                              frame[["true_det_start", "true_det_end"]].to_numpy(float)])
+        pred_mask = np.stack([intervals_to_mask([[a, b]], n) for a, b in
+                              frame[["pred_det_start", "pred_det_end"]].to_numpy(float)])
+        d = detection_metrics(true_mask, pred_mask)
+        metrics.update({f"det_{k}": d[k] for k in keys})
+    else:
+        metrics.update({f"det_{k}": None for k in keys})
+    return metrics
+
+
+READERS = {
+    "location": read_location,
+    "regression": read_regression,
+    "backazimuth": read_backazimuth,
+    "classification": read_classification,
+    "picking": read_picking,
+    "dpk": read_dpk,
+}
 
 
 def run_reader(args, task):
@@ -324,7 +752,7 @@ def run_reader(args, task):
     if not csv.exists():
         raise EvaluationInputError(f"{csv} not found: run 02_test/tester{task.number}.py first.")
     frame = pd.read_csv(csv)
-    metrics = READERS[task.name](frame, results, read_training_config(out))
+    metrics = READERS[task.kind](frame, results, read_training_config(out), task)
     (results / "metrics.json").write_text(json.dumps(metrics, indent=2))
     table = _markdown_table(metrics, list(metrics))
     (results / "metrics.md").write_text(f"# {task.name} metrics ({csv})\n\n" + table)

@@ -35,6 +35,9 @@ __all__ = [
     "AtomicBestCheckpoint",
     "add_training_arguments",
     "build_task_model",
+    "check_model_task",
+    "load_checkpoint",
+    "resolve_model_kwargs",
     "make_strategy",
     "output_dir",
     "run_training",
@@ -42,6 +45,10 @@ __all__ = [
 ]
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+class TrainingInputError(ValueError):
+    """A trainer option does not fit (checkpoint, channel order, ...); the message says how."""
 
 
 def output_dir(output_name):
@@ -91,9 +98,24 @@ def add_training_arguments(parser, task):
     aug.add_argument("--pre_emphasis", action="store_true", help="Pre-emphasise waveforms.")
 
     model = parser.add_argument_group("model")
+    others = f" Other models for this task: {', '.join(task.models)}." if task.models else ""
     model.add_argument("--model", default=task.default_model,
-                       help="Registered model name (default: %(default)s); see "
-                            "utrans.models.list_models().")
+                       help="Registered model name (default: %(default)s)." + others
+                            + " See utrans.models.list_models().")
+    model.add_argument("--checkpoint", default=None,
+                       help="Weights to start from: a PyTorch state_dict .pth (SeisT and "
+                            "baselines), a .keras or .weights.h5 file of the same model, or a "
+                            "preset name such as seist_s_dpk_diting (see utrans.presets).")
+    model.add_argument("--in_samples", type=int, default=None,
+                       help="Window length of SeisT/baseline models in samples (default 8192, "
+                            "DiTingMotion 128): the data's 6000 samples are zero padded at the "
+                            "end or cropped. U-Trans models always take 6000.")
+    model.add_argument("--sampling_rate", type=float, default=None,
+                       help="Sampling rate the SeisT/baseline model expects, in Hz (default: "
+                            "100, the data's; the published DiTing checkpoints: 50).")
+    model.add_argument("--channel_order", default=None,
+                       help="Channel order the SeisT/baseline model expects, a permutation of "
+                            "ENZ (default: ZNE, as the published checkpoints).")
     model.add_argument("--foundation_weights", default=None,
                        help="U-Trans foundation weights for U-Trans downstream models: a legacy "
                             ".h5, a .weights.h5/.keras of UTransBackbone, 'preset' (the "
@@ -141,6 +163,9 @@ def add_training_arguments(parser, task):
     dist.add_argument("--mixed_precision", action="store_true",
                       help="mixed_float16 compute with a loss-scaled optimizer (GPU).")
     dist.add_argument("--jit_compile", action="store_true", help="Compile the train step with XLA.")
+    dist.add_argument("--run_eagerly", action="store_true",
+                      help="Run the train step eagerly instead of tracing a graph (debugging, or "
+                           "tiny runs where tracing would dominate).")
     return parser
 
 
@@ -309,13 +334,16 @@ def _prepare_data(args, task, out):
     if args.input_hdf5 is None:
         data_dir = out / "data"
         demo = task.demo
+        layout = demo.get("layout", "datacollected")
         logger.info(f"No --input_hdf5 given: writing the synthetic California demo dataset to {data_dir}")
         files = synthetic.write_synthetic_dataset(
             data_dir, n_events=demo.get("n_events", 400), n_noise=demo.get("n_noise", 0),
-            seed=args.seed,
+            seed=args.seed, layouts=(layout,),
         )
-        return dict(hdf5=str(files["datacollected"]), train=str(files["train"]),
-                    valid=str(files["valid"]), test=str(files["test"]), demo=True)
+        suffix = "_all" if demo.get("with_noise") else ""
+        return dict(hdf5=str(files[layout]), train=str(files["train" + suffix]),
+                    valid=str(files["valid" + suffix]), test=str(files["test" + suffix]),
+                    demo=True)
     missing = [n for n in ("input_trainset", "input_validset") if getattr(args, n) is None]
     if missing:
         raise FileNotFoundError(f"--input_hdf5 needs {' and '.join('--' + m for m in missing)} too.")
@@ -333,13 +361,81 @@ def _generator_kwargs(args, training):
         use_multiprocessing=args.use_multiprocessing,
     )
     if not training:
-        return dict(common, shuffle=False, augmentation=False)
+        return dict(common, shuffle=False, augmentation=False, drop_remainder=False)
     return dict(
         common, shuffle=True, augmentation=args.augmentation, add_event_r=args.add_event_r,
         shift_event_r=args.shift_event_r, add_noise_r=args.add_noise_r,
         drop_channe_r=args.drop_channel_r, add_gap_r=args.add_gap_r,
         scale_amplitude_r=args.scale_amplitude_r, pre_emphasis=args.pre_emphasis,
     )
+
+
+def check_model_task(model_name, task):
+    """Raise :class:`TrainingInputError` unless ``model_name`` is registered for ``task``."""
+    import utrans.models  # noqa: F401  (registers every model)
+    from utrans.models import registry
+
+    if model_name not in registry.list_models():
+        raise TrainingInputError(f"Unknown model {model_name!r}. Models for the {task.name} task: "
+                                 f"{', '.join(registry.list_models(task.name))}")
+    fits = registry.model_task(model_name)
+    if fits not in (None, task.name):
+        raise TrainingInputError(
+            f"Model {model_name} is a {fits} model, not a {task.name} model. Models for the "
+            f"{task.name} task: {', '.join(registry.list_models(task.name))}")
+
+
+def load_checkpoint(model, checkpoint):
+    """Load ``checkpoint`` into ``model``; returns a sentence saying what was loaded.
+
+    Args:
+        model: the built Keras model.
+        checkpoint: a ``.pth`` PyTorch state_dict (read without PyTorch, see
+            :func:`utrans.convert.load_torch_checkpoint`), a ``.keras`` or
+            ``.weights.h5`` file of the same architecture, or a preset name
+            (:mod:`utrans.presets`; downloaded to the cache when missing).
+
+    Returns:
+        A description for the log.
+    """
+    from utrans import presets
+
+    path = pathlib.Path(checkpoint)
+    if not path.exists() and checkpoint in presets.PRESETS:
+        preset = presets.get_preset(checkpoint)
+        path = presets.preset_path(checkpoint)
+        if preset.model != model.name:
+            logger.warning("Preset %s was published for %s; loading it into %s.", checkpoint,
+                           preset.model, model.name)
+    if not path.exists():
+        raise FileNotFoundError(f"--checkpoint: no such file or preset: {checkpoint}. Presets: "
+                                f"{', '.join(presets.list_presets())}")
+    if path.suffix == ".pth":
+        from utrans.convert import load_torch_checkpoint
+
+        if not hasattr(model, "torch_weight_map"):
+            raise TrainingInputError(f"--checkpoint {path}: {model.name} has no PyTorch counterpart; "
+                             "use a .keras or .weights.h5 file.")
+        load_torch_checkpoint(model, path)
+    elif path.name.endswith((".keras", ".weights.h5")):
+        model.load_weights(path)
+    else:
+        raise TrainingInputError(f"--checkpoint must be a .pth, .keras or .weights.h5 file or a preset "
+                         f"name. Received: {checkpoint}")
+    return f"weights from {path}"
+
+
+def resolve_model_kwargs(args, task, adapter, demo):
+    """Constructor arguments: demo size (default model), the adapter's, then ``--model_kwargs``."""
+    kwargs = dict(task.model_kwargs_demo) if (
+        (demo or getattr(args, "demo_size", False)) and args.model == task.default_model) else {}
+    if demo and task.demo.get("in_samples") and getattr(args, "in_samples", None) is None:
+        adapter = type(adapter)(task, adapter.model_name, in_samples=task.demo["in_samples"],
+                                sampling_rate=adapter.sampling_rate,
+                                channel_order=adapter.channel_order)
+    kwargs.update(adapter.model_kwargs())
+    kwargs.update(args.model_kwargs or {})
+    return kwargs, adapter
 
 
 def run_training(args, task):
@@ -381,23 +477,39 @@ def run_training(args, task):
 
     logger.info(f"Strategy: {type(strategy).__name__} with {replicas} replica(s); batch size "
           f"{batch_size} per replica, {global_batch} global")
-    train_gen = data_mod.DataGenerator(train_ids, files["hdf5"], batch_size=global_batch,
-                                       task=task.name, **_generator_kwargs(args, True))
-    valid_gen = data_mod.DataGenerator(valid_ids, files["hdf5"], batch_size=global_batch,
-                                       task=task.name, **_generator_kwargs(args, False))
+    from utrans.adapters import AdaptedDataset, get_adapter
+    from utrans.labels import get_labeller
 
-    model_kwargs = dict(task.model_kwargs_demo) if (demo or args.demo_size) else {}
-    model_kwargs.update(args.model_kwargs or {})
+    check_model_task(args.model, task)
+    try:
+        adapter = get_adapter(task, args.model, in_samples=args.in_samples,
+                              sampling_rate=args.sampling_rate, channel_order=args.channel_order)
+    except ValueError as err:
+        raise TrainingInputError(str(err)) from err
+    model_kwargs, adapter = resolve_model_kwargs(args, task, adapter, demo)
+    labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=args.max_d,
+                                             min_d=args.min_d))
+    train_gen = AdaptedDataset(data_mod.DataGenerator(
+        train_ids, files["hdf5"], batch_size=global_batch, labeller=labeller,
+        **_generator_kwargs(args, True)), adapter)
+    valid_gen = AdaptedDataset(data_mod.DataGenerator(
+        valid_ids, files["hdf5"], batch_size=global_batch, labeller=labeller,
+        **_generator_kwargs(args, False)), adapter)
+
     with strategy.scope():
         model, weights_note = build_task_model(
             args.model, foundation_weights=args.foundation_weights,
             freeze_backbone=args.freeze_backbone, backbone_kwargs=args.backbone_kwargs,
             **model_kwargs,
         )
+        if args.checkpoint:
+            weights_note = load_checkpoint(model, args.checkpoint)
         optimizer = keras.optimizers.Adam(learning_rate=args.learning_rate)
         if args.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(optimizer=optimizer, loss=task.loss, jit_compile=args.jit_compile)
+        loss, loss_weights = adapter.loss()
+        model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                      jit_compile=args.jit_compile, run_eagerly=args.run_eagerly)
     logger.info(weights_note)
     logger.info(f"Model {args.model}: {model.count_params():,} parameters")
 
@@ -408,7 +520,8 @@ def run_training(args, task):
         input_testset=files["test"], max_d=args.max_d, min_d=args.min_d,
         normalization_mode=args.normalization_mode, seed=args.seed,
         batch_size=batch_size, global_batch_size=global_batch, epochs=epochs,
-        weights=weights_note, demo=demo,
+        weights=weights_note, demo=demo, adapter=adapter.settings(),
+        checkpoint=args.checkpoint,
     )
     (out / "training_config.json").write_text(json.dumps(config, indent=2))
 
@@ -446,10 +559,12 @@ def trainer_main(task_name, argv=None):
     )
     add_training_arguments(parser, task)
     args = parser.parse_args(argv)
+    from utrans.convert import CheckpointMismatchError
     from utrans.formats import BadTraceError
     from utrans.presets import PresetUnavailableError
 
     try:
         return run_training(args, task)
-    except (BadTraceError, PresetUnavailableError, FileNotFoundError) as err:
+    except (BadTraceError, PresetUnavailableError, FileNotFoundError, TrainingInputError,
+            CheckpointMismatchError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")

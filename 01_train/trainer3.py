@@ -1,0 +1,10 @@
+"""Train the U-Trans + CCT first-motion polarity model (task 3, polarity).
+
+    python 01_train/trainer3.py            # demo: synthetic data, small model, CPU, minutes
+    python 01_train/trainer3.py --help     # all options
+"""
+
+from utrans.train import trainer_main
+
+if __name__ == "__main__":
+    trainer_main("polarity")

@@ -1,0 +1,10 @@
+"""Train a detection + P/S picking model (SeisT dpk by default; --model phasenet, eqtransformer) (task 6, dpk).
+
+    python 01_train/trainer6.py            # demo: synthetic data, small model, CPU, minutes
+    python 01_train/trainer6.py --help     # all options
+"""
+
+from utrans.train import trainer_main
+
+if __name__ == "__main__":
+    trainer_main("dpk")

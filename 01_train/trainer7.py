@@ -1,0 +1,10 @@
+"""Train a first-motion polarity model (SeisT pmp by default; --model ditingmotion) (task 7, pmp).
+
+    python 01_train/trainer7.py            # demo: synthetic data, small model, CPU, minutes
+    python 01_train/trainer7.py --help     # all options
+"""
+
+from utrans.train import trainer_main
+
+if __name__ == "__main__":
+    trainer_main("pmp")

@@ -1,0 +1,145 @@
+"""Tasks 2-10 end to end (trainerN -> testerN -> readerN) on tiny configurations.
+
+One synthetic dataset is shared by the module; each case trains one epoch on
+eight traces with a tiny model (eager steps: tracing a graph would cost more
+than the training), tests and reads. Every baseline model runs through its
+task's scripts too.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from script_runner import run_script
+from utrans import synthetic
+
+UTRANS_BACKBONE = '{"base_filters": 2, "num_layers": 1, "num_heads": 1}'
+SEIST_TINY = '{"layer_blocks": [1, 1, 1, 1], "layer_channels": [8, 8, 16, 16], "head_dims": [4, 4, 8, 8]}'
+
+# (case id, script number, model, extra trainer arguments)
+CASES = [
+    ("magnitude_vit", 2, None, ["--model_kwargs", '{"conv_filters": [4, 4, 4, 4, 4], "projection_dim": 8, '
+                                '"num_heads": 1, "num_layers": 1, "mlp_units": [8, 8], "head_units": [8, 8]}']),
+    ("polarity_cct", 3, None, ["--model_kwargs", '{"tokenizer_filters": [8, 8], "num_heads": 1, "num_layers": 1}']),
+    ("p_pick_eqcct", 4, None, ["--model_kwargs", '{"conv_filters": [4, 4, 4], "num_heads": 1, "num_layers": 1}']),
+    ("s_pick_eqcct", 5, None, ["--model_kwargs", '{"conv_filters": [4, 4, 4], "num_heads": 1, "num_layers": 1}']),
+    ("dpk_seist", 6, None, ["--in_samples", "2048", "--model_kwargs", SEIST_TINY]),
+    ("dpk_phasenet", 6, "phasenet", ["--in_samples", "2048", "--model_kwargs", '{"conv_channels": [4, 4, 8]}']),
+    ("dpk_eqtransformer", 6, "eqtransformer", [
+        "--in_samples", "2048", "--model_kwargs",
+        '{"conv_channels": [4, 4, 4, 4, 4, 4, 4], "num_lstm_blocks": 1, "num_transformer_layers": 1, '
+        '"transformer_io_channels": 4, "transformer_d_model": 4, "feedforward_dim": 8}']),
+    ("pmp_seist", 7, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
+    ("pmp_ditingmotion", 7, "ditingmotion", []),
+    ("emg_seist", 8, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
+    ("emg_magnet", 8, "magnet", ["--in_samples", "512", "--model_kwargs", '{"conv_channels": [8, 8], "lstm_dim": 8}']),
+    ("baz_seist", 9, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
+    ("baz_network", 9, "baz_network", ["--in_samples", "512", "--model_kwargs",
+                                        '{"conv_channels": [4, 4, 4, 4], "lin_hidden_dim": 8}']),
+    ("dis_seist", 10, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
+    ("dis_distpt", 10, "distpt_network", ["--in_samples", "512", "--model_kwargs",
+                                          '{"tcn_channels": 4, "dilations": [1, 2, 4]}']),
+]
+
+COLUMNS = {
+    2: ["trace_name", "true_magnitude", "pred_magnitude", "error_magnitude"],
+    3: ["trace_name", "true_polarity", "pred_polarity", "prob_up"],
+    4: ["trace_name", "true_p_sample", "pred_p_sample", "pred_p_prob", "p_residual_s", "sampling_rate"],
+    5: ["trace_name", "true_s_sample", "pred_s_sample", "pred_s_prob", "s_residual_s", "sampling_rate"],
+    6: ["trace_name", "true_p_sample", "pred_p_samples", "true_s_sample", "pred_s_samples",
+        "true_det_start", "true_det_end", "pred_det_start", "pred_det_end", "n_samples",
+        "sampling_rate"],
+    7: ["trace_name", "true_polarity", "pred_polarity", "prob_up"],
+    8: ["trace_name", "true_magnitude", "pred_magnitude", "error_magnitude"],
+    9: ["trace_name", "true_baz_deg", "pred_baz_deg", "error_baz_deg", "pred_cos", "pred_sin"],
+    10: ["trace_name", "true_epicentral_distance_km", "pred_epicentral_distance_km",
+         "error_epicentral_distance_km"],
+}
+
+REGRESSION_KEYS = {"n_traces", "mae", "std", "rmse", "r2", "mean_error", "baseline_mae"}
+CLASS_KEYS = {"n_traces", "accuracy", "precision", "recall", "f1", "confusion_matrix"}
+PICK_KEYS = {"n_traces", "precision", "recall", "f1", "mae_s", "std_s", "precision_0.1s",
+             "f1_0.1s", "mae_s_0.1s", "f1_0.5s"}
+METRIC_KEYS = {
+    2: REGRESSION_KEYS, 3: CLASS_KEYS, 4: PICK_KEYS, 5: PICK_KEYS,
+    6: {"n_traces", "p_precision_0.1s", "p_recall_0.1s", "p_f1_0.1s", "p_f1_0.5s", "s_f1_0.5s",
+        "p_mean_s_0.5s", "p_mae_s_0.5s", "p_rmse_s_0.5s", "det_precision", "det_recall", "det_f1"},
+    7: CLASS_KEYS, 8: REGRESSION_KEYS,
+    9: {"n_traces", "mae_deg", "std_deg", "rmse_deg", "mean_deg", "r2"},
+    10: REGRESSION_KEYS,
+}
+PNGS = {2: ["pred_vs_true.png", "residual_hist.png"], 3: ["confusion_matrix.png"],
+        4: ["residual_hist.png"], 5: ["residual_hist.png"],
+        6: ["p_residual_hist.png", "s_residual_hist.png"], 7: ["confusion_matrix.png"],
+        8: ["pred_vs_true.png", "residual_hist.png"], 9: ["pred_vs_true.png", "residual_hist.png"],
+        10: ["pred_vs_true.png", "residual_hist.png"]}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """24 earthquakes and 6 noise traces in the DataCollected and STEAD layouts."""
+    work = tmp_path_factory.mktemp("tasks")
+    files = synthetic.write_synthetic_dataset(work / "data", n_events=24, n_noise=6, seed=5,
+                                              layouts=("datacollected", "stead"))
+    return work, files
+
+
+def _data_args(files, number):
+    layout = "stead" if number == 10 else "datacollected"
+    suffix = "_all" if number == 6 else ""
+    return ["--input_hdf5", files[layout], "--input_trainset", files["train" + suffix],
+            "--input_validset", files["valid" + suffix], "--input_testset", files["test" + suffix]]
+
+
+def run_task(work, files, case, number, model, extra):
+    out = work / case
+    args = [*_data_args(files, number), "--output_name", out, "--epochs", 1, "--batch_size", 4,
+            "--max_traces", 8, "--no_augmentation", "--verbose", 0, "--run_eagerly", *extra]
+    if number <= 5:
+        args += ["--foundation_weights", "random", "--backbone_kwargs", UTRANS_BACKBONE]
+    if model:
+        args += ["--model", model]
+    run_script(f"01_train/trainer{number}.py", *args)
+    run_script(f"02_test/tester{number}.py", "--output_name", out, "--run_eagerly")
+    run_script(f"03_read/reader{number}.py", "--output_name", out)
+    return out.parent / f"{out.name}_outputs"
+
+
+@pytest.mark.parametrize("case,number,model,extra", CASES, ids=[c[0] for c in CASES])
+def test_task_end_to_end(dataset, case, number, model, extra):
+    work, files = dataset
+    folder = run_task(work, files, case, number, model, extra)
+    config = json.loads((folder / "training_config.json").read_text())
+    assert config["model"] == (model or config["model"]) and config["epochs"] == 1
+    assert (folder / "models" / "best.keras").stat().st_size > 0
+    frame = pd.read_csv(folder / "test" / "predictions.csv")
+    suffix = "_all" if number == 6 else ""
+    n_test = len(np.load(files["test" + suffix], allow_pickle=True))
+    assert len(frame) == n_test
+    assert list(frame.columns[: len(COLUMNS[number])]) == COLUMNS[number]
+    metrics = json.loads((folder / "test" / "metrics.json").read_text())
+    assert METRIC_KEYS[number] <= set(metrics), METRIC_KEYS[number] - set(metrics)
+    assert metrics["n_traces"] == n_test
+    for png in PNGS[number]:
+        assert (folder / "test" / png).stat().st_size > 1000, png
+    if number in (2, 8, 10):
+        slug = COLUMNS[number][1][len("true_"):]
+        err = frame[f"pred_{slug}"] - frame[f"true_{slug}"]
+        assert metrics["mae"] == pytest.approx(np.abs(err).mean(), rel=1e-9)
+    if number == 9:
+        assert frame.error_baz_deg.abs().max() <= 180.0
+        np.testing.assert_allclose(np.hypot(frame.pred_cos, frame.pred_sin) > 0, True)
+    if number in (3, 7):
+        assert set(frame.true_polarity) <= {"U", "D"}
+        assert metrics["accuracy"] == pytest.approx((frame.true_polarity == frame.pred_polarity).mean())
+    if model == "magnet":
+        assert (frame.pred_magnitude_std > 0).all()  # aleatoric sigma from the log variance
+    if model == "distpt_network":
+        assert {"pred_p_travel_s", "true_p_travel_s"} <= set(frame.columns)
+        assert "p_travel_mae_s" in metrics
+    if model == "phasenet":
+        assert metrics["det_f1"] is None and frame.pred_det_start.isna().all()
+    if number == 6 and model != "phasenet":
+        assert frame.true_det_start.notna().sum() == frame.true_p_sample.notna().sum()
