@@ -1,0 +1,180 @@
+"""Readers of tasks 2-10 on hand-made CSVs, and the model adapters on known arrays."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from script_runner import run_script
+from utrans import adapters
+from utrans.tasks import get_task
+
+
+def _read(tmp_path, number, frame):
+    results = tmp_path / "hand_outputs" / "test"
+    results.mkdir(parents=True)
+    frame.to_csv(results / "predictions.csv", index=False)
+    run_script(f"03_read/reader{number}.py", "--output_name", tmp_path / "hand")
+    return json.loads((results / "metrics.json").read_text()), results
+
+
+def test_picking_reader_utrans_rule(tmp_path):
+    """P picks at 0.05, 0.3 and 1.0 s from the truth, one missing, one on noise, one silent noise."""
+    nan = np.nan
+    frame = pd.DataFrame({
+        "trace_name": [f"T{i}" for i in range(6)],
+        "true_p_sample": [500, 800, 300, 600, nan, nan],
+        "pred_p_sample": [505, 830, 400, nan, 200, nan],
+        "sampling_rate": 100.0,
+    })
+    m, results = _read(tmp_path, 4, frame)
+    # 0.5 s: TP T0, T1; FN T2 (too far: a miss, not a false pick), T3; FP T4 (pick on noise)
+    assert (m["tp_0.5s"], m["fp_0.5s"], m["fn_0.5s"]) == (2, 1, 2)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert m["mae_s"] == pytest.approx(0.175) and m["std_s"] == pytest.approx(0.125)
+    # 0.1 s: only T0
+    assert (m["tp_0.1s"], m["fp_0.1s"], m["fn_0.1s"]) == (1, 1, 3)
+    assert m["precision_0.1s"] == pytest.approx(0.5) and m["f1_0.1s"] == pytest.approx(1 / 3)
+    assert m["mae_s_0.1s"] == pytest.approx(0.05)
+    assert (results / "residual_hist.png").stat().st_size > 1000
+
+
+def test_dpk_reader_seist_rule(tmp_path):
+    nan = np.nan
+    frame = pd.DataFrame({
+        "trace_name": ["T0", "T1", "T2"],
+        "true_p_sample": [100, 200, nan], "pred_p_samples": ["105;600", "", "50"],
+        "true_s_sample": [300, 500, nan], "pred_s_samples": ["292", "540", ""],
+        "true_det_start": [100, 200, nan], "true_det_end": [380, 620, nan],
+        "pred_det_start": [100, 250, 0], "pred_det_end": [380, 620, 99],
+        "n_samples": 1000, "sampling_rate": 100.0,
+    })
+    m, results = _read(tmp_path, 6, frame)
+    # P: 105 matches 100; 600 and 50 are false picks; T1's P is missed
+    for tol in ("0.1s", "0.5s"):
+        assert (m[f"p_tp_{tol}"], m[f"p_fp_{tol}"], m[f"p_fn_{tol}"]) == (1, 2, 1)
+        assert m[f"p_f1_{tol}"] == pytest.approx(0.4)
+    # S: 292 within 0.1 s; 540 is 0.4 s late: FP + FN at 0.1 s, TP at 0.5 s
+    assert (m["s_tp_0.1s"], m["s_fp_0.1s"], m["s_fn_0.1s"]) == (1, 1, 1)
+    assert (m["s_tp_0.5s"], m["s_fp_0.5s"], m["s_fn_0.5s"]) == (2, 0, 0)
+    assert m["s_mean_s_0.5s"] == pytest.approx(0.16) and m["s_mae_s_0.5s"] == pytest.approx(0.24)
+    assert m["s_rmse_s_0.5s"] == pytest.approx(np.sqrt((0.08 ** 2 + 0.4 ** 2) / 2))
+    # detection, sample-wise: TP 281 + 371, FN 50 (T1 200..249), FP 100 (T2 0..99)
+    assert m["det_precision"] == pytest.approx(652 / 752)
+    assert m["det_recall"] == pytest.approx(652 / 702)
+    assert m["det_trace_precision"] == pytest.approx(2 / 3) and m["det_trace_recall"] == 1.0
+    assert (results / "p_residual_hist.png").stat().st_size > 1000
+
+
+def test_backazimuth_reader_wraps_errors(tmp_path):
+    frame = pd.DataFrame({"trace_name": list("abcd"),
+                          "true_baz_deg": [350.0, 10.0, 180.0, 90.0],
+                          "pred_baz_deg": [10.0, 350.0, 90.0, 120.0]})
+    frame["error_baz_deg"] = 0.0
+    m, _ = _read(tmp_path, 9, frame)
+    # wrapped errors +20, -20, -90, +30
+    assert m["mae_deg"] == pytest.approx(40.0)
+    assert m["mean_deg"] == pytest.approx(-15.0)
+    assert m["rmse_deg"] == pytest.approx(np.sqrt(2450.0))
+
+
+def test_classification_and_regression_readers(tmp_path):
+    frame = pd.DataFrame({"trace_name": list("abcde"), "true_polarity": list("UUDDU"),
+                          "pred_polarity": list("UDDUU"), "prob_up": [.9, .2, .1, .7, .8]})
+    m, results = _read(tmp_path / "c", 7, frame)
+    assert m["accuracy"] == pytest.approx(0.6)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["confusion_matrix"] == [[1, 1], [1, 2]]  # rows true D, U; columns predicted D, U
+    assert (results / "confusion_matrix.png").stat().st_size > 1000
+
+    frame = pd.DataFrame({"trace_name": list("abcd"), "true_magnitude": [1.0, 2.0, 3.0, 4.0],
+                          "pred_magnitude": [1.5, 2.0, 2.0, 5.0]})
+    m, _ = _read(tmp_path / "r", 8, frame)
+    assert m["mae"] == pytest.approx(0.625) and m["mean_error"] == pytest.approx(0.125)
+    assert m["rmse"] == pytest.approx(0.75) and m["r2"] == pytest.approx(0.55)
+
+
+# --------------------------------------------------------------------------- adapters
+def _enz(n=2, t=6000):
+    x = np.empty((n, t, 3), dtype=np.float32)
+    x[..., 0], x[..., 1], x[..., 2] = 1.0, 2.0, 3.0  # E, N, Z
+    return x
+
+
+def test_waveform_adapter_channels_padding_cropping():
+    task = get_task("emg")
+    a = adapters.get_adapter(task, "seist_s_emg")
+    assert (a.in_samples, a.channel_order, a.sampling_rate) == (8192, "ZNE", 100.0)
+    x = a.inputs(_enz(), None)
+    assert x.shape == (2, 8192, 3)
+    np.testing.assert_array_equal(x[0, 0], [3.0, 2.0, 1.0])  # Z, N, E
+    assert not x[:, 6000:].any()
+    crop = adapters.get_adapter(task, "magnet", in_samples=4096, channel_order="ENZ")
+    np.testing.assert_array_equal(crop.inputs(_enz(), None)[0, -1], [1.0, 2.0, 3.0])
+    assert crop.covered_samples(6000) == 4096
+    with pytest.raises(ValueError, match="channel_order"):
+        adapters.get_adapter(task, "magnet", channel_order="ZNN")
+
+
+def test_curves_round_trip_and_resampling():
+    task = get_task("dpk")
+    from utrans.labels import pick_curve
+
+    y = np.zeros((1, 6000, 3), dtype=np.float32)
+    pick_curve(6000, 1000, out=y[0, :, 1])
+    a = adapters.get_adapter(task, "eqtransformer", in_samples=4096, sampling_rate=50)
+    t = a.targets(y)
+    assert t.shape == (1, 4096, 3) and abs(int(np.argmax(t[0, :, 1])) - 500) <= 1
+    x = a.inputs(_enz(1), None)
+    assert x.shape == (1, 4096, 3) and np.allclose(x[0, 100:2900, 0], 3.0, atol=1e-3)
+    back, _ = a.predictions(t, _enz(1), y)
+    assert back.shape == (1, 6000, 3) and abs(int(np.argmax(back[0, :, 1])) - 1000) <= 2
+    same = adapters.get_adapter(task, "seist_s_dpk", in_samples=8192)
+    back, _ = same.predictions(same.targets(y), _enz(1), y)
+    np.testing.assert_allclose(back, y, atol=1e-7)
+
+
+def test_phasenet_and_seist_targets():
+    from utrans.labels import pick_curve
+
+    y = np.zeros((1, 6000, 3), dtype=np.float32)
+    pick_curve(6000, 1000, out=y[0, :, 1])
+    pick_curve(6000, 1010, out=y[0, :, 2])
+    t = adapters.get_adapter(get_task("dpk"), "phasenet", in_samples=6000).targets(y)
+    assert t[0, 0, 0] == 1.0 and t[0, 1000, 1] == 1.0
+    assert np.all(t.sum(axis=-1) >= 1.0 - 1e-6) and np.all(t >= 0)
+    baz = adapters.get_adapter(get_task("baz"), "seist_s_baz")
+    y = np.array([[np.cos(np.radians(300.0)), np.sin(np.radians(300.0))]], dtype=np.float32)
+    assert baz.targets(y)[0, 0] == pytest.approx(300.0, abs=1e-3)
+    pred, _ = baz.predictions(np.array([[300.0]]), None, None)
+    np.testing.assert_allclose(pred, y, atol=1e-6)
+    pmp = adapters.get_adapter(get_task("pmp"), "seist_s_pmp")
+    np.testing.assert_array_equal(pmp.targets(np.array([[1.0], [0.0]])), [[1, 0], [0, 1]])
+
+
+def test_ditingmotion_window_around_p():
+    a = adapters.get_adapter(get_task("pmp"), "ditingmotion")
+    x = np.zeros((1, 6000, 3), dtype=np.float32)
+    x[0, 1000:, 2] = 1.0  # a step on Z at the P pick
+    y = np.array([[1.0, 1000.0]], dtype=np.float32)  # polarity up, P sample
+    inp = a.inputs(x, y)
+    assert inp.shape == (1, 128, 2)
+    assert np.argmax(inp[0, :, 1]) == 64  # the first difference jumps at the window's centre
+    clarity, pol = a.targets(y)
+    np.testing.assert_array_equal(pol, [[1.0, 0.0]])
+    prob, _ = a.predictions([clarity, np.array([[2.0, 0.0]])], x, y)
+    assert prob[0, 0] == pytest.approx(np.exp(2) / (np.exp(2) + 1))
+
+
+def test_losses_by_hand():
+    t = np.array([[[1.0, 0.0, 1.0]]], dtype=np.float32)
+    p = np.array([[[0.8, 0.3, 0.6]]], dtype=np.float32)
+    bce = adapters.WeightedBinaryCrossentropy((0.5, 1.0, 1.0))(t, p)
+    expected = np.mean([-0.5 * np.log(0.8 + 1e-6), -np.log(0.7 + 1e-6), -np.log(0.6 + 1e-6)])
+    assert float(bce) == pytest.approx(expected, rel=1e-5)
+    ale = adapters.AleatoricLoss()(np.array([[2.0]]), np.array([[1.0, np.log(4.0)]]))
+    assert float(ale) == pytest.approx(0.5 / 4.0 + 0.5 * np.log(4.0), rel=1e-5)
+    foc = adapters.FocalLoss()(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))
+    assert float(foc) == pytest.approx(-(0.5 ** 2) * np.log(0.5 + 1e-6), rel=1e-5)
