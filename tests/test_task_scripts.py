@@ -143,3 +143,69 @@ def test_task_end_to_end(dataset, case, number, model, extra):
         assert metrics["det_f1"] is None and frame.pred_det_start.isna().all()
     if number == 6 and model != "phasenet":
         assert frame.true_det_start.notna().sum() == frame.true_p_sample.notna().sum()
+
+
+def _emg_run(dataset):
+    work, files = dataset
+    case = next(c for c in CASES if c[0] == "emg_seist")
+    folder = work / "emg_seist_outputs"
+    if not (folder / "test" / "predictions.csv").exists():
+        run_task(work, files, *case)
+    return work, files, folder
+
+
+def test_checkpoint_weights_h5_and_keras(dataset):
+    work, files, folder = _emg_run(dataset)
+    target = work / "from_weights"
+    run_script("02_test/tester8.py", "--output_name", work / "emg_seist", "--run_eagerly",
+               "--checkpoint", folder / "models" / "best.weights.h5", "--output_dir", target)
+    ours = pd.read_csv(target / "predictions.csv")
+    trained = pd.read_csv(folder / "test" / "predictions.csv")
+    np.testing.assert_allclose(ours.pred_magnitude, trained.pred_magnitude, rtol=1e-5)
+
+    out = work / "restart"
+    run_script("01_train/trainer8.py", *_data_args(files, 8), "--output_name", out,
+               "--epochs", 1, "--batch_size", 4, "--max_traces", 4, "--no_augmentation",
+               "--verbose", 0, "--run_eagerly", "--in_samples", 512, "--model_kwargs", SEIST_TINY,
+               "--checkpoint", folder / "models" / "best.keras")
+    config = json.loads((work / "restart_outputs" / "training_config.json").read_text())
+    assert config["weights"].endswith("best.keras") and config["checkpoint"].endswith("best.keras")
+
+
+def test_checkpoint_pth_through_tester(dataset, reference, tmp_path):
+    """A PyTorch state_dict (the seeded reference MagNet) evaluated by tester8 without training."""
+    from utrans.adapters import get_adapter
+    from utrans.convert import load_torch_checkpoint
+    from utrans.data import DataGenerator
+    from utrans.models import get_model
+    from utrans.tasks import get_task
+
+    pth = reference("baselines/magnet.pth")
+    work, files = dataset
+    run_script("02_test/tester8.py", "--output_name", tmp_path / "none", "--model", "magnet",
+               "--checkpoint", pth, "--in_samples", 512, "--input_hdf5", files["datacollected"],
+               "--input_testset", files["test"], "--output_dir", tmp_path / "t", "--run_eagerly")
+    frame = pd.read_csv(tmp_path / "t" / "predictions.csv")
+    model = get_model("magnet", in_samples=512)
+    load_torch_checkpoint(model, pth)
+    gen = DataGenerator(files["test"], files["datacollected"], batch_size=64, shuffle=False,
+                        task="magnitude", drop_remainder=False)
+    x, y = gen.get_batch(0)
+    adapter = get_adapter(get_task("emg"), "magnet", in_samples=512)
+    expected = np.asarray(model(adapter.inputs(x, y), training=False))
+    np.testing.assert_allclose(frame.pred_magnitude, expected[:, 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(frame.pred_magnitude_std, np.exp(0.5 * expected[:, 1]), rtol=1e-4)
+
+
+def test_wrong_model_or_checkpoint_is_a_clear_error(dataset, tmp_path, capsys):
+    work, files = dataset
+    with pytest.raises(SystemExit) as exc:
+        run_script("01_train/trainer8.py", *_data_args(files, 8), "--output_name", tmp_path / "w",
+                   "--model", "phasenet")
+    assert exc.value.code == 2
+    assert "phasenet is registered for the dpk task, not emg" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_script("02_test/tester8.py", "--output_name", tmp_path / "none", "--model", "magnet",
+                   "--checkpoint", tmp_path / "missing.pth", "--input_hdf5", files["datacollected"],
+                   "--input_testset", files["test"])
+    assert "missing.pth" in capsys.readouterr().err

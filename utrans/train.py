@@ -381,7 +381,7 @@ def check_model_task(model_name, task):
     fits = registry.model_task(model_name)
     if fits not in (None, task.name):
         raise TrainingInputError(
-            f"Model {model_name} is a {fits} model, not a {task.name} model. Models for the "
+            f"Model {model_name} is registered for the {fits} task, not {task.name}. Models for the "
             f"{task.name} task: {', '.join(registry.list_models(task.name))}")
 
 
