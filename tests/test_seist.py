@@ -243,3 +243,40 @@ def test_reader_matches_torch_load(reference):
     for k, v in theirs.items():
         assert ours[k].dtype == v.numpy().dtype
         np.testing.assert_array_equal(ours[k], v.numpy())
+
+
+_BACKEND_SCRIPT = """
+import sys, numpy as np, keras
+from utrans.models import get_model
+from utrans.convert import load_torch_checkpoint
+pth, npz = sys.argv[1], sys.argv[2]
+model = get_model("seist_s_pmp", in_samples=8192)
+load_torch_checkpoint(model, pth)
+golden = np.load(npz)
+out = keras.ops.convert_to_numpy(model(golden["x"].transpose(0, 2, 1), training=False))
+print(keras.backend.backend(), float(np.abs(out - golden["out0"]).max()))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_golden_on_other_backends(reference, backend):
+    import importlib.util
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    repo_root = pathlib.Path(__file__).resolve().parents[1]
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(repo_root))
+    result = subprocess.run(
+        [sys.executable, "-c", _BACKEND_SCRIPT, str(reference("seist/seist_s_pmp_diting.pth")),
+         str(reference("seist/seist_s_pmp_diting_golden.npz"))],
+        env=env, cwd=repo_root, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    used, diff = result.stdout.strip().splitlines()[-1].split()
+    assert used == backend
+    assert float(diff) <= 1e-4

@@ -116,9 +116,9 @@ def _torch_name(keras_name):
 
 def _check_positive_int(name, value, owner):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        why = " (the model is built for a fixed window length)" if name == "in_samples" else ""
         raise ValueError(
-            f"{owner}: {name} must be a positive integer (the model is built for a fixed "
-            f"window length). Received: {name}={value!r}"
+            f"{owner}: {name} must be a positive integer{why}. Received: {name}={value!r}"
         )
 
 
@@ -151,7 +151,8 @@ class SeisTDropPath(layers.Layer):
             return x
         keep = 1.0 - self.rate
         shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
-        mask = ops.floor(keep + keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype))
+        noise = keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype)
+        mask = ops.floor(keep + noise)
         return x / keep * mask
 
     def compute_output_shape(self, input_shape):
@@ -338,7 +339,9 @@ class SeisTGroupConv1D(layers.Conv1D):
 
     def call(self, inputs):
         if self.padding == "causal":
-            raise ValueError("SeisTGroupConv1D does not support causal padding. Received: padding='causal'")
+            raise ValueError(
+                "SeisTGroupConv1D does not support causal padding. Received: padding='causal'"
+            )
         outputs = ops.conv(inputs, self._dense_kernel(), strides=list(self.strides),
                            padding=self.padding, dilation_rate=self.dilation_rate,
                            data_format=self.data_format)
@@ -353,7 +356,7 @@ class SeisTGroupConv1D(layers.Conv1D):
 
 
 def _pointwise_kernel(w):
-    """Torch Conv1d weight (O, I, 1) -> Dense kernel (I, O); other shapes pass through mis-shaped."""
+    """Torch Conv1d weight (O, I, 1) -> Dense kernel (I, O) (other shapes stay mis-shaped)."""
     return np.transpose(w.reshape(w.shape[0], -1))
 
 
@@ -621,10 +624,13 @@ class SeisTBackbone(keras.Model):
             if k < s:
                 raise ValueError(
                     f"{owner}: each stem kernel must be >= its stride. Received: "
-                    f"stem_kernel_sizes={list(stem_kernel_sizes)}, stem_strides={list(stem_strides)}"
+                    f"stem_kernel_sizes={list(stem_kernel_sizes)}, "
+                    f"stem_strides={list(stem_strides)}"
                 )
         if not 0.0 <= attn_ratio <= 1.0:
-            raise ValueError(f"{owner}: attn_ratio must be in [0, 1]. Received: attn_ratio={attn_ratio}")
+            raise ValueError(
+                f"{owner}: attn_ratio must be in [0, 1]. Received: attn_ratio={attn_ratio}"
+            )
 
         cfg = dict(
             msmc_kernel_sizes=list(msmc_kernel_sizes), mlp_ratio=mlp_ratio, mlp_bias=mlp_bias,
@@ -734,7 +740,8 @@ class _SeisTTask(keras.Model):
         Returns:
             list of :class:`utrans.convert.TorchMapping`.
         """
-        return self.backbone.torch_weight_map() + _torch_mappings(self.layers, skip=(self.backbone,))
+        head = _torch_mappings(self.layers, skip=(self.backbone,))
+        return self.backbone.torch_weight_map() + head
 
     def _base_config(self):
         return {
@@ -869,7 +876,8 @@ class SeisTRegressor(_SeisTTask):
         x = layers.GlobalAveragePooling1D(name=_kname("out_head.pool"))(x)
         x = layers.Dense(1, name=_kname("out_head.lin"))(x)
         x = layers.Activation("sigmoid", name=_kname("out_head.sigmoid"))(x)
-        outputs = layers.Rescaling(float(scale), name=_kname("out_head.out_act"), dtype="float32")(x)
+        outputs = layers.Rescaling(float(scale), name=_kname("out_head.out_act"),
+                                   dtype="float32")(x)
         self._finish(backbone, inputs, outputs, "seist_regressor", kwargs)
         self.scale = float(scale)
 
