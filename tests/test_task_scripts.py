@@ -71,8 +71,8 @@ METRIC_KEYS = {
     10: REGRESSION_KEYS,
 }
 PNGS = {2: ["pred_vs_true.png", "residual_hist.png"], 3: ["confusion_matrix.png"],
-        4: ["residual_hist.png"], 5: ["residual_hist.png"],
-        6: ["p_residual_hist.png", "s_residual_hist.png"], 7: ["confusion_matrix.png"],
+        4: ["residual_hist.png", "example_0.png"], 5: ["residual_hist.png", "example_0.png"],
+        6: ["p_residual_hist.png", "s_residual_hist.png", "example_0.png"], 7: ["confusion_matrix.png"],
         8: ["pred_vs_true.png", "residual_hist.png"], 9: ["pred_vs_true.png", "residual_hist.png"],
         10: ["pred_vs_true.png", "residual_hist.png"]}
 

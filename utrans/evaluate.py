@@ -486,6 +486,10 @@ def run_tester(args, task):
                 f"{source} does not look like a {task.name} model for {model_name}: {err}") from err
         if i == 0:
             _check_layout(pred, task, source)
+            if task.kind in ("picking", "dpk"):
+                k = min(3, len(ids))
+                np.savez_compressed(results / "examples.npz", trace_name=np.array(ids[:k]),
+                                    waveform=x[:k], curves=np.asarray(pred[:k], np.float32))
         y_task = y[:, :n_task] if n_task is not None else y
         frames.append(ROW_BUILDERS[task.kind](ids, metas, y_task, pred, pred_std, extras, ctx))
     frame = pd.concat(frames, ignore_index=True)
@@ -685,7 +689,33 @@ def read_picking(frame, results, config, task):
     plots.plot_residual_histogram(res, results / "residual_hist.png",
                                   label=f"{task.quantity} pick residual", unit="s",
                                   xlim=(-0.5, 0.5))
+    _plot_examples(results, frame, [(0, task.quantity)], fs)
     return metrics
+
+
+def _plot_examples(results, frame, channels, sampling_rate):
+    """Waveform + probability figures of the first test traces (``examples.npz`` of the tester)."""
+    from utrans import plots
+
+    path = results / "examples.npz"
+    if not path.exists():
+        return
+    with np.load(path) as ex:
+        names, waves, curves = ex["trace_name"], ex["waveform"], ex["curves"]
+    rows = frame.set_index("trace_name")
+    for j, (name, wave, curve) in enumerate(zip(names, waves, curves)):
+        probs, picks = {}, {}
+        for c, label in channels:
+            if not np.isnan(curve[:, c]).all():
+                probs[label] = curve[:, c]
+        if name in rows.index:
+            row = rows.loc[name]
+            row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+            for key in row.index:
+                if key.startswith("true_") and key.endswith("_sample"):
+                    picks[key[5:-7].upper() + " true"] = row[key]
+        plots.plot_waveform_with_probs(wave, probs, results / f"example_{j}.png", picks=picks,
+                                       sampling_rate=sampling_rate)
 
 
 def _split_picks(column):
@@ -729,6 +759,7 @@ def read_dpk(frame, results, config, task):
         metrics.update({f"det_{k}": d[k] for k in keys})
     else:
         metrics.update({f"det_{k}": None for k in keys})
+    _plot_examples(results, frame, [(0, "detection"), (1, "P"), (2, "S")], fs)
     return metrics
 
 
