@@ -23,7 +23,7 @@ U-Trans backbone (``utrans_foundation``) and its five downstream models;
 
 Usage::
 
-    python benchmarks/inference_throughput.py [--batch_size 16] [--repeats 3]
+    python benchmarks/inference_throughput.py [--batch_size 16] [--repeats 5]
         [--warmup 2] [--models phasenet,seist_m_dpk] [--jit_compile] [--quick]
 """
 
@@ -136,7 +136,7 @@ def time_model(name, batch_size, repeats, warmup, jit_compile):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch_size", type=int, default=16, help="traces per call (default 16)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed calls per model (default 3)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed calls per model (default 5)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     ap.add_argument("--models", default="default",
                     help="'default', 'all', or comma-separated registry names")
