@@ -209,3 +209,35 @@ def test_wrong_model_or_checkpoint_is_a_clear_error(dataset, tmp_path, capsys):
                    "--checkpoint", tmp_path / "missing.pth", "--input_hdf5", files["datacollected"],
                    "--input_testset", files["test"])
     assert "missing.pth" in capsys.readouterr().err
+
+
+def test_published_seist_dpk_on_real_waveform(reference, tmp_path):
+    """seist_m_dpk_diting through tester6 on ObsPy's example event (100 Hz, E/N/Z, 30 s).
+
+    The adapter resamples to the checkpoint's 50 Hz, reorders to Z, N, E and pads to
+    8192 samples; the picks must land on the reference's peaks (P at 50 Hz sample 235,
+    S at 281, MANIFEST) within 2 samples at 50 Hz, i.e. 4 samples at 100 Hz.
+    """
+    obspy = pytest.importorskip("obspy")
+    pth = reference("seist/seist_m_dpk_diting.pth")
+    st = obspy.read()
+    wave = np.zeros((6000, 3), dtype=np.float32)
+    for c, comp in enumerate("ENZ"):
+        wave[:3000, c] = st.select(component=comp)[0].data.astype(np.float32)
+    record = dict(trace_name="RJOB.BW_20090824002003_EV", category="earthquake_local",
+                  waveform=wave, p_arrival_sample=470.0, s_arrival_sample=562.0,
+                  coda_end_sample=1200.0, snr_db=np.array([20.0, 20.0, 20.0]), depth_km=10.0,
+                  magnitude=2.0, magnitude_type="ml", event_lat=47.8, event_lon=12.8,
+                  station_lat=47.74, station_lon=12.80, polarity="U")
+    hdf5 = synthetic.write_datacollected(tmp_path / "rjob.hdf5", [record])
+    np.save(tmp_path / "test.npy", np.array([record["trace_name"]]))
+    run_script("02_test/tester6.py", "--output_name", tmp_path / "none", "--model", "seist_m_dpk",
+               "--checkpoint", pth, "--sampling_rate", 50, "--in_samples", 8192,
+               "--input_hdf5", hdf5, "--input_testset", tmp_path / "test.npy",
+               "--output_dir", tmp_path / "t", "--run_eagerly")
+    row = pd.read_csv(tmp_path / "t" / "predictions.csv").iloc[0]
+    p = [int(v) for v in str(row.pred_p_samples).split(";")]
+    s = [int(v) for v in str(row.pred_s_samples).split(";")]
+    assert len(p) == 1 and abs(p[0] - 2 * 235) <= 4, p
+    assert len(s) == 1 and abs(s[0] - 2 * 281) <= 4, s
+    assert row.pred_det_start <= p[0] <= row.pred_det_end  # the event is detected
