@@ -210,6 +210,25 @@ def _mc_predict(model, inputs, n, seed, convert):
     return draws.mean(axis=0), draws.std(axis=0)
 
 
+def _predict_full_batch(model, inputs, batch_size):
+    """``model.predict_on_batch`` with a short last batch zero padded to ``batch_size``.
+
+    Every call then has the same shape, so the prediction graph is traced once.
+    """
+    import keras
+
+    n = len(keras.tree.flatten(inputs)[0])
+    if n >= batch_size:
+        return model.predict_on_batch(inputs)
+
+    def pad(a):
+        a = np.asarray(a)
+        return np.concatenate([a, np.zeros((batch_size - n,) + a.shape[1:], a.dtype)])
+
+    out = model.predict_on_batch(keras.tree.map_structure(pad, inputs))
+    return keras.tree.map_structure(lambda a: np.asarray(a)[:n], out)
+
+
 def _location_rows(ids, metas, y, pred, pred_std, extras, ctx):
     labeller = ctx["labeller"]
     st_lat = np.array([m["station_latitude_deg"] for m in metas], dtype=np.float64)
@@ -478,7 +497,7 @@ def run_tester(args, task):
                     raw = keras.tree.map_structure(keras.ops.convert_to_numpy,
                                                    model(inputs, training=False))
                 else:
-                    raw = model.predict_on_batch(inputs)
+                    raw = _predict_full_batch(model, inputs, args.batch_size)
                 pred, extras = adapter.predictions(raw, x, y)
                 pred_std = None
         except (ValueError, TypeError, IndexError) as err:
