@@ -50,7 +50,7 @@ class Task:
         demo: keyword overrides of the embedded demo run (small, CPU, minutes):
             ``n_events``, ``n_noise``, ``batch_size``, ``epochs``, ``patience``,
             ``layout`` (synthetic file layout), ``with_noise`` (use the splits
-            including noise traces), ``in_samples``.
+            including noise traces), ``in_samples``, ``learning_rate``.
         model_kwargs_demo: constructor overrides of the default model for the demo.
         labels: labeller name of :func:`utrans.labels.get_labeller` (default ``name``).
         kind: evaluation kind: ``location``, ``regression``, ``backazimuth``,
@@ -81,7 +81,8 @@ class Task:
 
 
 _SMALL_BACKBONE_NOTE = "U-Trans backbone as in task 1 (preset weights when available)."
-_SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=3, patience=3, in_samples=6144)
+_SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=5, patience=5, in_samples=6144,
+                   learning_rate=1e-3)
 
 TASKS = {
     "location": Task(
