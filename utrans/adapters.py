@@ -230,6 +230,8 @@ class ModelAdapter:
     """
 
     family = "utrans"
+    #: Whether the model's window covers the whole trace (``--in_samples`` / demo length apply).
+    full_window = False
 
     def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None):
         self.task = task
@@ -295,6 +297,7 @@ class WaveformAdapter(ModelAdapter):
     """
 
     family = "waveform"
+    full_window = True
     default_in_samples = 8192
     default_channel_order = "ZNE"
 
@@ -491,6 +494,7 @@ class DiTingMotionAdapter(WaveformAdapter):
     reference); predictions are ``softmax(polarity)[up]``.
     """
 
+    full_window = False
     default_in_samples = 128
     default_channel_order = "ZNE"
 

@@ -430,7 +430,8 @@ def resolve_model_kwargs(args, task, adapter, demo):
     """Constructor arguments: demo size (default model), the adapter's, then ``--model_kwargs``."""
     kwargs = dict(task.model_kwargs_demo) if (
         (demo or getattr(args, "demo_size", False)) and args.model == task.default_model) else {}
-    if demo and task.demo.get("in_samples") and getattr(args, "in_samples", None) is None:
+    if (demo and task.demo.get("in_samples") and adapter.full_window
+            and getattr(args, "in_samples", None) is None):
         adapter = type(adapter)(task, adapter.model_name, in_samples=task.demo["in_samples"],
                                 sampling_rate=adapter.sampling_rate,
                                 channel_order=adapter.channel_order)
