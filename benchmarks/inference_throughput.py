@@ -9,13 +9,14 @@ state:
   SeisT S/M/L: (batch, 8192, 3); DiTingMotion: (batch, 128, 2);
 * the U-Trans backbone and its downstream models: (batch, 6000, 3).
 
-Each model is called ``--warmup`` times first (graph tracing, and XLA
-compilation with ``--jit_compile``), then ``--repeats`` timed calls of
-``model.predict_on_batch(x)`` (compiled with ``jit_compile`` as requested)
-follow. The table reports traces/s from the median call (and the best call,
-which is less sensitive to other load on a shared machine), the ratio of the
-median to a reference row measured in the same run (``--reference``, PhaseNet
-by default, = 1.00), and ``model.count_params()``.
+All selected models are built first, each called ``--warmup`` times (graph
+tracing, and XLA compilation with ``--jit_compile``); then ``--repeats`` rounds
+time one ``model.predict_on_batch(x)`` call of every model in turn, so slow
+phases of a shared machine hit all models alike. The table reports traces/s
+from each model's median call (and its best call, less sensitive to other
+load), the ratio to a reference model (``--reference``, PhaseNet by default,
+= 1.00) as the median over rounds of the per-round speed ratio, and
+``model.count_params()``.
 
 Default selection: the six baselines, the ``dpk`` head of SeisT S/M/L, the
 U-Trans backbone (``utrans_foundation``) and its five downstream models;
@@ -93,12 +94,12 @@ def input_batch(model, batch_size, seed=0):
     return xs[0] if len(xs) == 1 else xs
 
 
-def time_model(name, batch_size, repeats, warmup, jit_compile):
-    """Build ``name``, warm it up and time ``repeats`` predict_on_batch calls.
+def prepare_model(name, batch_size, warmup, jit_compile):
+    """Build ``name`` with random weights, compile it and make ``warmup`` untimed calls.
 
     Returns:
         dict with ``name``, ``family``, ``input`` (shape string), ``params``,
-        ``build_s``, ``first_call_s``, ``median_s`` and ``best_s`` (seconds per batch).
+        ``model``, ``x`` (the input batch), ``build_s`` and ``first_call_s``.
     """
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
@@ -109,28 +110,58 @@ def time_model(name, batch_size, repeats, warmup, jit_compile):
     t0 = time.perf_counter()
     model.predict_on_batch(x)
     first_call_s = time.perf_counter() - t0
-    for _ in range(max(warmup - 1, 0)):
+    for _ in range(warmup - 1):
         model.predict_on_batch(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append(time.perf_counter() - t0)
     shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
-    result = {
+    return {
         "name": name,
         "family": family(name),
         "input": " + ".join("(" + ", ".join(str(d) for d in s) + ")" for s in shapes),
         "params": int(model.count_params()),
+        "model": model,
+        "x": x,
         "build_s": build_s,
         "first_call_s": first_call_s,
-        "median_s": statistics.median(times),
-        "best_s": min(times),
+        "times": [],
     }
-    del model
-    keras.backend.clear_session()
-    gc.collect()
-    return result
+
+
+def timed_rounds(entries, repeats):
+    """``repeats`` rounds, each timing one ``predict_on_batch`` call of every model in turn.
+
+    Interleaving the models spreads slow phases of a shared machine over all
+    of them instead of penalising whichever model happened to run then.
+    """
+    for _ in range(repeats):
+        for e in entries:
+            t0 = time.perf_counter()
+            e["model"].predict_on_batch(e["x"])
+            e["times"].append(time.perf_counter() - t0)
+
+
+def summarise(entries, batch_size, reference):
+    """Per-model results: median/best seconds per batch and the ratio to ``reference``.
+
+    The ratio is the median over rounds of ``t_reference / t_model`` measured
+    in the same round (relative throughput; the reference row is 1.00).
+    """
+    ref = next((e for e in entries if e["name"] == reference), entries[0])
+    results = []
+    for e in entries:
+        ratios = [tr / tm for tr, tm in zip(ref["times"], e["times"])]
+        results.append({
+            **{k: v for k, v in e.items() if k not in ("model", "x")},
+            "median_s": statistics.median(e["times"]),
+            "best_s": min(e["times"]),
+            "traces_per_s": batch_size / statistics.median(e["times"]),
+            "ratio": statistics.median(ratios),
+            "reference": ref["name"],
+        })
+    return results
+
+
+def format_ratio(ratio):
+    return f"{ratio:.2f}" if ratio >= 0.095 else f"{ratio:.3f}"
 
 
 def main(argv=None):
@@ -158,32 +189,34 @@ def main(argv=None):
     tf.get_logger().setLevel("ERROR")
     names = select_models(args.models)
     start = time.perf_counter()
-    results = []
+    entries = []
     for name in names:
-        r = time_model(name, args.batch_size, args.repeats, args.warmup, args.jit_compile)
-        results.append(r)
-        print(f"  {name}: {args.batch_size / r['median_s']:,.1f} traces/s "
-              f"(build {r['build_s']:.1f} s, first call {r['first_call_s']:.1f} s)", flush=True)
-
-    ref = next((r for r in results if r["name"] == args.reference), results[0])
-    ref_tps = args.batch_size / ref["median_s"]
+        e = prepare_model(name, args.batch_size, args.warmup, args.jit_compile)
+        entries.append(e)
+        print(f"  built {name}: {e['params']:,} parameters (build {e['build_s']:.1f} s, "
+              f"first call {e['first_call_s']:.1f} s)", flush=True)
+    timed_rounds(entries, args.repeats)
+    results = summarise(entries, args.batch_size, args.reference)
+    del entries
+    gc.collect()
+    ref_name = results[0]["reference"]
     load = os.getloadavg()
 
-    print(f"\nCPU inference, batch size {args.batch_size}, {args.warmup} warm-up call(s), "
-          f"median and best of {args.repeats} timed `predict_on_batch` calls, "
-          f"jit_compile={args.jit_compile}; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine: other "
-          f"processes compete for the cores, so absolute numbers are noisy; ratios are from "
-          f"the same run); TensorFlow {tf.__version__}, Keras {keras.__version__}; "
-          f"random weights; total {time.perf_counter() - start:.0f} s\n")
+    print(f"\nCPU inference, batch size {args.batch_size}, {args.warmup} warm-up call(s), then "
+          f"{args.repeats} rounds timing one `predict_on_batch` call of every model in turn "
+          f"(median and best per model; ratio = median over rounds of the per-round speed "
+          f"relative to {ref_name}); jit_compile={args.jit_compile}; {os.cpu_count()} CPUs "
+          f"({platform.processor() or platform.machine()}), load average {load[0]:.1f} / "
+          f"{load[1]:.1f} / {load[2]:.1f} (shared machine: other processes compete for the "
+          f"cores, so absolute numbers are noisy); TensorFlow {tf.__version__}, Keras "
+          f"{keras.__version__}; random weights; total {time.perf_counter() - start:.0f} s\n")
     print(f"| model | family | input | parameters | traces/s (median) | traces/s (best) "
-          f"| ms/batch (median) | ratio to {ref['name']} |")
+          f"| ms/batch (median) | ratio to {ref_name} |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for r in results:
-        tps = args.batch_size / r["median_s"]
-        print(f"| {r['name']} | {r['family']} | {r['input']} | {r['params']:,} | {tps:,.1f} "
-              f"| {args.batch_size / r['best_s']:,.1f} | {1000 * r['median_s']:,.0f} "
-              f"| {tps / ref_tps:.2f} |")
+        print(f"| {r['name']} | {r['family']} | {r['input']} | {r['params']:,} "
+              f"| {r['traces_per_s']:,.1f} | {args.batch_size / r['best_s']:,.1f} "
+              f"| {1000 * r['median_s']:,.0f} | {format_ratio(r['ratio'])} |")
     return results
 
 

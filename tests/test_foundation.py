@@ -114,7 +114,9 @@ def test_inference_benchmark_table(capsys):
     assert rows[1].endswith("| 1.00 |") and "| (6000, 3) |" in rows[1]
     assert "| (128, 2) |" in rows[0]
     ratio = float(rows[0].rsplit("|", 2)[-2])
-    expected = results[1]["median_s"] / results[0]["median_s"]
+    expected = results[1]["median_s"] / results[0]["median_s"]  # one round: t_ref / t_model
     assert ratio == pytest.approx(expected, abs=0.006)
+    assert results[0]["ratio"] == pytest.approx(expected) and results[1]["ratio"] == 1.0
+    assert results[0]["traces_per_s"] == pytest.approx(2 / results[0]["median_s"])
     with pytest.raises(SystemExit, match="Unknown model"):
         module["main"](["--models", "not_a_model"])
