@@ -132,9 +132,10 @@ def test_baz_network_own_eigen_features_equal_reference_up_to_order_and_sign(ref
     load_torch_checkpoint(model, reference("baselines/baz_network.pth"))
     features = keras.ops.convert_to_numpy(model.get_layer("cov_eig_features")(x))
     canonical = _canonical(golden["aux_cov_eig"])
-    # float32 covariance over 8192 samples and eigenvectors of close eigenvalues
-    # (gaps ~1e-2): measured 2.1e-5 (TensorFlow backend), 2.2e-5 (torch backend).
-    np.testing.assert_allclose(features, canonical, atol=1e-4)
+    # Covariance and eigenvalues: measured <= 2.1e-6 on the TensorFlow, torch and JAX
+    # backends; float32 eigenvectors of close eigenvalues (gaps ~1e-2): <= 1.9e-5.
+    np.testing.assert_allclose(features[..., :4], canonical[..., :4], atol=1e-5)
+    np.testing.assert_allclose(features[..., 4:], canonical[..., 4:], atol=5e-5)
     # With its own (canonical) eigen-decomposition the full model differs from the
     # reference only through eigenpair order/sign: measured 1.7e-3 (cos), 2.8e-3 (sin).
     cos, sin = _outputs(model, x)

@@ -42,23 +42,37 @@ class CovarianceEigenFeatures(keras.layers.Layer):
         scaling: ``"batch"`` divides by the largest value over the whole
             batch, as the reference does (a sample's features then depend on
             the other samples in its batch); ``"sample"`` divides per sample.
+        block_size: samples summed together before the partial sums are
+            added (keeps the float32 covariance accurate for long windows).
         **kwargs: passed to ``keras.layers.Layer``.
 
     Returns:
         ``(batch, C, 2C + 1)`` float tensor.
     """
 
-    def __init__(self, scaling="batch", **kwargs):
+    def __init__(self, scaling="batch", block_size=64, **kwargs):
         super().__init__(**kwargs)
         if scaling not in _SCALINGS:
             raise ValueError(f"scaling must be one of {_SCALINGS}. Received: scaling={scaling!r}")
         self.scaling = scaling
+        self.block_size = int(block_size)
 
     def call(self, x):
         x = ops.stop_gradient(x)
-        length = ops.cast(ops.shape(x)[1], x.dtype)
+        length, channels = x.shape[1], x.shape[2]
+        if length is None or channels is None:
+            raise ValueError(
+                f"{self.name} needs a static window shape. Received: shape={x.shape}"
+            )
         centered = x - ops.mean(x, axis=1, keepdims=True)
-        cov = ops.einsum("blc,bld->bcd", centered, centered) / (length - 1.0)
+        # Sum the outer products block by block, then the blocks: float32 error
+        # grows with the block size plus the block count, not the window length.
+        block = self.block_size
+        extra = (-length) % block
+        if extra:
+            centered = ops.pad(centered, [[0, 0], [0, extra], [0, 0]])
+        blocks = ops.reshape(centered, (-1, (length + extra) // block, block, channels))
+        cov = ops.sum(ops.einsum("bmkc,bmkd->bmcd", blocks, blocks), axis=1) / (length - 1.0)
         values, vectors = ops.eigh(cov)  # ascending eigenvalues, vectors in columns
         values = ops.flip(values, axis=-1)
         vectors = ops.flip(vectors, axis=-1)
@@ -80,7 +94,7 @@ class CovarianceEigenFeatures(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(scaling=self.scaling)
+        config.update(scaling=self.scaling, block_size=self.block_size)
         return config
 
 
