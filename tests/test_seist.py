@@ -280,3 +280,21 @@ def test_golden_on_other_backends(reference, backend):
     used, diff = result.stdout.strip().splitlines()[-1].split()
     assert used == backend
     assert float(diff) <= 1e-4
+
+
+def test_fit_one_step_updates_weights_and_bn_statistics():
+    model = get_model("seist_s_dpk", in_samples=128, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 128, 3)).astype("float32")
+    y = (rng.uniform(size=(4, 128, 3)) > 0.9).astype("float32")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  run_eagerly=True)  # eager: no minutes-long graph trace in a unit test
+    conv = model.backbone.get_layer("encoder_layers-0-1-convs-0-conv")
+    assert isinstance(conv, SeisTGroupConv1D)
+    kernel0 = keras.ops.convert_to_numpy(conv.kernel).copy()
+    stats0 = keras.ops.convert_to_numpy(model.backbone.get_layer("stem-0-norm").moving_mean).copy()
+    history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert np.abs(keras.ops.convert_to_numpy(conv.kernel) - kernel0).max() > 0
+    stats1 = keras.ops.convert_to_numpy(model.backbone.get_layer("stem-0-norm").moving_mean)
+    assert np.abs(stats1 - stats0).max() > 0
