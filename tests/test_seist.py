@@ -133,6 +133,8 @@ def test_bad_in_samples(bad):
 def test_bad_size_arguments():
     with pytest.raises(ValueError, match="same length"):
         get_model("seist_s_baz", in_samples=256, layer_blocks=[2, 2, 3])
+    with pytest.raises(TypeError, match=r"Received: scale=3"):
+        get_model("seist_s_dpk", in_samples=256, scale=3)  # a regression-head argument
 
 
 @pytest.mark.parametrize("name,in_samples,out_shape", [

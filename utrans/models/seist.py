@@ -24,6 +24,7 @@ Models (registered names ``seist_{s,m,l}_{dpk,pmp,emg,baz,dis}``):
   with scale 8 (magnitude), 360 (back-azimuth, degrees) or 500 (distance).
 """
 
+import inspect
 import math
 
 import keras
@@ -901,23 +902,31 @@ def _variant_drop_rates(size, task):
 
 def _build_seist(size, task, in_samples=8192, in_channels=3, seed=None, **kwargs):
     backbone_args = {**seist_size_config(size), **_variant_drop_rates(size, task)}
-    head_args = {}
-    for key in ("out_channels", "num_classes", "scale"):
-        if key in kwargs:
-            head_args[key] = kwargs.pop(key)
+    head_key, head_default = {
+        "dpk": ("out_channels", 3),
+        "pmp": ("num_classes", 2),
+        "emg": ("scale", 8.0),
+        "baz": ("scale", 360.0),
+        "dis": ("scale", 500.0),
+    }[task]
+    head_value = kwargs.pop(head_key, head_default)
+    name = kwargs.pop("name", f"seist_{size}_{task}")
+    known = set(inspect.signature(SeisTBackbone.__init__).parameters) | {"trainable", "dtype"}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise TypeError(
+            f"seist_{size}_{task}: unknown arguments {unknown}; accepted are in_samples, "
+            f"in_channels, seed, {head_key} and the SeisTBackbone arguments. "
+            f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
+        )
     backbone_args.update(kwargs)
-    try:
-        backbone = SeisTBackbone(in_samples=in_samples, in_channels=in_channels, seed=seed,
-                                 name=f"seist_{size}_backbone", **backbone_args)
-    except TypeError as err:
-        raise TypeError(f"seist_{size}_{task}: {err}") from err
-    name = f"seist_{size}_{task}"
+    backbone = SeisTBackbone(in_samples=in_samples, in_channels=in_channels, seed=seed,
+                             name=f"{name}_backbone", **backbone_args)
     if task == "dpk":
-        return SeisTPicker(backbone, out_channels=head_args.get("out_channels", 3), name=name)
+        return SeisTPicker(backbone, out_channels=head_value, name=name)
     if task == "pmp":
-        return SeisTClassifier(backbone, num_classes=head_args.get("num_classes", 2), name=name)
-    scale = {"emg": 8.0, "baz": 360.0, "dis": 500.0}[task]
-    return SeisTRegressor(backbone, scale=head_args.get("scale", scale), name=name)
+        return SeisTClassifier(backbone, num_classes=head_value, name=name)
+    return SeisTRegressor(backbone, scale=head_value, name=name)
 
 
 def _register(size, task):
@@ -935,8 +944,8 @@ def _register(size, task):
         "    in_samples: window length in samples (default 8192).\n"
         "    in_channels: input components (default 3: Z, N, E).\n"
         "    seed: optional seed for dropout / stochastic depth.\n"
-        "    **kwargs: overrides of SeisTBackbone arguments or of the head's\n"
-        "        out_channels / num_classes / scale.\n\n"
+        "    **kwargs: ``name``, overrides of SeisTBackbone arguments, or the head's\n"
+        "        out_channels (dpk) / num_classes (pmp) / scale (emg, baz, dis).\n\n"
         "Returns:\n"
         f"    A keras.Model named {name!r} that loads the reference's {name}_*.pth.\n"
     )
