@@ -10,6 +10,7 @@ from utrans.convert import CheckpointMismatchError, load_torch_checkpoint, read_
 from utrans.models import get_model, list_models, model_task
 from utrans.models.seist import (
     SeisTBackbone,
+    SeisTGELU,
     SeisTGroupConv1D,
     SeisTLinearResize1D,
     SeisTLocalPool1D,
@@ -204,6 +205,16 @@ def test_group_conv_equals_keras_grouped_conv():
     ours.kernel.assign(kernel)
     theirs.kernel.assign(kernel)
     np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(theirs(x)), atol=1e-5)
+
+
+def test_gelu_is_the_exact_gelu():
+    x = np.linspace(-8, 8, 1001).astype("float32")
+    ours = np.asarray(SeisTGELU()(x))
+    exact = np.asarray(keras.activations.gelu(x, approximate=False))
+    # 1 + erf cancels in float32 for x < -4: absolute error stays below 1e-6.
+    np.testing.assert_allclose(ours, exact, atol=1e-6)
+    np.testing.assert_allclose(ours[x > -3], exact[x > -3], atol=1e-7, rtol=1e-5)
+    assert np.abs(ours - np.asarray(keras.activations.gelu(x, approximate=True))).max() > 1e-4
 
 
 def test_local_pool_ceil_mode_by_hand():
