@@ -178,3 +178,22 @@ def test_losses_by_hand():
     assert float(ale) == pytest.approx(0.5 / 4.0 + 0.5 * np.log(4.0), rel=1e-5)
     foc = adapters.FocalLoss()(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))
     assert float(foc) == pytest.approx(-(0.5 ** 2) * np.log(0.5 + 1e-6), rel=1e-5)
+
+
+def test_p_position_window():
+    task = get_task("emg")
+    a = adapters.get_adapter(task, "magnet", in_samples=400, p_position_ratio=0.25)
+    from utrans.labels import MagnitudeLabeller
+
+    assert isinstance(a.labeller(MagnitudeLabeller()), adapters.ExtraColumnsLabeller)
+    x = np.zeros((2, 6000, 3), dtype=np.float32)
+    x[0, 1000, 2] = 7.0  # Z spike at the P pick of trace 0
+    x[1, 50, 2] = 5.0  # trace 1: P at sample 50, the window starts before the trace
+    y = np.array([[3.0, 1000.0], [2.0, 50.0]], dtype=np.float32)
+    inp, target = a.conform(x, y)
+    assert inp.shape == (2, 400, 3)
+    assert inp[0, 100, 0] == 7.0 and inp[1, 100, 0] == 5.0  # P at 0.25 * 400, Z first
+    assert not inp[1, :50].any()  # zeros before the trace start
+    np.testing.assert_array_equal(target, [[3.0], [2.0]])
+    with pytest.raises(ValueError, match="scalar tasks"):
+        adapters.get_adapter(get_task("dpk"), "phasenet", p_position_ratio=0.5)

@@ -35,11 +35,13 @@ CASES = [
     ("pmp_ditingmotion", 7, "ditingmotion", []),
     ("emg_seist", 8, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
     ("emg_magnet", 8, "magnet", ["--in_samples", "512", "--model_kwargs", '{"conv_channels": [8, 8], "lstm_dim": 8}']),
-    ("baz_seist", 9, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
+    ("baz_seist", 9, None, ["--in_samples", "512", "--p_position_ratio", "0.2",
+                            "--model_kwargs", SEIST_TINY]),
     ("baz_network", 9, "baz_network", ["--in_samples", "512", "--model_kwargs",
                                         '{"conv_channels": [4, 4, 4, 4], "lin_hidden_dim": 8}']),
     ("dis_seist", 10, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
-    ("dis_distpt", 10, "distpt_network", ["--in_samples", "512", "--model_kwargs",
+    ("dis_distpt", 10, "distpt_network", ["--in_samples", "512", "--p_position_ratio", "0.1",
+                                          "--model_kwargs",
                                           '{"tcn_channels": 4, "dilations": [1, 2, 4]}']),
 ]
 
@@ -137,7 +139,9 @@ def test_task_end_to_end(dataset, case, number, model, extra):
     if model == "magnet":
         assert (frame.pred_magnitude_std > 0).all()  # aleatoric sigma from the log variance
     if model == "distpt_network":
+        assert config["adapter"]["p_position_ratio"] == 0.1
         assert {"pred_p_travel_s", "true_p_travel_s"} <= set(frame.columns)
+        assert (frame.true_p_travel_s > 0).all()
         assert "p_travel_mae_s" in metrics
     if model == "phasenet":
         assert metrics["det_f1"] is None and frame.pred_det_start.isna().all()

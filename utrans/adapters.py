@@ -214,6 +214,20 @@ def _fit_length(a, length):
     return np.concatenate([a, pad], axis=1)
 
 
+def _window_at_p(x, p, length, ratio):
+    """Windows of ``length`` samples of ``x`` ``(B, T, C)`` with the pick ``p`` at ``ratio * length``.
+
+    Samples outside the trace are zero; a missing pick (NaN) centres the trace.
+    """
+    n, t = x.shape[:2]
+    p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=t / 2.0)
+    start = np.round(p).astype(np.int64) - int(length * ratio)
+    idx = start[:, None] + np.arange(length)[None, :]
+    valid = (idx >= 0) & (idx < t)
+    win = np.take_along_axis(x, np.clip(idx, 0, t - 1)[..., None], axis=1)
+    return np.where(valid[..., None], win, 0.0).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- adapters
 class ModelAdapter:
     """Identity adapter: the model takes the data as the data layer makes it.
@@ -224,27 +238,29 @@ class ModelAdapter:
     Args:
         task: the :class:`utrans.tasks.Task`.
         model_name: registry name of the model.
-        in_samples, sampling_rate, channel_order: ignored here (the U-Trans
-            models take the data's own layout); accepted so every adapter is
-            built the same way.
+        in_samples, sampling_rate, channel_order, p_position_ratio: ignored
+            here (the U-Trans models take the data's own layout); accepted so
+            every adapter is built the same way.
     """
 
     family = "utrans"
     #: Whether the model's window covers the whole trace (``--in_samples`` / demo length apply).
     full_window = False
 
-    def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None):
+    def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None,
+                 p_position_ratio=None):
         self.task = task
         self.model_name = model_name
         self.in_samples = None
         self.sampling_rate = DATA_RATE
         self.channel_order = DATA_CHANNELS
+        self.p_position_ratio = None
 
     # -- configuration
     def settings(self):
         """JSON-serialisable settings (recorded in ``training_config.json``)."""
         return {"in_samples": self.in_samples, "sampling_rate": self.sampling_rate,
-                "channel_order": self.channel_order}
+                "channel_order": self.channel_order, "p_position_ratio": self.p_position_ratio}
 
     def model_kwargs(self):
         """Constructor arguments the adapter imposes on the model."""
@@ -282,7 +298,11 @@ class ModelAdapter:
 
     def conform(self, x, y):
         """``(inputs, targets)`` for ``model.fit``."""
-        return self.inputs(x, y), self.targets(y)
+        return self.inputs(x, y), self.targets(self.task_columns(y))
+
+    def task_columns(self, y):
+        """The labeller's targets without columns the adapter appended for itself."""
+        return y
 
 
 class WaveformAdapter(ModelAdapter):
@@ -294,6 +314,11 @@ class WaveformAdapter(ModelAdapter):
         in_samples: model window in samples (default :attr:`default_in_samples`).
         sampling_rate: the model's sampling rate in Hz (default 100: no resampling).
         channel_order: a permutation of ``"ENZ"`` (default ``"ZNE"``).
+        p_position_ratio: for scalar tasks (polarity, magnitude, back-azimuth,
+            distance), cut the window so that the P pick (from the metadata)
+            sits at ``p_position_ratio * in_samples`` (the reference's
+            ``--p-position-ratio``); ``None`` or a negative value keeps the
+            window start.
     """
 
     family = "waveform"
@@ -301,9 +326,16 @@ class WaveformAdapter(ModelAdapter):
     default_in_samples = 8192
     default_channel_order = "ZNE"
 
-    def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None):
+    def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None,
+                 p_position_ratio=None):
         super().__init__(task, model_name)
         self.in_samples = int(in_samples or self.default_in_samples)
+        if p_position_ratio is not None and p_position_ratio >= 0:
+            if p_position_ratio > 1 or task.kind in ("picking", "dpk"):
+                raise ValueError("p_position_ratio must be in [0, 1] and applies to scalar tasks "
+                                 f"only. Received: p_position_ratio={p_position_ratio} for the "
+                                 f"{task.name} task")
+            self.p_position_ratio = float(p_position_ratio)
         self.sampling_rate = float(sampling_rate or DATA_RATE)
         order = (channel_order or self.default_channel_order).upper()
         if sorted(order) != sorted(DATA_CHANNELS):
@@ -322,6 +354,14 @@ class WaveformAdapter(ModelAdapter):
 
     def model_kwargs(self):
         return {"in_samples": self.in_samples}
+
+    def labeller(self, base):
+        if self.p_position_ratio is None:
+            return base
+        return ExtraColumnsLabeller(base, ["p_sample"])
+
+    def task_columns(self, y):
+        return y[:, :-1] if self.p_position_ratio is not None else y
 
     def covered_samples(self, data_samples):
         return int(min(data_samples, math.floor(self.in_samples / self.ratio)))
@@ -346,7 +386,12 @@ class WaveformAdapter(ModelAdapter):
         return a
 
     def inputs(self, x, y):
-        return self._time_forward(np.asarray(x, dtype=np.float32)[..., self._perm], curves=False)
+        x = np.asarray(x, dtype=np.float32)[..., self._perm]
+        if self.p_position_ratio is None:
+            return self._time_forward(x, curves=False)
+        if self.ratio != 1.0:
+            x = _resample_waveform(x, self.ratio)
+        return _window_at_p(x, y[:, -1] * self.ratio, self.in_samples, self.p_position_ratio)
 
 
 class SeisTAdapter(WaveformAdapter):
@@ -467,7 +512,7 @@ class DistPTAdapter(WaveformAdapter):
     """
 
     def labeller(self, base):
-        return ExtraColumnsLabeller(base, ["path_p_travel_sec"])
+        return super().labeller(ExtraColumnsLabeller(base, ["path_p_travel_sec"]))
 
     def loss(self):
         return [AleatoricLoss(), AleatoricLoss()], [0.1, 0.9]
@@ -504,6 +549,9 @@ class DiTingMotionAdapter(WaveformAdapter):
     def labeller(self, base):
         return ExtraColumnsLabeller(base, ["p_sample"])
 
+    def task_columns(self, y):
+        return y[:, :-1]
+
     def loss(self):
         return [FocalLoss(), FocalLoss()], [0.0, 1.0]
 
@@ -511,16 +559,12 @@ class DiTingMotionAdapter(WaveformAdapter):
         if y is None or y.shape[-1] < 2:
             raise ValueError("DiTingMotion needs the P pick of every trace (targets with a "
                              f"p_sample column). Received: targets of shape {None if y is None else y.shape}")
-        z = np.asarray(x, dtype=np.float32)[..., DATA_CHANNELS.index("Z")]
+        z = np.asarray(x, dtype=np.float32)[..., DATA_CHANNELS.index("Z"):][..., :1]
         if self.ratio != 1.0:
-            z = _resample_waveform(z[..., None], self.ratio)[..., 0]
-        n, length = z.shape
-        half = self.in_samples // 2
-        p = np.nan_to_num(np.asarray(y[:, -1], dtype=np.float64), nan=z.shape[1] / (2 * self.ratio))
-        start = np.round(p * self.ratio).astype(np.int64) - half
-        idx = start[:, None] + np.arange(self.in_samples)[None, :]
-        valid = (idx >= 0) & (idx < length)
-        win = np.where(valid, np.take_along_axis(z, np.clip(idx, 0, length - 1), axis=1), 0.0)
+            z = _resample_waveform(z, self.ratio)
+        n = z.shape[0]
+        win = _window_at_p(z, y[:, -1] * self.ratio, self.in_samples, 0.5)[..., 0]
+        win = win.astype(np.float64)
         win = win - win.mean(axis=1, keepdims=True)
         scale = np.abs(win).max(axis=1, keepdims=True)
         win = win / np.where(scale > 0, scale, 1.0)
@@ -550,7 +594,8 @@ _ADAPTERS = {
     "distpt_network": DistPTAdapter,
 }
 
-def get_adapter(task, model_name, in_samples=None, sampling_rate=None, channel_order=None):
+def get_adapter(task, model_name, in_samples=None, sampling_rate=None, channel_order=None,
+                p_position_ratio=None):
     """The adapter of ``model_name`` on ``task``.
 
     Args:
@@ -559,6 +604,8 @@ def get_adapter(task, model_name, in_samples=None, sampling_rate=None, channel_o
         in_samples: model window (SeisT/baselines; default 8192, DiTingMotion 128).
         sampling_rate: model sampling rate in Hz (default 100, the data's).
         channel_order: model channel order (default ``"ZNE"`` for SeisT/baselines).
+        p_position_ratio: place the P pick at this fraction of the window
+            (scalar tasks of SeisT/baselines; ``None``: window start).
 
     Returns:
         A :class:`ModelAdapter`.
@@ -568,7 +615,7 @@ def get_adapter(task, model_name, in_samples=None, sampling_rate=None, channel_o
     else:
         cls = _ADAPTERS.get(model_name, ModelAdapter)
     return cls(task, model_name, in_samples=in_samples, sampling_rate=sampling_rate,
-               channel_order=channel_order)
+               channel_order=channel_order, p_position_ratio=p_position_ratio)
 
 
 class AdaptedDataset(keras.utils.PyDataset):

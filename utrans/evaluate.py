@@ -158,6 +158,9 @@ def add_tester_arguments(parser, task):
     model.add_argument("--channel_order", default=None,
                        help="Channel order the model expects (default: as trained, ZNE for "
                             "SeisT/baselines).")
+    model.add_argument("--p_position_ratio", type=float, default=None,
+                       help="Scalar tasks: P pick position in the window as a fraction "
+                            "(default: as trained).")
     picks = parser.add_argument_group("picking and detection (tasks 4-6)")
     picks.add_argument("--threshold", type=float, default=None,
                        help="Peak threshold of the pick curves (default: 0.1, the U-Trans rule, "
@@ -412,7 +415,7 @@ def _adapter_for(args, task, config, model_name, model=None):
 
     stored = config.get("adapter", {}) if config.get("model") == model_name else {}
     settings = {k: getattr(args, k, None) if getattr(args, k, None) is not None else stored.get(k)
-                for k in ("in_samples", "sampling_rate", "channel_order")}
+                for k in ("in_samples", "sampling_rate", "channel_order", "p_position_ratio")}
     try:
         adapter = get_adapter(task, model_name, **settings)
     except ValueError as err:
@@ -424,9 +427,7 @@ def _adapter_for(args, task, config, model_name, model=None):
                 raise EvaluationInputError(
                     f"The model takes {length} samples. Received: --in_samples "
                     f"{settings['in_samples']}")
-            adapter = get_adapter(task, model_name, in_samples=length,
-                                  sampling_rate=settings["sampling_rate"],
-                                  channel_order=settings["channel_order"])
+            adapter = get_adapter(task, model_name, **dict(settings, in_samples=length))
     return adapter
 
 

@@ -50,7 +50,8 @@ class Task:
         demo: keyword overrides of the embedded demo run (small, CPU, minutes):
             ``n_events``, ``n_noise``, ``batch_size``, ``epochs``, ``patience``,
             ``layout`` (synthetic file layout), ``with_noise`` (use the splits
-            including noise traces), ``in_samples``, ``learning_rate``.
+            including noise traces), ``in_samples``, ``p_position_ratio``,
+            ``learning_rate``.
         model_kwargs_demo: constructor overrides of the default model for the demo.
         labels: labeller name of :func:`utrans.labels.get_labeller` (default ``name``).
         kind: evaluation kind: ``location``, ``regression``, ``backazimuth``,
@@ -81,8 +82,8 @@ class Task:
 
 
 _SMALL_BACKBONE_NOTE = "U-Trans backbone as in task 1 (preset weights when available)."
-_SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=5, patience=5, in_samples=6144,
-                   learning_rate=1e-3)
+_SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=10, patience=10,
+                   in_samples=4096, p_position_ratio=0.1, learning_rate=1e-3)
 
 TASKS = {
     "location": Task(
@@ -131,14 +132,15 @@ TASKS = {
         name="dpk", number=6, default_model="seist_s_dpk", loss="binary_crossentropy",
         output_name="dpk_demo", kind="dpk",
         description="Earthquake detection and P/S picking (SeisT dpk, PhaseNet, EQTransformer).",
-        demo=dict(_SEIST_DEMO, n_noise=40, with_noise=True),
+        demo=dict(_SEIST_DEMO, n_noise=40, with_noise=True, in_samples=6144,
+                  p_position_ratio=None),
         models=("seist_m_dpk", "seist_l_dpk", "phasenet", "eqtransformer"),
     ),
     "pmp": Task(
         name="pmp", number=7, default_model="seist_s_pmp", loss="categorical_crossentropy",
         output_name="pmp_demo", kind="classification", labels="polarity", quantity="polarity",
         description="P first-motion polarity (SeisT pmp, DiTingMotion).",
-        demo=dict(_SEIST_DEMO),
+        demo=dict(_SEIST_DEMO, in_samples=1024, p_position_ratio=0.5),
         models=("seist_m_pmp", "seist_l_pmp", "ditingmotion"),
     ),
     "emg": Task(

@@ -37,6 +37,7 @@ __all__ = [
     "build_task_model",
     "check_model_task",
     "load_checkpoint",
+    "make_adapter",
     "resolve_model_kwargs",
     "make_strategy",
     "output_dir",
@@ -116,6 +117,10 @@ def add_training_arguments(parser, task):
     model.add_argument("--channel_order", default=None,
                        help="Channel order the SeisT/baseline model expects, a permutation of "
                             "ENZ (default: ZNE, as the published checkpoints).")
+    model.add_argument("--p_position_ratio", type=float, default=None,
+                       help="Scalar tasks of SeisT/baseline models: cut the --in_samples window "
+                            "so the P pick sits at this fraction of it (default: the window "
+                            "starts with the trace; demo runs set it per task).")
     model.add_argument("--foundation_weights", default=None,
                        help="U-Trans foundation weights for U-Trans downstream models: a legacy "
                             ".h5, a .weights.h5/.keras of UTransBackbone, 'preset' (the "
@@ -426,18 +431,31 @@ def load_checkpoint(model, checkpoint):
     return f"weights from {path}"
 
 
+def make_adapter(args, task, demo):
+    """The model adapter from ``--in_samples`` etc., with the task's demo window in demo runs."""
+    from utrans.adapters import get_adapter
+
+    settings = {k: getattr(args, k, None) for k in
+                ("in_samples", "sampling_rate", "channel_order", "p_position_ratio")}
+    try:
+        adapter = get_adapter(task, args.model, **settings)
+        if demo and adapter.full_window:
+            for key in ("in_samples", "p_position_ratio"):
+                if settings[key] is None and task.demo.get(key) is not None:
+                    settings[key] = task.demo[key]
+            adapter = get_adapter(task, args.model, **settings)
+    except ValueError as err:
+        raise TrainingInputError(str(err)) from err
+    return adapter
+
+
 def resolve_model_kwargs(args, task, adapter, demo):
     """Constructor arguments: demo size (default model), the adapter's, then ``--model_kwargs``."""
     kwargs = dict(task.model_kwargs_demo) if (
         (demo or getattr(args, "demo_size", False)) and args.model == task.default_model) else {}
-    if (demo and task.demo.get("in_samples") and adapter.full_window
-            and getattr(args, "in_samples", None) is None):
-        adapter = type(adapter)(task, adapter.model_name, in_samples=task.demo["in_samples"],
-                                sampling_rate=adapter.sampling_rate,
-                                channel_order=adapter.channel_order)
     kwargs.update(adapter.model_kwargs())
     kwargs.update(args.model_kwargs or {})
-    return kwargs, adapter
+    return kwargs
 
 
 def run_training(args, task):
@@ -480,16 +498,12 @@ def run_training(args, task):
 
     logger.info(f"Strategy: {type(strategy).__name__} with {replicas} replica(s); batch size "
           f"{batch_size} per replica, {global_batch} global")
-    from utrans.adapters import AdaptedDataset, get_adapter
+    from utrans.adapters import AdaptedDataset
     from utrans.labels import get_labeller
 
     check_model_task(args.model, task)
-    try:
-        adapter = get_adapter(task, args.model, in_samples=args.in_samples,
-                              sampling_rate=args.sampling_rate, channel_order=args.channel_order)
-    except ValueError as err:
-        raise TrainingInputError(str(err)) from err
-    model_kwargs, adapter = resolve_model_kwargs(args, task, adapter, demo)
+    adapter = make_adapter(args, task, demo)
+    model_kwargs = resolve_model_kwargs(args, task, adapter, demo)
     labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=args.max_d,
                                              min_d=args.min_d))
     train_gen = AdaptedDataset(data_mod.DataGenerator(
