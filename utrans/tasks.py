@@ -82,6 +82,8 @@ class Task:
 
 
 _SMALL_BACKBONE_NOTE = "U-Trans backbone as in task 1 (preset weights when available)."
+_UTRANS_DEMO = dict(n_events=320, n_noise=0, batch_size=16, epochs=10, patience=10,
+                    learning_rate=5e-4)
 _SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=10, patience=10,
                    in_samples=4096, p_position_ratio=0.1, learning_rate=1e-3)
 
@@ -99,7 +101,7 @@ TASKS = {
         output_name="magnitude_demo", kind="regression", quantity="magnitude",
         description="Magnitude regression with U-Trans features and a ViT head. "
                     + _SMALL_BACKBONE_NOTE,
-        demo=dict(n_events=320, n_noise=0, batch_size=16, epochs=4, patience=4),
+        demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(conv_filters=(16, 16, 8, 8, 8), projection_dim=32, num_heads=2,
                                num_layers=1, mlp_units=(64, 32), head_units=(64, 32)),
     ),
@@ -109,7 +111,7 @@ TASKS = {
         quantity="polarity",
         description="P first-motion polarity (up/down) with U-Trans features and a CCT head. "
                     + _SMALL_BACKBONE_NOTE,
-        demo=dict(n_events=320, n_noise=0, batch_size=16, epochs=4, patience=4),
+        demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(tokenizer_filters=(32, 32), num_heads=2, num_layers=1),
     ),
     "p_pick": Task(
@@ -117,7 +119,7 @@ TASKS = {
         output_name="p_pick_demo", kind="picking", quantity="P",
         description="P-wave picking with U-Trans features and an EQCCT head. "
                     + _SMALL_BACKBONE_NOTE,
-        demo=dict(n_events=320, n_noise=0, batch_size=16, epochs=4, patience=4),
+        demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(num_heads=2, num_layers=1),
     ),
     "s_pick": Task(
@@ -125,7 +127,7 @@ TASKS = {
         output_name="s_pick_demo", kind="picking", quantity="S",
         description="S-wave picking with U-Trans features and an EQCCT head. "
                     + _SMALL_BACKBONE_NOTE,
-        demo=dict(n_events=320, n_noise=0, batch_size=16, epochs=4, patience=4),
+        demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(num_heads=2, num_layers=1),
     ),
     "dpk": Task(
