@@ -393,7 +393,11 @@ def _resolve_model(args, task, config, out):
     """Load the model to test; returns ``(model, model_name, source)``."""
     from utrans.train import build_task_model, load_checkpoint
 
-    model_name = args.model or config.get("model") or task.default_model
+    from utrans import presets
+
+    preset = presets.PRESETS.get(str(args.checkpoint)) if args.checkpoint else None
+    model_name = (args.model or (preset.model if preset else None) or config.get("model")
+                  or task.default_model)
     if not args.checkpoint:
         model_path = pathlib.Path(args.input_model or out / "models" / "best.keras")
         return load_trained_model(model_path, config), model_name, model_path
