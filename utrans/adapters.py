@@ -59,6 +59,7 @@ __all__ = [
     "MagNetAdapter",
     "ModelAdapter",
     "PhaseNetAdapter",
+    "ReconstructionAdapter",
     "SeisTAdapter",
     "WaveformAdapter",
     "WeightedBinaryCrossentropy",
@@ -585,7 +586,33 @@ class DiTingMotionAdapter(WaveformAdapter):
         return (e[:, :1] / e.sum(axis=-1, keepdims=True)).astype(np.float32), {}
 
 
+class ReconstructionAdapter(ModelAdapter):
+    """The U-Trans backbone in self-supervised pretraining (task 0).
+
+    The backbone returns ``{"latent", "reconstruction"}``; only the
+    ``reconstruction`` output is trained, with the task's loss (MAE), against
+    the clean trace that :class:`utrans.labels.ReconstructionLabeller` keeps
+    before it masks the input. Predictions are the reconstructions
+    ``(B, T, 3)``, with the MAE of the masked input itself (what returning the
+    input unchanged would score) as an extra per-trace column.
+    """
+
+    def loss(self):
+        return {"reconstruction": self.task.loss}, None
+
+    def targets(self, y):
+        return {"reconstruction": y}
+
+    def predictions(self, outputs, x, y):
+        recon = outputs["reconstruction"] if isinstance(outputs, dict) else outputs
+        extras = {}
+        if y is not None and np.shape(x) == np.shape(y):
+            extras["masked_input_mae"] = np.mean(np.abs(np.asarray(x, np.float64) - y), axis=(1, 2))
+        return np.asarray(recon, dtype=np.float32), extras
+
+
 _ADAPTERS = {
+    "utrans_foundation": ReconstructionAdapter,
     "phasenet": PhaseNetAdapter,
     "eqtransformer": EQTransformerAdapter,
     "ditingmotion": DiTingMotionAdapter,
