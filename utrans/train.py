@@ -487,6 +487,10 @@ def run_training(args, task):
     epochs = args.epochs or (task.demo.get("epochs", 3) if demo else 200)
     learning_rate = args.learning_rate or (task.demo.get("learning_rate", 1e-4) if demo else 1e-4)
     patience = args.patience or (task.demo.get("patience", epochs) if demo else 12)
+    if demo and args.augmentation and not task.demo.get("augmentation", True):
+        args.augmentation = False
+        logger.info("Demo run: augmentation off (the short demo learns faster on clean traces; "
+                    "real runs use the reference rates)")
     replicas = strategy.num_replicas_in_sync
     global_batch = batch_size * replicas
 
