@@ -10,10 +10,26 @@ to ``model.fit`` and writes everything under ``<output_name>_outputs/``::
         data/                 the synthetic demo dataset (demo runs only)
         models/best.keras     best model (by val_loss), written atomically
         models/best.weights.h5
-        backup/               BackupAndRestore state (removed after a finished run)
+        backup/               BackupAndRestore state (removed after a finished run;
+                              worker k > 0 of a multi-worker run: backup_worker<k>/)
         training_config.json  task, model, data files, max_d/min_d, seed, ...
         history.csv           one row per epoch (CSVLogger, appended on resume)
         loss_curves.png
+
+Distribution (``--strategy``): the model, optimizer and metrics are built
+inside ``strategy.scope()``; ``--batch_size`` is per replica and the global
+batch is ``batch_size x replicas``. How the data reaches the replicas (the
+PyDataset split by Keras on one machine, explicit per-worker shards with
+``AutoShardPolicy.OFF`` across machines) is explained in
+:mod:`utrans.distribute`. With MultiWorkerMirroredStrategy only the chief
+(worker 0) writes the outputs above; the other workers write into a temporary
+folder and keep their BackupAndRestore state in ``backup_worker<k>/``.
+
+Fault tolerance: ``BackupAndRestore`` saves weights, optimizer state and the
+epoch after every epoch; rerunning the same command resumes there (the data
+generators are set to the resumed epoch, so with ``--deterministic`` the
+result equals an uninterrupted run); ``--no_resume`` starts over. The best
+model is written atomically (temporary file + rename).
 """
 
 import argparse
@@ -28,6 +44,8 @@ import time
 
 import keras
 import numpy as np
+
+from utrans import distribute
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +172,10 @@ def add_training_arguments(parser, task):
                        help="Enable TensorFlow op determinism (identical weights on reruns).")
     train.add_argument("--no_resume", dest="resume", action="store_false",
                        help="Discard a backup left by an interrupted run in the output folder "
-                            "and start over (by default such a run resumes).")
+                            "and start over. By default a rerun of an interrupted command "
+                            "resumes at its last completed epoch, with the optimizer state "
+                            "(BackupAndRestore); with --deterministic the result equals an "
+                            "uninterrupted run.")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                        help="Keras progress output (default: %(default)s).")
 
@@ -167,7 +188,8 @@ def add_training_arguments(parser, task):
                       help="Split the CPU into N logical devices before the strategy is made "
                            "(testing distribution without GPUs).")
     dist.add_argument("--mixed_precision", action="store_true",
-                      help="mixed_float16 compute with a loss-scaled optimizer (GPU).")
+                      help="mixed_float16 compute with a loss-scaled optimizer (GPU; on CPU "
+                           "it runs, slower than float32, with a warning).")
     dist.add_argument("--jit_compile", action="store_true", help="Compile the train step with XLA.")
     dist.add_argument("--run_eagerly", action="store_true",
                       help="Run the train step eagerly instead of tracing a graph (debugging, or "
@@ -188,12 +210,19 @@ def setup_runtime(args):
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas
         )
+    # The strategy comes before anything that starts the TF runtime (seeding does):
+    # MultiWorkerMirroredStrategy configures collective ops, possible at startup only.
+    strategy = make_strategy(args.strategy)
     keras.utils.set_random_seed(args.seed)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    return make_strategy(args.strategy)
+        if not tf.config.list_physical_devices("GPU"):
+            logger.warning("--mixed_precision without a GPU: Keras computes in float16 on the "
+                           "CPU, which is slower than float32 there (use it on GPUs).")
+        logger.info("Precision policy: %s", keras.mixed_precision.global_policy().name)
+    return strategy
 
 
 def make_strategy(name="auto"):
@@ -202,6 +231,12 @@ def make_strategy(name="auto"):
 
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy. Expected one of {STRATEGIES}. Received: {name!r}")
+    if name == "multiworker":  # before listing devices, which starts the TF runtime
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multiworker needs TF_CONFIG describing the cluster and "
+                             "this worker's task; see README, 'Training on several GPUs or "
+                             "machines'.")
+        return distribute.multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -214,10 +249,6 @@ def make_strategy(name="auto"):
         return tf.distribute.MirroredStrategy(
             cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()
         )
-    if "TF_CONFIG" not in os.environ:
-        raise ValueError("--strategy multiworker needs TF_CONFIG describing the cluster and "
-                         "this worker's task; see README, 'Training on several GPUs or machines'.")
-    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def _accepts(fn, name):
@@ -305,13 +336,15 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
     Args:
         models_dir: folder of the two files.
         monitor: the logged quantity to minimise (default ``val_loss``).
+        best: the best value so far (a resumed run passes the one of its
+            ``history.csv``, so a worse epoch does not overwrite the best model).
     """
 
-    def __init__(self, models_dir, monitor="val_loss"):
+    def __init__(self, models_dir, monitor="val_loss", best=np.inf):
         super().__init__()
         self.models_dir = pathlib.Path(models_dir)
         self.monitor = monitor
-        self.best = np.inf
+        self.best = float(best)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -458,12 +491,28 @@ def resolve_model_kwargs(args, task, adapter, demo):
     return kwargs
 
 
-def run_training(args, task):
+def _best_so_far(history, monitor):
+    """Smallest finite ``monitor`` in a CSVLogger file (``inf`` when absent)."""
+    import pandas as pd
+
+    if not history.exists():
+        return np.inf
+    try:
+        values = pd.read_csv(history)[monitor].to_numpy(dtype=float)
+    except (KeyError, ValueError, pd.errors.EmptyDataError):
+        return np.inf
+    values = values[np.isfinite(values)]
+    return float(values.min()) if values.size else np.inf
+
+
+def run_training(args, task, callbacks=()):
     """Train ``args.model`` on ``task``; returns the output folder.
 
     Args:
         args: parsed arguments from a parser built with :func:`add_training_arguments`.
         task: the :class:`utrans.tasks.Task`.
+        callbacks: extra Keras callbacks, run after the engine's own (backup,
+            best checkpoint, CSV log, early stopping, learning-rate schedule).
 
     Returns:
         ``pathlib.Path`` of ``<output_name>_outputs``.
@@ -473,9 +522,17 @@ def run_training(args, task):
     from utrans import data as data_mod
     from utrans import plots
 
+    role = distribute.worker_role(strategy)
     out = output_dir(args.output_name)
-    models_dir = out / "models"
     backup_dir = out / "backup"
+    if not role.is_chief:
+        # Standard MultiWorkerMirroredStrategy practice: only the chief writes the
+        # outputs; this worker keeps its own backup (to resume) and a scratch folder.
+        backup_dir = out / f"backup_worker{role.index}"
+        out = pathlib.Path(tempfile.mkdtemp(prefix=f"utrans_worker{role.index}_"))
+        logger.info(f"Worker {role.index} of {role.count}: outputs go to the chief; "
+                    f"scratch folder {out}")
+    models_dir = out / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     if backup_dir.exists() and not args.resume:
         shutil.rmtree(backup_dir)
@@ -500,8 +557,9 @@ def run_training(args, task):
     if args.max_traces:
         train_ids, valid_ids = train_ids[: args.max_traces], valid_ids[: args.max_traces]
 
-    logger.info(f"Strategy: {type(strategy).__name__} with {replicas} replica(s); batch size "
-          f"{batch_size} per replica, {global_batch} global")
+    logger.info(f"Strategy: {distribute.strategy_name(strategy)} with {replicas} replica(s); "
+          f"batch size {batch_size} per replica, {global_batch} global"
+          + (f"; {role.count} workers" if role.count > 1 else ""))
     from utrans.adapters import AdaptedDataset
     from utrans.labels import get_labeller
 
@@ -510,12 +568,29 @@ def run_training(args, task):
     model_kwargs = resolve_model_kwargs(args, task, adapter, demo)
     labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=args.max_d,
                                              min_d=args.min_d))
-    train_gen = AdaptedDataset(data_mod.DataGenerator(
-        train_ids, files["hdf5"], batch_size=global_batch, labeller=labeller,
-        **_generator_kwargs(args, True)), adapter)
-    valid_gen = AdaptedDataset(data_mod.DataGenerator(
-        valid_ids, files["hdf5"], batch_size=global_batch, labeller=labeller,
-        **_generator_kwargs(args, False)), adapter)
+    # Under several replicas a short last validation batch would leave some
+    # replicas an empty slice (which CPU convolutions reject): drop it.
+    valid_kwargs = dict(_generator_kwargs(args, False), drop_remainder=replicas > 1)
+
+    def make_data(ids, shard, size, training):
+        kwargs = _generator_kwargs(args, True) if training else valid_kwargs
+        return AdaptedDataset(data_mod.DataGenerator(
+            ids, files["hdf5"], batch_size=size, labeller=labeller, shard=shard, **kwargs),
+            adapter)
+
+    generators, validation = [], []
+    if role.count > 1:  # explicit per-worker shards, see utrans.distribute
+        train_gen = distribute.distributed_dataset(
+            strategy, lambda ids, shard, size: make_data(ids, shard, size, True), train_ids,
+            global_batch, made=generators, name="training")
+        valid_gen = distribute.distributed_dataset(
+            strategy, lambda ids, shard, size: make_data(ids, shard, size, False), valid_ids,
+            global_batch, made=validation, name="validation")
+    else:  # Keras splits each global batch across the local replicas
+        train_gen = make_data(train_ids, None, global_batch, True)
+        valid_gen = make_data(valid_ids, None, global_batch, False)
+        generators.append(train_gen)
+        validation.append(valid_gen)
 
     with strategy.scope():
         model, weights_note = build_task_model(
@@ -540,7 +615,8 @@ def run_training(args, task):
         input_trainset=files["train"], input_validset=files["valid"],
         input_testset=files["test"], max_d=args.max_d, min_d=args.min_d,
         normalization_mode=args.normalization_mode, seed=args.seed,
-        batch_size=batch_size, global_batch_size=global_batch, epochs=epochs,
+        batch_size=batch_size, global_batch_size=global_batch, replicas=replicas,
+        strategy=distribute.strategy_name(strategy), workers=role.count, epochs=epochs,
         learning_rate=learning_rate,
         weights=weights_note, demo=demo, adapter=adapter.settings(),
         checkpoint=args.checkpoint,
@@ -550,25 +626,45 @@ def run_training(args, task):
     schedule = data_mod.make_lr_schedule(base_lr=learning_rate)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir)),
-        AtomicBestCheckpoint(models_dir, monitor="val_loss"),
+        distribute.EpochSync(generators, validation),
+        AtomicBestCheckpoint(models_dir, monitor="val_loss",
+                             best=_best_so_far(out / "history.csv", "val_loss")
+                             if resuming else np.inf),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=resuming),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
         keras.callbacks.LearningRateScheduler(schedule, verbose=0),
+        *callbacks,
     ]
     if resuming:
         logger.info(f"Resuming from the backup in {backup_dir} (use --no_resume to start over)")
     start = time.time()
+    # shuffle=False: the DataGenerator shuffles its traces from (seed, epoch);
+    # Keras's own shuffling of the batch order would draw from the global random
+    # state, which a resumed run does not share with the interrupted one.
     model.fit(train_gen, validation_data=valid_gen, epochs=epochs, callbacks=callbacks,
-              verbose=args.verbose)
+              verbose=args.verbose, shuffle=False)
     elapsed = time.time() - start
+    if not role.is_chief:
+        shutil.rmtree(out, ignore_errors=True)
+        logger.info(f"Worker {role.index}: training finished in {elapsed:.1f} s")
+        return output_dir(args.output_name)
     plots.plot_loss_curves(out / "history.csv", out / "loss_curves.png")
     logger.info(f"Training finished in {elapsed:.1f} s. Best model: {models_dir / 'best.keras'}; "
           f"log: {out / 'history.csv'}; curves: {out / 'loss_curves.png'}")
     return out
 
 
-def trainer_main(task_name, argv=None):
-    """Entry point of ``01_train/trainerN.py``: parse ``argv`` and train."""
+def trainer_main(task_name, argv=None, callbacks=()):
+    """Entry point of ``01_train/trainerN.py``: parse ``argv`` and train.
+
+    Args:
+        task_name: a task of :mod:`utrans.tasks`.
+        argv: command-line arguments (default ``sys.argv[1:]``).
+        callbacks: extra Keras callbacks for :func:`run_training`.
+
+    Returns:
+        The output folder.
+    """
     from utrans.tasks import get_task
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -586,7 +682,7 @@ def trainer_main(task_name, argv=None):
     from utrans.presets import PresetUnavailableError
 
     try:
-        return run_training(args, task)
+        return run_training(args, task, callbacks=callbacks)
     except (BadTraceError, PresetUnavailableError, FileNotFoundError, TrainingInputError,
             CheckpointMismatchError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
