@@ -23,11 +23,19 @@ How batches reach the replicas (the choice made by :func:`utrans.train.run_train
   already sharded. The ID list is first cut to a multiple of ``n`` so every
   worker has the same number of batches (workers step in lock-step; an
   uneven shard would stall the collective ops at the end of an epoch).
+  Keras does not know the length of such an input and ends each epoch when
+  it runs out (logging "Your input ran out of data"; expected here).
+* With more than one replica, validation drops its last, incomplete global
+  batch: a short batch would leave some replicas an empty slice, which CPU
+  convolutions reject.
 
-Every batch depends only on ``(seed, epoch, batch index)`` of the generator.
-:class:`EpochSync` sets the generators' epoch at the start of each epoch, so a
-run resumed by ``keras.callbacks.BackupAndRestore`` at epoch ``e`` shuffles and
-augments exactly as the uninterrupted run did in epoch ``e``.
+Every batch depends only on ``(seed, epoch, batch index)`` of the generator,
+and ``model.fit`` runs with ``shuffle=False`` (the generator shuffles its
+traces itself; Keras's shuffling of the batch order would use the global
+random state). :class:`EpochSync` sets the generators' epoch and the model's
+seed generators at the start of each epoch, so a run resumed by
+``keras.callbacks.BackupAndRestore`` at epoch ``e`` shuffles, augments and
+drops out exactly as the uninterrupted run did in epoch ``e``.
 
 Only the chief (worker 0) writes the final outputs; the other workers write
 into a temporary folder (:func:`worker_role`), as is usual for
@@ -46,7 +54,7 @@ __all__ = ["EpochSync", "WorkerRole", "distributed_dataset", "is_multi_worker",
 
 
 def multi_worker_strategy():
-    """A ``tf.distribute.MultiWorkerMirroredStrategy`` (from ``TF_CONFIG``) that ``model.fit`` accepts.
+    """A MultiWorkerMirroredStrategy (configured from ``TF_CONFIG``) that ``model.fit`` accepts.
 
     Keras 3.15 meets two limits of ``MultiWorkerMirroredStrategy.reduce``: it
     reduces a whole ``(x, y)`` batch structure at once (``_maybe_symbolic_build``),
@@ -248,7 +256,8 @@ def distributed_dataset(strategy, make_dataset, trace_ids, global_batch_size, ma
         made.append(dataset)
         logger.debug("%s shard trace IDs: %s", name.capitalize(), json.dumps(ids[index::count]))
         logger.info("%s input pipeline %d of %d: %d traces (shard=(%d, %d)), %d batches of %d",
-                    name.capitalize(), index + 1, count, len(ids) // count, index, count, len(dataset), per_replica)
+                    name.capitalize(), index + 1, count, len(ids) // count, index, count,
+                    len(dataset), per_replica)
         return _to_tf_dataset(dataset)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
