@@ -365,6 +365,28 @@ def _dpk_rows(ids, metas, y, pred, pred_std, extras, ctx):
     return frame
 
 
+def _channel_correlation(a, b):
+    """Pearson correlation of ``a`` and ``b`` (B, T, C) along time: (B, C), NaN for a flat channel."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.where(den > 0, (a * b).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _reconstruction_rows(ids, metas, y, pred, pred_std, extras, ctx):
+    clean = np.asarray(y, dtype=np.float64)
+    recon = np.asarray(pred, dtype=np.float64)
+    corr = _channel_correlation(recon, clean)
+    frame = pd.DataFrame({"trace_name": ids, "mae": np.abs(recon - clean).mean(axis=(1, 2))})
+    for c, name in enumerate("ENZ"):
+        frame[f"corr_{name}"] = corr[:, c]
+    for key, values in extras.items():
+        frame[key] = np.asarray(values, dtype=np.float64).reshape(len(frame))
+    if pred_std is not None:
+        frame["recon_std_mean"] = np.asarray(pred_std, dtype=np.float64).mean(axis=(1, 2))
+    return frame
+
+
 ROW_BUILDERS = {
     "location": _location_rows,
     "regression": _regression_rows,
@@ -372,11 +394,12 @@ ROW_BUILDERS = {
     "classification": _classification_rows,
     "picking": _picking_rows,
     "dpk": _dpk_rows,
+    "reconstruction": _reconstruction_rows,
 }
 
 #: Task layout of the predictions of each kind (``None`` = the data's length).
 LAYOUTS = {"location": (3,), "regression": (1,), "backazimuth": (2,), "classification": (1,),
-           "picking": (None, 1), "dpk": (None, 3)}
+           "picking": (None, 1), "dpk": (None, 3), "reconstruction": (None, 3)}
 
 
 def _check_layout(pred, task, model_name):
@@ -510,10 +533,13 @@ def run_tester(args, task):
                 f"{source} does not look like a {task.name} model for {model_name}: {err}") from err
         if i == 0:
             _check_layout(pred, task, source)
-            if task.kind in ("picking", "dpk"):
+            if task.kind in ("picking", "dpk", "reconstruction"):
                 k = min(3, len(ids))
+                target = (dict(target=np.asarray(y[:k], np.float32))
+                          if task.kind == "reconstruction" else {})
                 np.savez_compressed(results / "examples.npz", trace_name=np.array(ids[:k]),
-                                    waveform=x[:k], curves=np.asarray(pred[:k], np.float32))
+                                    waveform=x[:k], curves=np.asarray(pred[:k], np.float32),
+                                    **target)
         y_task = y[:, :n_task] if n_task is not None else y
         frames.append(ROW_BUILDERS[task.kind](ids, metas, y_task, pred, pred_std, extras, ctx))
     frame = pd.concat(frames, ignore_index=True)
@@ -787,6 +813,37 @@ def read_dpk(frame, results, config, task):
     return metrics
 
 
+def read_reconstruction(frame, results, config, task):
+    """Reconstruction MAE, the masked input's own MAE, per-channel correlation, and figures.
+
+    Figures: the histogram of the per-trace MAE and, for the first test traces
+    (``examples.npz`` of the tester), clean input / masked input / reconstruction.
+    """
+    from utrans import plots
+
+    corr = {c: float(np.nanmean(frame[f"corr_{c}"])) if frame[f"corr_{c}"].notna().any()
+            else float("nan") for c in "ENZ"}
+    masked = (float(frame["masked_input_mae"].mean()) if "masked_input_mae" in frame
+              else float("nan"))
+    metrics = dict(n_traces=int(len(frame)), mae=float(frame["mae"].mean()),
+                   mae_median=float(frame["mae"].median()),
+                   mae_std=float(frame["mae"].std(ddof=0)), masked_input_mae=masked,
+                   corr_E=corr["E"], corr_N=corr["N"], corr_Z=corr["Z"],
+                   corr_mean=float(np.nanmean(list(corr.values()))) if any(
+                       np.isfinite(v) for v in corr.values()) else float("nan"))
+    plots.plot_residual_histogram(frame["mae"], results / "mae_hist.png",
+                                  label="reconstruction MAE per trace", unit="normalised")
+    path = results / "examples.npz"
+    if path.exists():
+        with np.load(path) as ex:
+            if "target" in ex:
+                for j, (clean, wave, recon) in enumerate(zip(ex["target"], ex["waveform"],
+                                                             ex["curves"])):
+                    plots.plot_reconstruction(clean, wave, recon, results / f"example_{j}.png",
+                                              sampling_rate=100.0)
+    return metrics
+
+
 READERS = {
     "location": read_location,
     "regression": read_regression,
@@ -794,6 +851,7 @@ READERS = {
     "classification": read_classification,
     "picking": read_picking,
     "dpk": read_dpk,
+    "reconstruction": read_reconstruction,
 }
 
 

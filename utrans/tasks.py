@@ -5,28 +5,33 @@ Every numbered script (``01_train/trainerN.py``, ``02_test/testerN.py``,
 never in a copy of the training loop, the data generator or the evaluation.
 Evaluation is written once per *kind* (:mod:`utrans.evaluate`):
 
-=====  ==========  ===========  ==============  =========================
-N      task        labels       kind            default model
-=====  ==========  ===========  ==============  =========================
-1      location    location     location        utrans_convmixer_location
-2      magnitude   magnitude    regression      utrans_vit_magnitude
-3      polarity    polarity     classification  utrans_cct_polarity
-4      p_pick      p_pick       picking         utrans_eqcct_p
-5      s_pick      s_pick       picking         utrans_eqcct_s
-6      dpk         dpk          dpk             seist_s_dpk
-7      pmp         polarity     classification  seist_s_pmp
-8      emg         magnitude    regression      seist_s_emg
-9      baz         baz          backazimuth     seist_s_baz
-10     dis         distance     regression      seist_s_dis
-=====  ==========  ===========  ==============  =========================
+=====  ==============  ==============  ==============  =========================
+N      task            labels          kind            default model
+=====  ==============  ==============  ==============  =========================
+0      reconstruction  reconstruction  reconstruction  utrans_foundation
+1      location        location        location        utrans_convmixer_location
+2      magnitude       magnitude       regression      utrans_vit_magnitude
+3      polarity        polarity        classification  utrans_cct_polarity
+4      p_pick          p_pick          picking         utrans_eqcct_p
+5      s_pick          s_pick          picking         utrans_eqcct_s
+6      dpk             dpk             dpk             seist_s_dpk
+7      pmp             polarity        classification  seist_s_pmp
+8      emg             magnitude       regression      seist_s_emg
+9      baz             baz             backazimuth     seist_s_baz
+10     dis             distance        regression      seist_s_dis
+=====  ==============  ==============  ==============  =========================
 
 ``labels`` is the ``task=`` of :class:`utrans.data.DataGenerator` (SeisT's
 task names pmp/emg/dis map onto the polarity, magnitude and distance
 labellers). Which model fits which task comes from the registry
 (``register_model(name, task=...)``); how each model's inputs, targets, loss
 and outputs are conformed to the task is in :mod:`utrans.adapters`.
-Reconstruction pretraining (script 0) fits the same table as a row with
-``labels="reconstruction"`` and its own evaluation kind.
+Reconstruction pretraining (script 0) is a row too: the model is the
+backbone itself (``utrans_foundation``), trained on its ``reconstruction``
+output (:class:`utrans.adapters.ReconstructionAdapter`) to restore clean
+traces from the masked ones :class:`utrans.labels.ReconstructionLabeller`
+makes; its ``models/best.keras`` is what ``--foundation_weights`` of scripts
+1-5 takes.
 """
 
 import dataclasses
@@ -55,7 +60,8 @@ class Task:
         model_kwargs_demo: constructor overrides of the default model for the demo.
         labels: labeller name of :func:`utrans.labels.get_labeller` (default ``name``).
         kind: evaluation kind: ``location``, ``regression``, ``backazimuth``,
-            ``classification``, ``picking`` (U-Trans rule) or ``dpk`` (SeisT rule).
+            ``classification``, ``picking`` (U-Trans rule), ``dpk`` (SeisT rule) or
+            ``reconstruction`` (per-trace MAE and correlation).
         quantity: name of the predicted quantity (regression/picking columns).
         unit: its unit.
         models: other registered models offered for the task (``--help``).
@@ -88,6 +94,15 @@ _SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=10, patience=1
                    in_samples=4096, p_position_ratio=0.1, learning_rate=1e-3)
 
 TASKS = {
+    "reconstruction": Task(
+        name="reconstruction", number=0, default_model="utrans_foundation", loss="mae",
+        output_name="pretrain_demo", kind="reconstruction",
+        description=("Self-supervised pretraining of the U-Trans foundation model: reconstruct "
+                     "clean traces from frequency- and time-masked ones (MAE). Starts from "
+                     "random initialisation unless --foundation_weights is given."),
+        demo=dict(n_events=240, n_noise=60, with_noise=True, batch_size=16, epochs=8, patience=8,
+                  learning_rate=1e-3),
+    ),
     "location": Task(
         name="location", number=1, default_model="utrans_convmixer_location", loss="mse",
         output_name="location_demo",

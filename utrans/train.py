@@ -141,9 +141,11 @@ def add_training_arguments(parser, task):
                             "starts with the trace; demo runs set it per task).")
     model.add_argument("--foundation_weights", default=None,
                        help="U-Trans foundation weights for U-Trans downstream models: a legacy "
-                            ".h5, a .weights.h5/.keras of UTransBackbone, 'preset' (the "
-                            "utrans_foundation preset) or 'random'. Default: the preset when its "
-                            "file is available, otherwise random initialisation.")
+                            ".h5, a .weights.h5/.keras of UTransBackbone (e.g. trainer0's "
+                            "models/best.keras), 'preset' (the utrans_foundation preset) or "
+                            "'random'. Default: the preset when its file is available, otherwise "
+                            "random initialisation; for pretraining (trainer0) the weights to "
+                            "continue from, default random initialisation.")
     model.add_argument("--freeze_backbone", action="store_true",
                        help="Keep the U-Trans backbone frozen (default: fine-tune it).")
     model.add_argument("--demo_size", action="store_true",
@@ -310,6 +312,10 @@ def build_task_model(model_name, *, foundation_weights=None, freeze_backbone=Fal
                      backbone_kwargs=None, **kwargs):
     """Build a registered model; U-Trans downstream models get their backbone here.
 
+    The backbone itself (``utrans_foundation``, task 0) is built by
+    :func:`load_backbone` from ``foundation_weights`` (default: random
+    initialisation with ``backbone_kwargs`` and ``kwargs``).
+
     Returns:
         ``(model, description)`` where description says where weights came from.
     """
@@ -318,6 +324,11 @@ def build_task_model(model_name, *, foundation_weights=None, freeze_backbone=Fal
     fn = registry._REGISTRY[model_name]["fn"] if model_name in registry._REGISTRY else None
     if fn is None:
         registry.get_model(model_name)  # raises the KeyError listing known models
+    if registry.model_task(model_name) == "reconstruction":
+        # Pretraining trains the backbone itself: random initialisation unless
+        # --foundation_weights names weights to continue from.
+        return load_backbone(foundation_weights or "random",
+                             dict(backbone_kwargs or {}, **kwargs) or None)
     if _accepts(fn, "backbone"):
         backbone, note = load_backbone(foundation_weights, backbone_kwargs)
         model = registry.get_model(
@@ -431,7 +442,8 @@ def load_checkpoint(model, checkpoint):
         model: the built Keras model.
         checkpoint: a ``.pth`` PyTorch state_dict (read without PyTorch, see
             :func:`utrans.convert.load_torch_checkpoint`), a ``.keras`` or
-            ``.weights.h5`` file of the same architecture, or a preset name
+            ``.weights.h5`` file of the same architecture, a legacy Keras 2
+            ``.h5`` file of the U-Trans backbone, or a preset name
             (:mod:`utrans.presets`; downloaded to the cache when missing).
 
     Returns:
@@ -443,7 +455,10 @@ def load_checkpoint(model, checkpoint):
     if not path.exists() and checkpoint in presets.PRESETS:
         preset = presets.get_preset(checkpoint)
         path = presets.preset_path(checkpoint)
-        if preset.model != model.name:
+        from utrans.models import registry
+
+        cls = registry._REGISTRY.get(preset.model, {}).get("fn")
+        if preset.model != model.name and not (isinstance(cls, type) and isinstance(model, cls)):
             logger.warning("Preset %s was published for %s; loading it into %s.", checkpoint,
                            preset.model, model.name)
     if not path.exists():
@@ -458,6 +473,10 @@ def load_checkpoint(model, checkpoint):
         load_torch_checkpoint(model, path)
     elif path.name.endswith((".keras", ".weights.h5")):
         model.load_weights(path)
+    elif path.suffix == ".h5" and hasattr(model, "from_legacy_h5"):
+        from utrans.convert.keras_h5 import load_legacy_h5
+
+        load_legacy_h5(model, path)  # a Keras 2 U-Trans backbone file (utrans_foundation preset)
     else:
         raise TrainingInputError(f"--checkpoint must be a .pth, .keras or .weights.h5 file or a preset "
                          f"name. Received: {checkpoint}")
@@ -641,14 +660,18 @@ def run_training(args, task, callbacks=()):
     # shuffle=False: the DataGenerator shuffles its traces from (seed, epoch);
     # Keras's own shuffling of the batch order would draw from the global random
     # state, which a resumed run does not share with the interrupted one.
-    model.fit(train_gen, validation_data=valid_gen, epochs=epochs, callbacks=callbacks,
-              verbose=args.verbose, shuffle=False)
+    history = model.fit(train_gen, validation_data=valid_gen, epochs=epochs,
+                        callbacks=callbacks, verbose=args.verbose, shuffle=False)
     elapsed = time.time() - start
     if not role.is_chief:
         shutil.rmtree(out, ignore_errors=True)
         logger.info(f"Worker {role.index}: training finished in {elapsed:.1f} s")
         return output_dir(args.output_name)
     plots.plot_loss_curves(out / "history.csv", out / "loss_curves.png")
+    for key in ("loss", "val_loss"):
+        values = history.history.get(key, [])
+        if values:
+            logger.info(f"{key} per epoch: " + ", ".join(f"{v:.4g}" for v in values))
     logger.info(f"Training finished in {elapsed:.1f} s. Best model: {models_dir / 'best.keras'}; "
           f"log: {out / 'history.csv'}; curves: {out / 'loss_curves.png'}")
     return out

@@ -1,0 +1,9 @@
+"""Reconstruction metrics and figures (input / masked / reconstruction) from tester0's CSV (task 0).
+
+    python 03_read/reader0.py
+"""
+
+from utrans.evaluate import reader_main
+
+if __name__ == "__main__":
+    reader_main("reconstruction")
