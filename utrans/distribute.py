@@ -92,9 +92,11 @@ def strategy_name(strategy):
     """The public class name of ``strategy`` (for the log and ``training_config.json``)."""
     import tensorflow as tf
 
-    for cls in (tf.distribute.MultiWorkerMirroredStrategy, tf.distribute.MirroredStrategy):
+    # (tf.distribute.MultiWorkerMirroredStrategy's own class name is CollectiveAllReduceStrategy.)
+    for cls, name in ((tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+                      (tf.distribute.MirroredStrategy, "MirroredStrategy")):
         if isinstance(strategy, cls):
-            return cls.__name__
+            return name
     return "default" if type(strategy).__name__.startswith("_Default") else type(strategy).__name__
 
 
