@@ -151,7 +151,7 @@ TASKS = {
         output_name="dpk_demo", kind="dpk",
         description="Earthquake detection and P/S picking (SeisT dpk, PhaseNet, EQTransformer).",
         demo=dict(_SEIST_DEMO, n_noise=40, with_noise=True, in_samples=6144,
-                  p_position_ratio=None),
+                  p_position_ratio=None, learning_rate=1e-4),
         models=("seist_m_dpk", "seist_l_dpk", "phasenet", "eqtransformer"),
     ),
     "pmp": Task(
