@@ -232,8 +232,13 @@ class EQTransformer(keras.Model):
         # Bidirectional LSTM blocks.
         for i in range(num_lstm_blocks):
             p = f"encoder.bilstms.{i}"
+            # The backward LSTM is passed explicitly: Keras would otherwise clone
+            # the forward one through serialisation, which can hand back the
+            # forward object itself while a model is being deserialised.
             x = named(layers.Bidirectional(
                 layers.LSTM(transformer_io_channels, return_sequences=True),
+                backward_layer=layers.LSTM(transformer_io_channels, return_sequences=True,
+                                           go_backwards=True),
                 name=lname(p + ".bilstm")), p + ".bilstm")(x)
             x = layers.Dropout(drop_rate)(x)
             x = conv(transformer_io_channels, 1, p + ".conv")(x)

@@ -120,7 +120,10 @@ class MagNet(keras.Model):
                       f"conv_layers.{i}.conv")(x)
             x = layers.Dropout(drop_rate)(x)
             x = CeilMaxPooling1D(4)(x)
-        x = named(layers.Bidirectional(layers.LSTM(lstm_dim), name="lstm"), "lstm")(x)
+        # Explicit backward LSTM: see the note in eqtransformer.py.
+        x = named(layers.Bidirectional(layers.LSTM(lstm_dim),
+                                       backward_layer=layers.LSTM(lstm_dim, go_backwards=True),
+                                       name="lstm"), "lstm")(x)
         outputs = named(layers.Dense(2, name="lin"), "lin")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
 
