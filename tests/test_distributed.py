@@ -217,7 +217,6 @@ def _free_ports(n):
             s.close()
 
 
-@pytest.mark.slow
 def test_two_local_workers_train_disjoint_shards(tmp_path):
     files = synthetic.write_synthetic_dataset(tmp_path / "data", n_events=60, n_noise=0, seed=3,
                                               layouts=("datacollected",))
