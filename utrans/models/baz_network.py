@@ -10,9 +10,9 @@ layers. Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
-from utrans.convert.pytorch import layer_mappings
 from utrans.models.magnet import CeilMaxPooling1D
 from utrans.models.registry import register_model
+from utrans.models.torch_port import TorchPortModel
 
 __all__ = ["BAZNetwork", "CovarianceEigenFeatures"]
 
@@ -100,7 +100,7 @@ class CovarianceEigenFeatures(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="utrans")
 @register_model("baz_network", task="baz")
-class BAZNetwork(keras.Model):
+class BAZNetwork(TorchPortModel):
     """BAZ-Network back-azimuth estimator (Mousavi & Beroza, 2020).
 
     Waveform branch: ``len(conv_channels)`` stages of "same" convolution,
@@ -243,17 +243,3 @@ class BAZNetwork(keras.Model):
             "precomputed_features": self.precomputed_features,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def torch_weight_map(self):
-        """Mapping of the SeisT ``BAZ_Network`` state_dict onto this model's weights.
-
-        Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`.
-        """
-        out = []
-        for layer_name, prefix in self._torch_names.items():
-            out += layer_mappings(self.get_layer(layer_name), prefix)
-        return out

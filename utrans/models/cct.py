@@ -208,8 +208,4 @@ def utrans_cct_polarity(backbone=None, **kwargs):
     Returns:
         A :class:`UTransCCTPolarity`.
     """
-    if backbone is None:
-        from utrans.models.utrans import UTransBackbone
-
-        backbone = UTransBackbone()
-    return UTransCCTPolarity(backbone, **kwargs)
+    return UTransCCTPolarity.from_backbone(backbone, **kwargs)

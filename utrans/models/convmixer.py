@@ -93,8 +93,4 @@ class UTransConvMixerLocation(BackboneTask):
 @register_model("utrans_convmixer_location", task="location")
 def utrans_convmixer_location(backbone=None, **kwargs):
     """Build :class:`UTransConvMixerLocation`; a random-initialised backbone if none is given."""
-    if backbone is None:
-        from utrans.models.utrans import UTransBackbone
-
-        backbone = UTransBackbone()
-    return UTransConvMixerLocation(backbone, **kwargs)
+    return UTransConvMixerLocation.from_backbone(backbone, **kwargs)

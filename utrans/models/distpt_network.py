@@ -10,6 +10,7 @@ import keras
 
 from utrans.convert.pytorch import layer_mappings
 from utrans.models.registry import register_model
+from utrans.models.torch_port import TorchPortModel
 
 __all__ = ["DistPTNetwork", "TCNResidualBlock"]
 
@@ -80,7 +81,7 @@ class TCNResidualBlock(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="utrans")
 @register_model("distpt_network", task="dis")
-class DistPTNetwork(keras.Model):
+class DistPTNetwork(TorchPortModel):
     """dist-PT Network for distance and P travel time (Mousavi & Beroza, 2020).
 
     A 1x1 input convolution, then one causal dilated residual block per
@@ -179,22 +180,11 @@ class DistPTNetwork(keras.Model):
             "drop_rate": self.drop_rate,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def torch_weight_map(self):
-        """Mapping of the SeisT ``DistPT_Network`` state_dict onto this model's weights.
-
-        Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`.
-        """
-        out = []
-        for layer_name, prefix in self._torch_names.items():
-            layer = self.get_layer(layer_name)
-            if isinstance(layer, TCNResidualBlock):
-                for sub in ("conv0", "bn0", "conv1", "bn1", "conv_out"):
-                    out += layer_mappings(getattr(layer, sub), f"{prefix}.{sub}")
-            else:
-                out += layer_mappings(layer, prefix)
-        return out
+    def layer_torch_mappings(self, layer, prefix):
+        """Torch tensors of one layer; a TCN block maps its sub-layers one by one."""
+        if isinstance(layer, TCNResidualBlock):
+            out = []
+            for sub in ("conv0", "bn0", "conv1", "bn1", "conv_out"):
+                out += layer_mappings(getattr(layer, sub), f"{prefix}.{sub}")
+            return out
+        return super().layer_torch_mappings(layer, prefix)

@@ -9,8 +9,8 @@ blocks and a fusion head. Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
-from utrans.convert.pytorch import layer_mappings
 from utrans.models.registry import register_model
+from utrans.models.torch_port import TorchPortModel
 
 __all__ = ["DiTingMotion", "NearestResize1D"]
 
@@ -54,7 +54,7 @@ class NearestResize1D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="utrans")
 @register_model("ditingmotion", task="pmp")
-class DiTingMotion(keras.Model):
+class DiTingMotion(TorchPortModel):
     """DiTingMotion first-motion polarity classifier (Zhao et al., 2023).
 
     Five blocks of "combined" convolution layers (parallel convolutions of
@@ -244,17 +244,3 @@ class DiTingMotion(keras.Model):
             "num_clarity_classes": self.num_clarity_classes,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def torch_weight_map(self):
-        """Mapping of the SeisT ``DiTingMotion`` state_dict onto this model's weights.
-
-        Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`.
-        """
-        out = []
-        for layer_name, prefix in self._torch_names.items():
-            out += layer_mappings(self.get_layer(layer_name), prefix)
-        return out

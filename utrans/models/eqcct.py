@@ -298,17 +298,13 @@ class UTransEQCCTPicker(BackboneTask):
 
 
 def _build(phase, backbone, kwargs):
-    if backbone is None:
-        from utrans.models.utrans import UTransBackbone
-
-        backbone = UTransBackbone()
     if "phase" in kwargs and str(kwargs["phase"]).upper() != phase:
         raise ValueError(
             f"utrans_eqcct_{phase.lower()} builds the {phase} picker. "
             f"Received: phase={kwargs['phase']!r}"
         )
     kwargs = {k: v for k, v in kwargs.items() if k != "phase"}
-    return UTransEQCCTPicker(backbone, phase=phase, **kwargs)
+    return UTransEQCCTPicker.from_backbone(backbone, phase=phase, **kwargs)
 
 
 @register_model("utrans_eqcct_p", task="p_pick")

@@ -11,8 +11,9 @@ import math
 import keras
 from keras import ops
 
-from utrans.convert.pytorch import TorchMapping, layer_mappings
+from utrans.convert.pytorch import TorchMapping
 from utrans.models.registry import register_model
+from utrans.models.torch_port import TorchPortModel
 
 __all__ = ["AdditiveSelfAttention", "EQTransformer"]
 
@@ -83,7 +84,7 @@ class AdditiveSelfAttention(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="utrans")
 @register_model("eqtransformer", task="dpk")
-class EQTransformer(keras.Model):
+class EQTransformer(TorchPortModel):
     """EQTransformer detector and phase picker (Mousavi et al., 2020).
 
     Encoder: one convolution + max-pool stage per ``conv_channels`` entry,
@@ -315,22 +316,9 @@ class EQTransformer(keras.Model):
             "conv_bias_l1_regularization": self.conv_bias_l1_regularization,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def torch_weight_map(self):
-        """Mapping of the SeisT ``EQTransformer`` state_dict onto this model's weights.
-
-        Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`.
-        """
-        out = []
-        for layer_name, prefix in self._torch_names.items():
-            layer = self.get_layer(layer_name)
-            if isinstance(layer, AdditiveSelfAttention):
-                out += [TorchMapping(getattr(layer, w), [f"{prefix}.{w}"])
-                        for w in ("Wx", "Wt", "bh", "Wa", "ba")]
-            else:
-                out += layer_mappings(layer, prefix)
-        return out
+    def layer_torch_mappings(self, layer, prefix):
+        """Torch tensors of one layer; the additive attention's are plain parameters."""
+        if isinstance(layer, AdditiveSelfAttention):
+            return [TorchMapping(getattr(layer, w), [f"{prefix}.{w}"])
+                    for w in ("Wx", "Wt", "bh", "Wa", "ba")]
+        return super().layer_torch_mappings(layer, prefix)

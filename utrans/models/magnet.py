@@ -10,8 +10,8 @@ the aleatoric-uncertainty loss). Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
-from utrans.convert.pytorch import layer_mappings
 from utrans.models.registry import register_model
+from utrans.models.torch_port import TorchPortModel
 
 __all__ = ["CeilMaxPooling1D", "MagNet"]
 
@@ -61,7 +61,7 @@ class CeilMaxPooling1D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="utrans")
 @register_model("magnet", task="emg")
-class MagNet(keras.Model):
+class MagNet(TorchPortModel):
     """MagNet magnitude estimator (Mousavi & Beroza, 2020).
 
     Each convolution stage is a "same" convolution (kernel 3, no
@@ -146,17 +146,3 @@ class MagNet(keras.Model):
             "drop_rate": self.drop_rate,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def torch_weight_map(self):
-        """Mapping of the SeisT ``MagNet`` state_dict onto this model's weights.
-
-        Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`.
-        """
-        out = []
-        for layer_name, prefix in self._torch_names.items():
-            out += layer_mappings(self.get_layer(layer_name), prefix)
-        return out

@@ -8,8 +8,8 @@ concatenation); its PyTorch state_dicts load through
 
 import keras
 
-from utrans.convert.pytorch import layer_mappings
 from utrans.models.registry import register_model
+from utrans.models.torch_port import TorchPortModel
 
 __all__ = ["PhaseNet"]
 
@@ -21,7 +21,7 @@ def _stride_padding(length, kernel_size, stride):
 
 @keras.saving.register_keras_serializable(package="utrans")
 @register_model("phasenet", task="dpk")
-class PhaseNet(keras.Model):
+class PhaseNet(TorchPortModel):
     """PhaseNet phase picker (Zhu & Beroza, 2019).
 
     A 1-D U-Net. An input "same" convolution is followed by
@@ -164,17 +164,3 @@ class PhaseNet(keras.Model):
             "drop_rate": self.drop_rate,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def torch_weight_map(self):
-        """Mapping of the SeisT ``PhaseNet`` state_dict onto this model's weights.
-
-        Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`.
-        """
-        out = []
-        for layer_name, prefix in self._torch_names.items():
-            out += layer_mappings(self.get_layer(layer_name), prefix)
-        return out

@@ -2,6 +2,8 @@
 
 import keras
 
+from utrans.models.utrans import UTransBackbone
+
 __all__ = ["BackboneTask"]
 
 
@@ -41,6 +43,19 @@ class BackboneTask(keras.Model):
             "backbone": self._backbone_config,
             "freeze_backbone": self.freeze_backbone,
         }
+
+    @classmethod
+    def from_backbone(cls, backbone=None, **kwargs):
+        """Build the model on ``backbone``, or on a randomly initialised default backbone.
+
+        Args:
+            backbone: a :class:`utrans.models.UTransBackbone` or ``None``.
+            **kwargs: the subclass's constructor arguments.
+
+        Returns:
+            The model.
+        """
+        return cls(UTransBackbone() if backbone is None else backbone, **kwargs)
 
     @classmethod
     def from_config(cls, config):

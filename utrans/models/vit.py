@@ -212,8 +212,4 @@ def utrans_vit_magnitude(backbone=None, **kwargs):
     Returns:
         A :class:`UTransViTMagnitude`.
     """
-    if backbone is None:
-        from utrans.models.utrans import UTransBackbone
-
-        backbone = UTransBackbone()
-    return UTransViTMagnitude(backbone, **kwargs)
+    return UTransViTMagnitude.from_backbone(backbone, **kwargs)
