@@ -13,16 +13,13 @@ from utrans.models.layers import (
     CCTTokenizer,
     TransformerBlock,
     decoder_feature_stream,
+    offset_seed,
     stochastic_depth_rates,
 )
 from utrans.models.registry import register_model
 from utrans.models.task import BackboneTask
 
 __all__ = ["UTransCCTPolarity"]
-
-
-def _offset_seed(seed, offset):
-    return None if seed is None else seed + offset
 
 
 @keras.saving.register_keras_serializable(package="utrans")
@@ -146,12 +143,12 @@ class UTransCCTPolarity(BackboneTask):
                 attention_dropout=attention_dropout,
                 drop_path=rate,
                 epsilon=layer_norm_epsilon,
-                seed=_offset_seed(seed, 100 * i),
+                seed=offset_seed(seed, 100 * i),
                 name=f"polarity_block{i}",
             )(x)
         x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="representation")(x)
         x = layers.Flatten(name="flatten")(x)
-        x = layers.Dropout(head_dropout, seed=_offset_seed(seed, 1000), name="head_dropout")(x)
+        x = layers.Dropout(head_dropout, seed=offset_seed(seed, 1000), name="head_dropout")(x)
         outputs = layers.Dense(1, activation="sigmoid", name="polarity", dtype="float32")(x)
 
         kwargs.setdefault("name", "utrans_cct_polarity")

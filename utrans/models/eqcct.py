@@ -19,6 +19,7 @@ from utrans.models.layers import (
     TransformerBlock,
     TransformerMLP,
     decoder_feature_stream,
+    offset_seed,
     stochastic_depth_rates,
 )
 from utrans.models.registry import register_model
@@ -32,10 +33,6 @@ _PHASE_DEFAULTS = {
     "P": {"layer_norm_epsilon": 1e-6, "attention_conv_blocks": False},
     "S": {"layer_norm_epsilon": 1e-5, "attention_conv_blocks": True},
 }
-
-
-def _offset_seed(seed, offset):
-    return None if seed is None else seed + offset
 
 
 def _conv_transformer_block(
@@ -57,7 +54,7 @@ def _conv_transformer_block(
             dropout=dropout,
             activation="gelu",
             train_dropout=True,
-            seed=_offset_seed(seed, offset),
+            seed=offset_seed(seed, offset),
             name=f"{name}_{suffix}",
         )(t)
 
@@ -67,21 +64,21 @@ def _conv_transformer_block(
         num_heads=num_heads,
         key_dim=key_dim,
         dropout=attention_dropout,
-        seed=_offset_seed(seed, 1),
+        seed=offset_seed(seed, 1),
         name=f"{name}_attention",
     )(h, h)
     h = conv_block(h, "conv_attention", 2)
-    h = StochasticDepth(drop_path, seed=_offset_seed(seed, 3), name=f"{name}_drop_path1")(h)
+    h = StochasticDepth(drop_path, seed=offset_seed(seed, 3), name=f"{name}_drop_path1")(h)
     x2 = layers.Add(name=f"{name}_add1")([h, tokens])
     h = layers.LayerNormalization(epsilon=epsilon, name=f"{name}_norm2")(x2)
     h = TransformerMLP(
         mlp_units,
         dropout=dropout,
         activation="gelu",
-        seed=_offset_seed(seed, 4),
+        seed=offset_seed(seed, 4),
         name=f"{name}_mlp",
     )(h)
-    h = StochasticDepth(drop_path, seed=_offset_seed(seed, 10), name=f"{name}_drop_path2")(h)
+    h = StochasticDepth(drop_path, seed=offset_seed(seed, 10), name=f"{name}_drop_path2")(h)
     return layers.Add(name=f"{name}_add2")([h, x2])
 
 
@@ -217,7 +214,7 @@ class UTransEQCCTPicker(BackboneTask):
                 dropout=dropout,
                 activation="gelu",
                 train_dropout=True,
-                seed=_offset_seed(seed, 10 + i),
+                seed=offset_seed(seed, 10 + i),
                 name=f"picker_conv{i}",
             )(x)
 
@@ -232,7 +229,7 @@ class UTransEQCCTPicker(BackboneTask):
                 attention_dropout=attention_dropout,
                 drop_path=rate,
                 epsilon=layer_norm_epsilon,
-                seed=_offset_seed(seed, 100 * (i + 1)),
+                seed=offset_seed(seed, 100 * (i + 1)),
                 name=f"picker_block{i}",
             )
             if attention_conv_blocks:

@@ -42,6 +42,19 @@ __all__ = [
 ]
 
 
+def offset_seed(seed, offset):
+    """``seed + offset``, or ``None`` when ``seed`` is ``None`` (unseeded layers stay unseeded).
+
+    Args:
+        seed: a model's integer seed, or ``None``.
+        offset: distinct offset of one sub-layer.
+
+    Returns:
+        The sub-layer's seed, or ``None``.
+    """
+    return None if seed is None else seed + offset
+
+
 def stochastic_depth_rates(max_rate, num_layers):
     """Drop-path rates rising linearly from 0 to ``max_rate`` over ``num_layers`` blocks.
 
@@ -262,7 +275,7 @@ class TransformerMLP(layers.Layer):
             self.dense_layers.append(layers.Dense(units, activation=activation, name=f"dense_{i}"))
             self.dropout_layers.append(
                 layers.Dropout(
-                    self.dropout, seed=None if seed is None else seed + i, name=f"dropout_{i}"
+                    self.dropout, seed=offset_seed(seed, i), name=f"dropout_{i}"
                 )
             )
 
@@ -346,27 +359,28 @@ class TransformerBlock(layers.Layer):
         self.mlp_activation = mlp_activation
         self.seed = seed
 
-        def _seed(offset):
-            return None if seed is None else seed + offset
-
         self.norm1 = layers.LayerNormalization(epsilon=self.epsilon, name="norm1")
         self.attention = layers.MultiHeadAttention(
             num_heads=self.num_heads,
             key_dim=self.key_dim,
             dropout=self.attention_dropout,
-            seed=_seed(0),
+            seed=offset_seed(seed, 0),
             name="attention",
         )
-        self.drop_path1 = StochasticDepth(self.drop_path, seed=_seed(1), name="drop_path1")
+        self.drop_path1 = StochasticDepth(
+            self.drop_path, seed=offset_seed(seed, 1), name="drop_path1"
+        )
         self.norm2 = layers.LayerNormalization(epsilon=self.epsilon, name="norm2")
         self.mlp = TransformerMLP(
             self.mlp_units,
             dropout=self.dropout,
             activation=mlp_activation,
-            seed=_seed(2),
+            seed=offset_seed(seed, 2),
             name="mlp",
         )
-        self.drop_path2 = StochasticDepth(self.drop_path, seed=_seed(10), name="drop_path2")
+        self.drop_path2 = StochasticDepth(
+            self.drop_path, seed=offset_seed(seed, 10), name="drop_path2"
+        )
 
     def build(self, input_shape):
         shape = tuple(input_shape)

@@ -7,6 +7,7 @@ from utrans.models.layers import (
     CCTTokenizer,
     TransformerBlock,
     decoder_feature_stream,
+    offset_seed,
     stochastic_depth_rates,
 )
 from utrans.models.registry import register_model
@@ -150,7 +151,7 @@ class UTransBackbone(keras.Model):
                 attention_dropout=dropout,
                 drop_path=rate,
                 epsilon=layer_norm_epsilon,
-                seed=None if seed is None else seed + 100 * i,
+                seed=offset_seed(seed, 100 * i),
                 name=f"transformer_block{i}",
             )(x)
         latent = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="latent")(x)

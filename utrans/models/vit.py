@@ -14,15 +14,12 @@ from utrans.models.layers import (
     PatchExtractor,
     TransformerBlock,
     decoder_feature_stream,
+    offset_seed,
 )
 from utrans.models.registry import register_model
 from utrans.models.task import BackboneTask
 
 __all__ = ["UTransViTMagnitude"]
-
-
-def _offset_seed(seed, offset):
-    return None if seed is None else seed + offset
 
 
 @keras.saving.register_keras_serializable(package="utrans")
@@ -143,16 +140,16 @@ class UTransViTMagnitude(BackboneTask):
                 attention_dropout=attention_dropout,
                 drop_path=0.0,
                 epsilon=layer_norm_epsilon,
-                seed=_offset_seed(seed, 100 * i),
+                seed=offset_seed(seed, 100 * i),
                 name=f"vit_block{i}",
             )(x)
         x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="representation")(x)
         x = layers.Flatten(name="flatten")(x)
-        x = layers.Dropout(head_dropout, seed=_offset_seed(seed, 1000), name="head_dropout")(x)
+        x = layers.Dropout(head_dropout, seed=offset_seed(seed, 1000), name="head_dropout")(x)
         for i, units in enumerate(head_units):
             x = layers.Dense(units, activation="gelu", name=f"head_dense{i}")(x)
             x = layers.Dropout(
-                head_dropout, seed=_offset_seed(seed, 1001 + i), name=f"head_dropout{i}"
+                head_dropout, seed=offset_seed(seed, 1001 + i), name=f"head_dropout{i}"
             )(x)
         outputs = layers.Dense(1, activation="linear", name="magnitude", dtype="float32")(x)
 
