@@ -1,14 +1,13 @@
 """Location task end to end: trainer1 -> tester1 -> reader1 on a tiny configuration."""
 
 import json
-import runpy
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import REPO_ROOT
+from script_runner import run_script
 from utrans import synthetic
 
 TINY = [
@@ -17,16 +16,6 @@ TINY = [
     "--backbone_kwargs", '{"base_filters": 2, "num_layers": 1, "num_heads": 1}',
     "--model_kwargs", '{"filters": 8, "depth": 1}',
 ]
-
-
-def run_script(relpath, *argv):
-    """Run a numbered script as ``python <script> argv`` in this process."""
-    old = sys.argv
-    sys.argv = [relpath, *argv]
-    try:
-        runpy.run_path(str(REPO_ROOT / relpath), run_name="__main__")
-    finally:
-        sys.argv = old
 
 
 @pytest.fixture(scope="module")
