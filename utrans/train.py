@@ -321,9 +321,7 @@ def build_task_model(model_name, *, foundation_weights=None, freeze_backbone=Fal
     """
     from utrans.models import registry
 
-    fn = registry._REGISTRY[model_name]["fn"] if model_name in registry._REGISTRY else None
-    if fn is None:
-        registry.get_model(model_name)  # raises the KeyError listing known models
+    fn = registry.get_model_builder(model_name)
     if registry.model_task(model_name) == "reconstruction":
         # Pretraining trains the backbone itself: random initialisation unless
         # --foundation_weights names weights to continue from.
@@ -457,7 +455,7 @@ def load_checkpoint(model, checkpoint):
         path = presets.preset_path(checkpoint)
         from utrans.models import registry
 
-        cls = registry._REGISTRY.get(preset.model, {}).get("fn")
+        cls = registry.get_model_builder(preset.model)
         if preset.model != model.name and not (isinstance(cls, type) and isinstance(model, cls)):
             logger.warning("Preset %s was published for %s; loading it into %s.", checkpoint,
                            preset.model, model.name)

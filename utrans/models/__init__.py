@@ -9,7 +9,13 @@ finds every custom class.
 import importlib
 import pkgutil
 
-from utrans.models.registry import get_model, list_models, model_task, register_model
+from utrans.models.registry import (
+    get_model,
+    get_model_builder,
+    list_models,
+    model_task,
+    register_model,
+)
 
 for _info in pkgutil.iter_modules(__path__):
     if _info.name != "registry":
@@ -26,4 +32,4 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["get_model", "list_models", "model_task", "register_model"]
+__all__ = ["get_model", "get_model_builder", "list_models", "model_task", "register_model"]

@@ -24,6 +24,19 @@ def register_model(name, task=None):
     return decorator
 
 
+def get_model_builder(name):
+    """The constructor registered as ``name`` (a class or a function).
+
+    Raises:
+        KeyError: ``name`` is not registered; the message lists the registered names.
+    """
+    if name not in _REGISTRY:
+        raise KeyError(
+            f"Unknown model {name!r}. Registered models: {', '.join(list_models())}"
+        )
+    return _REGISTRY[name]["fn"]
+
+
 def get_model(name, **kwargs):
     """Build the registered model ``name`` with constructor ``kwargs``.
 
@@ -34,11 +47,7 @@ def get_model(name, **kwargs):
     Returns:
         A ``keras.Model``.
     """
-    if name not in _REGISTRY:
-        raise KeyError(
-            f"Unknown model {name!r}. Registered models: {', '.join(list_models())}"
-        )
-    return _REGISTRY[name]["fn"](**kwargs)
+    return get_model_builder(name)(**kwargs)
 
 
 def list_models(task=None):
