@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from utrans import decode as D
 from utrans import metrics as M
 
 
@@ -21,41 +22,41 @@ def _curve(length, peaks):
 
 def test_find_peaks_threshold_and_min_distance():
     x = _curve(600, [(100, 0.9), (150, 0.5), (300, 0.35), (400, 0.29)])
-    assert M.find_peaks(x, 0.3, 1).tolist() == [100, 150, 300]
+    assert D.find_peaks(x, 0.3, 1).tolist() == [100, 150, 300]
     # 150 lies within 100 samples of the higher peak at 100 -> suppressed.
-    assert M.find_peaks(x, 0.3, 100).tolist() == [100, 300]
+    assert D.find_peaks(x, 0.3, 100).tolist() == [100, 300]
     # distance is inclusive: |150 - 100| = 50 <= 50 removes it, 49 keeps it
-    assert M.find_peaks(x, 0.3, 50).tolist() == [100, 300]
-    assert M.find_peaks(x, 0.3, 49).tolist() == [100, 150, 300]
-    assert M.find_peaks(x, 0.3, 1, max_peaks=2).tolist() == [100, 150]
-    assert M.find_peaks(x, 0.95, 1).size == 0
+    assert D.find_peaks(x, 0.3, 50).tolist() == [100, 300]
+    assert D.find_peaks(x, 0.3, 49).tolist() == [100, 150, 300]
+    assert D.find_peaks(x, 0.3, 1, max_peaks=2).tolist() == [100, 150]
+    assert D.find_peaks(x, 0.95, 1).size == 0
 
 
 def test_find_peaks_plateau_edges_and_nan():
     x = np.array([0.0, 0.5, 0.8, 0.8, 0.8, 0.2, 0.9])
     # flat top -> first sample of the plateau; the last sample is never a peak
-    assert M.find_peaks(x, 0.3, 1).tolist() == [2]
+    assert D.find_peaks(x, 0.3, 1).tolist() == [2]
     y = np.array([0.0, 0.9, np.nan, 0.0, 0.7, 0.1])
     # NaN samples and their neighbours are not peaks
-    assert M.find_peaks(y, 0.3, 1).tolist() == [4]
+    assert D.find_peaks(y, 0.3, 1).tolist() == [4]
     with pytest.raises(ValueError, match=r"prob.shape=\(2, 3\)"):
-        M.find_peaks(np.zeros((2, 3)), 0.3, 1)
+        D.find_peaks(np.zeros((2, 3)), 0.3, 1)
 
 
 def test_highest_peak_utrans_rule():
     x = _curve(600, [(100, 0.4), (250, 0.8), (400, 0.15)])
-    assert M.highest_peak(x, 0.1) == 250
-    assert M.highest_peak(x * 0.1, 0.1) is None  # 0.08 < 0.1
-    assert M.highest_peak(np.full(600, 0.05), 0.1) is None
+    assert D.highest_peak(x, 0.1) == 250
+    assert D.highest_peak(x * 0.1, 0.1) is None  # 0.08 < 0.1
+    assert D.highest_peak(np.full(600, 0.05), 0.1) is None
 
 
 def test_pick_traces_pads_with_nan():
     probs = np.stack([_curve(300, [(50, 0.9), (200, 0.6)]), np.zeros(300)])
-    allp = M.pick_traces(probs, 0.3, 100)
+    allp = D.pick_traces(probs, 0.3, 100)
     assert allp.shape == (2, 2)
     np.testing.assert_array_equal(allp[0], [50, 200])
     assert np.isnan(allp[1]).all()
-    hi = M.pick_traces(probs, 0.1, rule="highest")
+    hi = D.pick_traces(probs, 0.1, rule="highest")
     assert hi.shape == (2, 1) and hi[0, 0] == 50 and np.isnan(hi[1, 0])
 
 
@@ -121,9 +122,9 @@ def test_detect_events_and_sample_wise_metrics():
     x = np.zeros(20)
     x[2:5] = 0.6  # 3 samples
     x[10:16] = 0.7  # 6 samples, the longest
-    assert M.detect_events(x, 0.5).tolist() == [[2, 4], [10, 15]]
-    assert M.detect_events(x, 0.5, max_events=1).tolist() == [[10, 15]]
-    pred = M.detection_mask(np.stack([x, np.zeros(20)]), 0.5, max_events=1)
+    assert D.detect_events(x, 0.5).tolist() == [[2, 4], [10, 15]]
+    assert D.detect_events(x, 0.5, max_events=1).tolist() == [[10, 15]]
+    pred = D.detection_mask(np.stack([x, np.zeros(20)]), 0.5, max_events=1)
     true = np.stack([M.intervals_to_mask([[8, 13]], 20), M.intervals_to_mask([[0, 1]], 20)])
     r = M.detection_metrics(true, pred)
     # samples 10..13 TP (4), 14..15 FP (2), 8..9 and trace-2 0..1 FN (4)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from script_runner import run_script
-from utrans import adapters
+from utrans import adapters, losses
 from utrans.tasks import get_task
 
 
@@ -106,16 +106,16 @@ def _enz(n=2, t=6000):
 def test_waveform_adapter_channels_padding_cropping():
     task = get_task("emg")
     a = adapters.get_adapter(task, "seist_s_emg")
-    assert (a.in_samples, a.channel_order, a.sampling_rate) == (8192, "ZNE", 100.0)
+    assert (a.in_samples, a.component_order, a.sampling_rate) == (8192, "ZNE", 100.0)
     x = a.inputs(_enz(), None)
     assert x.shape == (2, 8192, 3)
     np.testing.assert_array_equal(x[0, 0], [3.0, 2.0, 1.0])  # Z, N, E
     assert not x[:, 6000:].any()
-    crop = adapters.get_adapter(task, "magnet", in_samples=4096, channel_order="ENZ")
+    crop = adapters.get_adapter(task, "magnet", in_samples=4096, component_order="ENZ")
     np.testing.assert_array_equal(crop.inputs(_enz(), None)[0, -1], [1.0, 2.0, 3.0])
     assert crop.covered_samples(6000) == 4096
-    with pytest.raises(ValueError, match="channel_order"):
-        adapters.get_adapter(task, "magnet", channel_order="ZNN")
+    with pytest.raises(ValueError, match="component_order"):
+        adapters.get_adapter(task, "magnet", component_order="ZNN")
 
 
 def test_curves_round_trip_and_resampling():
@@ -171,12 +171,12 @@ def test_ditingmotion_window_around_p():
 def test_losses_by_hand():
     t = np.array([[[1.0, 0.0, 1.0]]], dtype=np.float32)
     p = np.array([[[0.8, 0.3, 0.6]]], dtype=np.float32)
-    bce = adapters.WeightedBinaryCrossentropy((0.5, 1.0, 1.0))(t, p)
+    bce = losses.WeightedBinaryCrossentropy((0.5, 1.0, 1.0))(t, p)
     expected = np.mean([-0.5 * np.log(0.8 + 1e-6), -np.log(0.7 + 1e-6), -np.log(0.6 + 1e-6)])
     assert float(bce) == pytest.approx(expected, rel=1e-5)
-    ale = adapters.AleatoricLoss()(np.array([[2.0]]), np.array([[1.0, np.log(4.0)]]))
+    ale = losses.AleatoricLoss()(np.array([[2.0]]), np.array([[1.0, np.log(4.0)]]))
     assert float(ale) == pytest.approx(0.5 / 4.0 + 0.5 * np.log(4.0), rel=1e-5)
-    foc = adapters.FocalLoss()(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))
+    foc = losses.FocalLoss()(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))
     assert float(foc) == pytest.approx(-(0.5 ** 2) * np.log(0.5 + 1e-6), rel=1e-5)
 
 

@@ -29,6 +29,11 @@ GOLDEN = "utrans/foundation_golden.npz"
 # MANIFEST.md tolerances (float32, CPU) and the tighter TensorFlow-backend target.
 MANIFEST_TOL = {"latent": 4e-4, "reconstruction": 1.1e-3}
 TF_TOL = 1e-5
+# The reconstruction sums over long convolution stacks: on CPUs with other
+# oneDNN kernels (AVX-512/AMX) float32 summation order moves it by up to
+# 1.3e-5 (absmax 11.3), the size of the reference's own float32-vs-float64
+# floor (1.4e-5, MANIFEST.md).
+TF_TOL_RECONSTRUCTION = 2e-5
 
 TINY = dict(input_length=160, base_filters=2, num_layers=2, num_heads=2, projection_dim=8)
 
@@ -60,8 +65,8 @@ def test_golden_latent_and_reconstruction(pretrained, golden):
         diff = float(np.abs(got - golden[key]).max())
         assert diff <= MANIFEST_TOL[key], (key, diff)
         # Same weights, same backend as the reference: reaches the tight target
-        # (measured 0.0 for both outputs with TF 2.21 / Keras 3.15.1).
-        assert diff <= TF_TOL, (key, diff)
+        # (measured 0.0 / 1.3e-5 with TF 2.21 / Keras 3.15.1, depending on the CPU).
+        assert diff <= (TF_TOL_RECONSTRUCTION if key == "reconstruction" else TF_TOL), (key, diff)
 
 
 def test_predict_matches_golden(pretrained, golden):
@@ -161,8 +166,13 @@ def test_full_size_round_trip(pretrained, golden, tmp_path):
     pretrained.save(path)
     loaded = keras.saving.load_model(path)
     out = loaded(golden["x"], training=False)
+    ref = pretrained(golden["x"], training=False)
+    assert loaded.conventions == pretrained.conventions
     for key in ("latent", "reconstruction"):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(out[key]), golden[key])
+        got = keras.ops.convert_to_numpy(out[key])
+        np.testing.assert_array_equal(got, keras.ops.convert_to_numpy(ref[key]))
+        tol = TF_TOL_RECONSTRUCTION if key == "reconstruction" else TF_TOL
+        assert float(np.abs(got - golden[key]).max()) <= tol
 
 
 def test_layers_serialise():

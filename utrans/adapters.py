@@ -6,16 +6,16 @@ every model: ``x`` float32 ``(B, T, 3)`` with channels E, N, Z at 100 Hz
 :mod:`utrans.labels`). Models differ in what they take and return; an adapter
 is the only place that knows, per registered model:
 
-* **inputs**: channel order, sampling rate and window length. The U-Trans
-  models take the data as it is (E, N, Z, 100 Hz, 6000 samples). SeisT and the
-  three-component baselines take ``in_samples`` samples (``--in_samples``,
-  8192 by default) in the order Z, N, E (the order of the reference's
-  ``inputs: ["z", "n", "e"]`` and of the published checkpoints). A window
+* **inputs**: the model's conventions (:mod:`utrans.conventions`) decide the
+  component order, sampling rate and window length. The U-Trans models take
+  the data as it is (E, N, Z, 100 Hz, 6000 samples). SeisT and the
+  three-component baselines take ``in_samples`` samples (8192 by default) in
+  the order Z, N, E (the reference's ``inputs: ["z", "n", "e"]``). A window
   shorter than ``in_samples`` is zero padded at the end; a longer one is
-  cropped, keeping its start. ``--sampling_rate`` resamples first (polyphase
-  filter for waveforms, linear interpolation for label curves): the
-  published DiTing checkpoints were trained on 50 Hz data (Z, N, E), so use
-  ``--sampling_rate 50`` with them on 100 Hz data; the PNW ones on 100 Hz.
+  cropped, keeping its start. A model at another sampling rate gets the data
+  resampled first (polyphase filter for waveforms, linear interpolation for
+  label curves): a model built from a ``*_diting`` preset carries 50 Hz and
+  is fed 50 Hz windows without being told.
 * **targets and losses**: as the reference trains each model (SeisT's
   ``config.py``): weighted binary cross-entropy (weights 0.5, 1, 1 for det,
   P, S) for SeisT ``dpk`` and EQTransformer, categorical cross-entropy over
@@ -32,8 +32,9 @@ is the only place that knows, per registered model:
   model did not see are 0), plus optional extra columns (uncertainties,
   travel times).
 
-:func:`get_adapter` picks the adapter of a model name; :class:`AdaptedDataset`
-wraps a DataGenerator for ``model.fit``.
+:func:`get_adapter` picks the adapter a model's conventions name (never its
+registry name); a user's model declares its own with :func:`register_adapter`.
+:class:`AdaptedDataset` wraps a DataGenerator for ``model.fit``.
 """
 
 from __future__ import annotations
@@ -43,105 +44,30 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from utrans.labels import Labeller
+from utrans.losses import AleatoricLoss, FocalLoss, WeightedBinaryCrossentropy
 
 __all__ = [
     "AdaptedDataset",
-    "AleatoricLoss",
     "BAZNetworkAdapter",
+    "DetectionPickingAdapter",
     "DiTingMotionAdapter",
     "DistPTAdapter",
-    "EQTransformerAdapter",
     "ExtraColumnsLabeller",
-    "FocalLoss",
     "MagNetAdapter",
     "ModelAdapter",
     "PhaseNetAdapter",
     "ReconstructionAdapter",
-    "SeisTAdapter",
-    "WaveformAdapter",
-    "WeightedBinaryCrossentropy",
+    "SeisTBackAzimuthAdapter",
+    "SeisTPolarityAdapter",
+    "SeisTRegressionAdapter",
     "get_adapter",
+    "register_adapter",
 ]
 
 DATA_CHANNELS = "ENZ"
 DATA_RATE = 100.0
-_EPS = 1e-6
-
-
-# --------------------------------------------------------------------------- losses
-@keras.saving.register_keras_serializable(package="utrans")
-class WeightedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy of probability curves with one weight per channel.
-
-    ``-(t log(p + eps) + (1 - t) log(1 - p + eps)) * w[c]``, averaged over
-    batch, samples and channels (SeisT's ``BCELoss``; ``eps`` = 1e-6).
-
-    Args:
-        weights: one weight per output channel (SeisT dpk: 0.5, 1, 1).
-        name: loss name.
-    """
-
-    def __init__(self, weights=(0.5, 1.0, 1.0), name="weighted_bce", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.weights = [float(w) for w in weights]
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        w = ops.convert_to_tensor(self.weights, dtype=y_pred.dtype)
-        loss = -(y_true * ops.log(y_pred + _EPS) + (1.0 - y_true) * ops.log(1.0 - y_pred + _EPS))
-        return ops.mean(loss * w, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "weights": self.weights}
-
-
-@keras.saving.register_keras_serializable(package="utrans")
-class AleatoricLoss(keras.losses.Loss):
-    """Regression loss with learned aleatoric uncertainty (Mousavi & Beroza, 2020).
-
-    The prediction's column 0 is the value ``y`` and column 1 is
-    ``s = log(sigma^2)``: ``0.5 exp(-s) (t - y)^2 + 0.5 s``. The reference
-    sums it over the batch; here it is averaged (same minimiser, gradient
-    scaled by ``1 / batch``).
-
-    Args:
-        name: loss name.
-    """
-
-    def __init__(self, name="aleatoric", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        t = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,))
-        y, s = y_pred[:, 0], y_pred[:, 1]
-        return 0.5 * ops.exp(-s) * ops.square(t - y) + 0.5 * s
-
-
-@keras.saving.register_keras_serializable(package="utrans")
-class FocalLoss(keras.losses.Loss):
-    """Focal loss on class scores, softmax applied first (DiTingMotion, SeisT's ``FocalLoss``).
-
-    ``sum_c -t_c (1 - p_c)^gamma log(p_c + eps)`` with ``p = softmax(scores)``.
-
-    Args:
-        gamma: focusing exponent (2).
-        name: loss name.
-    """
-
-    def __init__(self, gamma=2.0, name="focal", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.gamma = float(gamma)
-
-    def call(self, y_true, y_pred):
-        p = ops.softmax(y_pred, axis=-1)
-        t = ops.cast(y_true, p.dtype)
-        return ops.sum(-t * ops.power(1.0 - p, self.gamma) * ops.log(p + _EPS), axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "gamma": self.gamma}
 
 
 # --------------------------------------------------------------------------- labellers
@@ -230,46 +156,100 @@ def _window_at_p(x, p, length, ratio):
 
 
 # --------------------------------------------------------------------------- adapters
-class ModelAdapter:
-    """Identity adapter: the model takes the data as the data layer makes it.
+_ADAPTERS = {}
 
-    Used for the U-Trans models (E, N, Z at 100 Hz, 6000 samples) with the
-    task's own loss.
+
+def register_adapter(name):
+    """Register an adapter class under ``name`` (the ``adapter`` of a model's conventions).
+
+    A user's model declares its adapter in its conventions
+    (``Conventions(adapter="mine")``); ``@register_adapter("mine")`` on a
+    :class:`ModelAdapter` subclass makes :func:`get_adapter` find it.
+    """
+
+    def decorator(cls):
+        if name in _ADAPTERS and _ADAPTERS[name] is not cls:
+            raise ValueError(f"An adapter is already registered as {name!r}.")
+        _ADAPTERS[name] = cls
+        return cls
+
+    return decorator
+
+
+@register_adapter("utrans")
+class ModelAdapter:
+    """Conform data batches to a model's conventions; the task's own loss.
+
+    The data layer's batches (E, N, Z at 100 Hz, ``T`` samples) are reordered
+    to the model's ``component_order``, resampled to its ``sampling_rate``
+    (polyphase filter for waveforms, linear interpolation for label curves)
+    and zero padded at the end or cropped (keeping the start) to its
+    ``in_samples``. A model whose conventions set ``p_position_ratio`` (scalar
+    tasks) gets the window cut so the P pick sits at that fraction of it.
+    The U-Trans models (adapter ``"utrans"``) take the data as it is.
 
     Args:
         task: the :class:`utrans.tasks.Task`.
-        model_name: registry name of the model.
-        in_samples, sampling_rate, channel_order, p_position_ratio: ignored
-            here (the U-Trans models take the data's own layout); accepted so
-            every adapter is built the same way.
+        conventions: the model's :class:`utrans.conventions.Conventions`.
     """
 
-    family = "utrans"
-    #: Whether the model's window covers the whole trace (``--in_samples`` / demo length apply).
-    full_window = False
-
-    def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None,
-                 p_position_ratio=None):
+    def __init__(self, task, conventions):
         self.task = task
-        self.model_name = model_name
-        self.in_samples = None
-        self.sampling_rate = DATA_RATE
-        self.channel_order = DATA_CHANNELS
-        self.p_position_ratio = None
+        self.conventions = conventions
+        order = conventions.component_order
+        if len(order) == 3 and sorted(order) != sorted(DATA_CHANNELS):
+            raise ValueError(f"component_order must be a permutation of 'ENZ'. Received: "
+                             f"component_order={order!r}")
+        if any(c not in DATA_CHANNELS for c in order):
+            raise ValueError(f"component_order may hold E, N and Z only. Received: "
+                             f"component_order={order!r}")
+        if conventions.p_position_ratio is not None and task.kind in ("picking", "dpk"):
+            raise ValueError("p_position_ratio applies to scalar tasks (polarity, magnitude, "
+                             "back-azimuth, distance) only. Received: "
+                             f"p_position_ratio={conventions.p_position_ratio} for the "
+                             f"{task.name} task")
+        self._perm = [DATA_CHANNELS.index(c) for c in order]
+
+    # -- conventions
+    @property
+    def in_samples(self):
+        """The model's window length in samples (``None``: the data's length)."""
+        return self.conventions.in_samples
+
+    @property
+    def sampling_rate(self):
+        """The model's sampling rate in Hz."""
+        return self.conventions.sampling_rate
+
+    @property
+    def component_order(self):
+        """The model's input components in order."""
+        return self.conventions.component_order
+
+    @property
+    def p_position_ratio(self):
+        """Where the P pick sits in the model's window (``None``: window start)."""
+        return self.conventions.p_position_ratio
+
+    @property
+    def ratio(self):
+        """Model samples per data sample."""
+        return self.sampling_rate / DATA_RATE
+
+    def settings(self):
+        """JSON-serialisable conventions (recorded in ``training_config.json``)."""
+        return self.conventions.to_config()
 
     # -- configuration
-    def settings(self):
-        """JSON-serialisable settings (recorded in ``training_config.json``)."""
-        return {"in_samples": self.in_samples, "sampling_rate": self.sampling_rate,
-                "channel_order": self.channel_order, "p_position_ratio": self.p_position_ratio}
-
-    def model_kwargs(self):
-        """Constructor arguments the adapter imposes on the model."""
-        return {}
-
     def labeller(self, base):
         """The labeller the DataGenerator uses (``base``: the task's labeller)."""
-        return base
+        if self.p_position_ratio is None:
+            return base
+        return ExtraColumnsLabeller(base, ["p_sample"])
+
+    def task_columns(self, y):
+        """The labeller's targets without columns the adapter appended for itself."""
+        return y[:, :-1] if self.p_position_ratio is not None else y
 
     def loss(self):
         """``(loss, loss_weights)`` for ``model.compile``."""
@@ -277,12 +257,45 @@ class ModelAdapter:
 
     def covered_samples(self, data_samples):
         """How many samples of a ``data_samples`` long window the model sees."""
-        return data_samples
+        if self.in_samples is None or self.p_position_ratio is not None:
+            return data_samples
+        return int(min(data_samples, math.floor(self.in_samples / self.ratio)))
+
+    def _is_identity(self, length):
+        return (self._perm == [0, 1, 2] and self.ratio == 1.0
+                and self.in_samples in (None, length))
+
+    def _time_forward(self, a, curves):
+        if self.ratio != 1.0:
+            if curves:
+                a = _interp_time(a, int(round(a.shape[1] * self.ratio)))
+            else:
+                a = _resample_waveform(a, self.ratio)
+        return a if self.in_samples is None else _fit_length(a, self.in_samples)
+
+    def _time_back(self, a, data_samples):
+        """Model-frame curves ``(B, L, C)`` -> data frame ``(B, data_samples, C)``."""
+        resampled = int(round(data_samples * self.ratio))
+        a = _fit_length(np.asarray(a, dtype=np.float32), resampled)
+        if self.ratio != 1.0:
+            a = _interp_time(a, data_samples)
+        covered = self.covered_samples(data_samples)
+        a = np.array(a, dtype=np.float32)
+        a[:, covered:] = 0.0
+        return a
 
     # -- batches
     def inputs(self, x, y):
         """Model input(s) for a data batch ``x`` ``(B, T, 3)`` (``y``: the labeller's targets)."""
-        return x
+        x = np.asarray(x, dtype=np.float32)
+        if self.p_position_ratio is None:
+            if self._is_identity(x.shape[1]):
+                return x
+            return self._time_forward(x[..., self._perm], curves=False)
+        x = x[..., self._perm]
+        if self.ratio != 1.0:
+            x = _resample_waveform(x, self.ratio)
+        return _window_at_p(x, y[:, -1] * self.ratio, self.in_samples, self.p_position_ratio)
 
     def targets(self, y):
         """Model target(s) for the labeller's targets ``y``."""
@@ -301,150 +314,10 @@ class ModelAdapter:
         """``(inputs, targets)`` for ``model.fit``."""
         return self.inputs(x, y), self.targets(self.task_columns(y))
 
-    def task_columns(self, y):
-        """The labeller's targets without columns the adapter appended for itself."""
-        return y
 
-
-class WaveformAdapter(ModelAdapter):
-    """Three-component models with their own window, channel order and rate.
-
-    Args:
-        task: the :class:`utrans.tasks.Task`.
-        model_name: registry name.
-        in_samples: model window in samples (default :attr:`default_in_samples`).
-        sampling_rate: the model's sampling rate in Hz (default 100: no resampling).
-        channel_order: a permutation of ``"ENZ"`` (default ``"ZNE"``).
-        p_position_ratio: for scalar tasks (polarity, magnitude, back-azimuth,
-            distance), cut the window so that the P pick (from the metadata)
-            sits at ``p_position_ratio * in_samples`` (the reference's
-            ``--p-position-ratio``); ``None`` or a negative value keeps the
-            window start.
-    """
-
-    family = "waveform"
-    full_window = True
-    default_in_samples = 8192
-    default_channel_order = "ZNE"
-
-    def __init__(self, task, model_name, in_samples=None, sampling_rate=None, channel_order=None,
-                 p_position_ratio=None):
-        super().__init__(task, model_name)
-        self.in_samples = int(in_samples or self.default_in_samples)
-        if p_position_ratio is not None and p_position_ratio >= 0:
-            if p_position_ratio > 1 or task.kind in ("picking", "dpk"):
-                raise ValueError("p_position_ratio must be in [0, 1] and applies to scalar tasks "
-                                 f"only. Received: p_position_ratio={p_position_ratio} for the "
-                                 f"{task.name} task")
-            self.p_position_ratio = float(p_position_ratio)
-        self.sampling_rate = float(sampling_rate or DATA_RATE)
-        order = (channel_order or self.default_channel_order).upper()
-        if sorted(order) != sorted(DATA_CHANNELS):
-            raise ValueError(f"channel_order must be a permutation of 'ENZ'. Received: "
-                             f"channel_order={channel_order!r}")
-        if self.in_samples < 1 or self.sampling_rate <= 0:
-            raise ValueError(f"in_samples and sampling_rate must be positive. Received: "
-                             f"in_samples={in_samples}, sampling_rate={sampling_rate}")
-        self.channel_order = order
-        self._perm = [DATA_CHANNELS.index(c) for c in order]
-
-    @property
-    def ratio(self):
-        """Model samples per data sample."""
-        return self.sampling_rate / DATA_RATE
-
-    def model_kwargs(self):
-        return {"in_samples": self.in_samples}
-
-    def labeller(self, base):
-        if self.p_position_ratio is None:
-            return base
-        return ExtraColumnsLabeller(base, ["p_sample"])
-
-    def task_columns(self, y):
-        return y[:, :-1] if self.p_position_ratio is not None else y
-
-    def covered_samples(self, data_samples):
-        return int(min(data_samples, math.floor(self.in_samples / self.ratio)))
-
-    def _time_forward(self, a, curves):
-        if self.ratio != 1.0:
-            if curves:
-                a = _interp_time(a, int(round(a.shape[1] * self.ratio)))
-            else:
-                a = _resample_waveform(a, self.ratio)
-        return _fit_length(a, self.in_samples)
-
-    def _time_back(self, a, data_samples):
-        """Model-frame curves ``(B, L, C)`` -> data frame ``(B, data_samples, C)``."""
-        resampled = int(round(data_samples * self.ratio))
-        a = _fit_length(np.asarray(a, dtype=np.float32), resampled)
-        if self.ratio != 1.0:
-            a = _interp_time(a, data_samples)
-        covered = self.covered_samples(data_samples)
-        a = np.array(a, dtype=np.float32)
-        a[:, covered:] = 0.0
-        return a
-
-    def inputs(self, x, y):
-        x = np.asarray(x, dtype=np.float32)[..., self._perm]
-        if self.p_position_ratio is None:
-            return self._time_forward(x, curves=False)
-        if self.ratio != 1.0:
-            x = _resample_waveform(x, self.ratio)
-        return _window_at_p(x, y[:, -1] * self.ratio, self.in_samples, self.p_position_ratio)
-
-
-class SeisTAdapter(WaveformAdapter):
-    """SeisT models ``seist_{s,m,l}_{dpk,pmp,emg,baz,dis}`` (Li et al. 2024).
-
-    dpk: sigmoid curves (det, P, S), weighted BCE. pmp: softmax over
-    (up, down), cross-entropy. emg/dis: ``8 * sigmoid`` magnitude and
-    ``500 * sigmoid`` km, Huber. baz: ``360 * sigmoid`` degrees, Huber on
-    degrees; predictions are turned into (cos, sin).
-    """
-
-    family = "seist"
-
-    @property
-    def head(self):
-        return self.model_name.split("_")[2] if self.model_name.startswith("seist_") else \
-            self.task.name
-
-    def loss(self):
-        head = self.head
-        if head == "dpk":
-            return WeightedBinaryCrossentropy((0.5, 1.0, 1.0)), None
-        if head == "pmp":
-            return keras.losses.CategoricalCrossentropy(), None
-        return keras.losses.Huber(delta=1.0), None
-
-    def targets(self, y):
-        head = self.head
-        if head == "dpk":
-            return self._time_forward(y, curves=True)
-        if head == "pmp":
-            up = y[:, :1]
-            return np.concatenate([up, 1.0 - up], axis=-1).astype(np.float32)
-        if head == "baz":
-            return (np.degrees(np.arctan2(y[:, 1], y[:, 0])) % 360.0)[:, None].astype(np.float32)
-        return y
-
-    def predictions(self, outputs, x, y):
-        out = np.asarray(outputs, dtype=np.float32)
-        head = self.head
-        if head == "dpk":
-            return self._time_back(out, x.shape[1]), {}
-        if head == "pmp":
-            return out[:, :1], {}
-        if head == "baz":
-            a = np.radians(out[:, 0].astype(np.float64))
-            return np.stack([np.cos(a), np.sin(a)], axis=-1).astype(np.float32), {}
-        return out[:, :1], {}
-
-
-class EQTransformerAdapter(WaveformAdapter):
-    """EQTransformer: sigmoid (det, P, S) curves, weighted BCE (0.5, 1, 1)."""
+@register_adapter("detection_picking")
+class DetectionPickingAdapter(ModelAdapter):
+    """Sigmoid (det, P, S) curves with weighted BCE (0.5, 1, 1): SeisT ``dpk``, EQTransformer."""
 
     def loss(self):
         return WeightedBinaryCrossentropy((0.5, 1.0, 1.0)), None
@@ -456,7 +329,8 @@ class EQTransformerAdapter(WaveformAdapter):
         return self._time_back(outputs, x.shape[1]), {}
 
 
-class PhaseNetAdapter(WaveformAdapter):
+@register_adapter("phasenet")
+class PhaseNetAdapter(ModelAdapter):
     """PhaseNet: softmax over (noise, P, S) per sample <-> P and S curves.
 
     Targets: ``noise = max(1 - P - S, 0)`` from the labeller's P and S curves.
@@ -479,7 +353,49 @@ class PhaseNetAdapter(WaveformAdapter):
         return c, {}
 
 
-class MagNetAdapter(WaveformAdapter):
+@register_adapter("seist_pmp")
+class SeisTPolarityAdapter(ModelAdapter):
+    """SeisT ``pmp``: softmax over (up, down), categorical cross-entropy."""
+
+    def loss(self):
+        return keras.losses.CategoricalCrossentropy(), None
+
+    def targets(self, y):
+        up = y[:, :1]
+        return np.concatenate([up, 1.0 - up], axis=-1).astype(np.float32)
+
+    def predictions(self, outputs, x, y):
+        return np.asarray(outputs, dtype=np.float32)[:, :1], {}
+
+
+@register_adapter("seist_regression")
+class SeisTRegressionAdapter(ModelAdapter):
+    """SeisT ``emg``/``dis``: ``scale * sigmoid`` (magnitude, km), Huber loss on the raw value."""
+
+    def loss(self):
+        return keras.losses.Huber(delta=1.0), None
+
+    def predictions(self, outputs, x, y):
+        return np.asarray(outputs, dtype=np.float32)[:, :1], {}
+
+
+@register_adapter("seist_baz")
+class SeisTBackAzimuthAdapter(ModelAdapter):
+    """SeisT ``baz``: ``360 * sigmoid`` degrees, Huber on degrees; predictions as (cos, sin)."""
+
+    def loss(self):
+        return keras.losses.Huber(delta=1.0), None
+
+    def targets(self, y):
+        return (np.degrees(np.arctan2(y[:, 1], y[:, 0])) % 360.0)[:, None].astype(np.float32)
+
+    def predictions(self, outputs, x, y):
+        a = np.radians(np.asarray(outputs, dtype=np.float64)[:, 0])
+        return np.stack([np.cos(a), np.sin(a)], axis=-1).astype(np.float32), {}
+
+
+@register_adapter("magnet")
+class MagNetAdapter(ModelAdapter):
     """MagNet: (magnitude, log variance) with the aleatoric-uncertainty loss."""
 
     def loss(self):
@@ -490,7 +406,8 @@ class MagNetAdapter(WaveformAdapter):
         return out[:, :1].astype(np.float32), {"pred_std": np.exp(0.5 * out[:, 1])}
 
 
-class BAZNetworkAdapter(WaveformAdapter):
+@register_adapter("baz_network")
+class BAZNetworkAdapter(ModelAdapter):
     """BAZ-Network: two outputs (cos, sin) of the back-azimuth, MSE on each."""
 
     def loss(self):
@@ -504,7 +421,8 @@ class BAZNetworkAdapter(WaveformAdapter):
         return np.stack([cos, sin], axis=-1), {}
 
 
-class DistPTAdapter(WaveformAdapter):
+@register_adapter("distpt_network")
+class DistPTAdapter(ModelAdapter):
     """dist-PT Network: distance (km) and P travel time (s), each (value, log variance).
 
     Both outputs are trained with the aleatoric loss, weights 0.1 (distance)
@@ -530,28 +448,16 @@ class DistPTAdapter(WaveformAdapter):
         return dist[:, :1].astype(np.float32), extras
 
 
-class DiTingMotionAdapter(WaveformAdapter):
+@register_adapter("ditingmotion")
+class DiTingMotionAdapter(ModelAdapter):
     """DiTingMotion: Z and its first difference in a short window around P.
 
     The window has ``in_samples`` (128) samples with the P pick at
-    ``p_position`` (half the window); the two outputs are (clarity, polarity)
-    scores. Our data has no clarity labels, so only the polarity output is
-    trained (focal loss on the softmax of its scores, class 0 = up as in the
-    reference); predictions are ``softmax(polarity)[up]``.
+    ``p_position_ratio`` (half the window); the two outputs are (clarity,
+    polarity) scores. Our data has no clarity labels, so only the polarity
+    output is trained (focal loss on the softmax of its scores, class 0 = up
+    as in the reference); predictions are ``softmax(polarity)[up]``.
     """
-
-    full_window = False
-    default_in_samples = 128
-    default_channel_order = "ZNE"
-
-    def model_kwargs(self):
-        return {"in_samples": self.in_samples, "in_channels": 2}
-
-    def labeller(self, base):
-        return ExtraColumnsLabeller(base, ["p_sample"])
-
-    def task_columns(self, y):
-        return y[:, :-1]
 
     def loss(self):
         return [FocalLoss(), FocalLoss()], [0.0, 1.0]
@@ -564,16 +470,13 @@ class DiTingMotionAdapter(WaveformAdapter):
         if self.ratio != 1.0:
             z = _resample_waveform(z, self.ratio)
         n = z.shape[0]
-        win = _window_at_p(z, y[:, -1] * self.ratio, self.in_samples, 0.5)[..., 0]
+        win = _window_at_p(z, y[:, -1] * self.ratio, self.in_samples, self.p_position_ratio)[..., 0]
         win = win.astype(np.float64)
         win = win - win.mean(axis=1, keepdims=True)
         scale = np.abs(win).max(axis=1, keepdims=True)
         win = win / np.where(scale > 0, scale, 1.0)
         dz = np.concatenate([np.zeros((n, 1)), np.diff(win, axis=1)], axis=1)
         return np.stack([win, dz], axis=-1).astype(np.float32)
-
-    def covered_samples(self, data_samples):
-        return data_samples
 
     def targets(self, y):
         up = y[:, :1]
@@ -586,6 +489,7 @@ class DiTingMotionAdapter(WaveformAdapter):
         return (e[:, :1] / e.sum(axis=-1, keepdims=True)).astype(np.float32), {}
 
 
+@register_adapter("reconstruction")
 class ReconstructionAdapter(ModelAdapter):
     """The U-Trans backbone in self-supervised pretraining (task 0).
 
@@ -611,38 +515,31 @@ class ReconstructionAdapter(ModelAdapter):
         return np.asarray(recon, dtype=np.float32), extras
 
 
-_ADAPTERS = {
-    "utrans_foundation": ReconstructionAdapter,
-    "phasenet": PhaseNetAdapter,
-    "eqtransformer": EQTransformerAdapter,
-    "ditingmotion": DiTingMotionAdapter,
-    "magnet": MagNetAdapter,
-    "baz_network": BAZNetworkAdapter,
-    "distpt_network": DistPTAdapter,
-}
-
-def get_adapter(task, model_name, in_samples=None, sampling_rate=None, channel_order=None,
-                p_position_ratio=None):
-    """The adapter of ``model_name`` on ``task``.
+def get_adapter(task, model, **overrides):
+    """The adapter of ``model`` on ``task``, chosen by the model's conventions.
 
     Args:
         task: the :class:`utrans.tasks.Task`.
-        model_name: registry name (``seist_*``, a baseline name, or a U-Trans model).
-        in_samples: model window (SeisT/baselines; default 8192, DiTingMotion 128).
-        sampling_rate: model sampling rate in Hz (default 100, the data's).
-        channel_order: model channel order (default ``"ZNE"`` for SeisT/baselines).
-        p_position_ratio: place the P pick at this fraction of the window
-            (scalar tasks of SeisT/baselines; ``None``: window start).
+        model: a utrans model (its ``conventions``), a registered model name
+            or preset name (their conventions), or a
+            :class:`utrans.conventions.Conventions`.
+        **overrides: convention changes (``in_samples``, ``sampling_rate``,
+            ``component_order``, ``p_position_ratio``); ``None`` values are ignored.
 
     Returns:
         A :class:`ModelAdapter`.
+
+    Raises:
+        KeyError: the conventions name an adapter nobody registered.
     """
-    if model_name.startswith("seist_"):
-        cls = SeisTAdapter
-    else:
-        cls = _ADAPTERS.get(model_name, ModelAdapter)
-    return cls(task, model_name, in_samples=in_samples, sampling_rate=sampling_rate,
-               channel_order=channel_order, p_position_ratio=p_position_ratio)
+    from utrans.conventions import Conventions, get_conventions
+
+    conv = model if isinstance(model, Conventions) else get_conventions(model)
+    conv = conv.replace(**overrides)
+    if conv.adapter not in _ADAPTERS:
+        raise KeyError(f"No adapter {conv.adapter!r} is registered (utrans.adapters."
+                       f"register_adapter). Registered: {', '.join(sorted(_ADAPTERS))}")
+    return _ADAPTERS[conv.adapter](task, conv)
 
 
 class AdaptedDataset(keras.utils.PyDataset):

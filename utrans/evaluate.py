@@ -154,10 +154,12 @@ def add_tester_arguments(parser, task):
     model.add_argument("--in_samples", type=int, default=None,
                        help="Window length of SeisT/baseline models (default: as trained, 8192).")
     model.add_argument("--sampling_rate", type=float, default=None,
-                       help="Sampling rate the model expects in Hz (default: as trained, 100).")
-    model.add_argument("--channel_order", default=None,
-                       help="Channel order the model expects (default: as trained, ZNE for "
-                            "SeisT/baselines).")
+                       help="Sampling rate the model expects in Hz (default: the model's "
+                            "convention, e.g. 50 for the DiTing checkpoints).")
+    model.add_argument("--component_order", "--channel_order", dest="component_order",
+                       default=None,
+                       help="Component order the model expects (default: the model's "
+                            "convention, ZNE for SeisT/baselines).")
     model.add_argument("--p_position_ratio", type=float, default=None,
                        help="Scalar tasks: P pick position in the window as a fraction "
                             "(default: as trained).")
@@ -316,7 +318,7 @@ def _true_pick(metas, phase, covered):
 
 
 def _picking_rows(ids, metas, y, pred, pred_std, extras, ctx):
-    from utrans.metrics import highest_peak
+    from utrans.decode import highest_peak
 
     phase = ctx["task"].quantity
     fs = ctx["sampling_rate"]
@@ -339,7 +341,7 @@ def _join(samples):
 
 
 def _dpk_rows(ids, metas, y, pred, pred_std, extras, ctx):
-    from utrans.metrics import detect_events, find_peaks
+    from utrans.decode import detect_events, find_peaks
 
     fs = ctx["sampling_rate"]
     curves = np.asarray(pred, dtype=np.float64)
@@ -414,9 +416,8 @@ def _check_layout(pred, task, model_name):
 
 def _resolve_model(args, task, config, out):
     """Load the model to test; returns ``(model, model_name, source)``."""
-    from utrans.train import build_task_model, load_checkpoint
-
     from utrans import presets
+    from utrans.train import CONVENTION_OPTIONS, build_task_model, load_checkpoint, plan_conventions
 
     preset = presets.PRESETS.get(str(args.checkpoint)) if args.checkpoint else None
     model_name = (args.model or (preset.model if preset else None) or config.get("model")
@@ -424,11 +425,14 @@ def _resolve_model(args, task, config, out):
     if not args.checkpoint:
         model_path = pathlib.Path(args.input_model or out / "models" / "best.keras")
         return load_trained_model(model_path, config), model_name, model_path
-    adapter = _adapter_for(args, task, config, model_name)
-    kwargs = dict(config.get("model_kwargs", {})) if config.get("model") == model_name else {}
-    kwargs.update(adapter.model_kwargs())
-    kwargs.update(args.model_kwargs or {})
+    same = config.get("model") == model_name
+    given = {k: getattr(args, k, None) for k in CONVENTION_OPTIONS}
     try:
+        conv = plan_conventions(model_name, task, given=given, checkpoint=args.checkpoint,
+                                stored=config.get("adapter") if same else None)
+        kwargs = dict(config.get("model_kwargs", {})) if same else {}
+        kwargs.update(conv.to_config())
+        kwargs.update(args.model_kwargs or {})
         model, _ = build_task_model(model_name, foundation_weights="random",
                                     backbone_kwargs=config.get("backbone_kwargs"), **kwargs)
         load_checkpoint(model, args.checkpoint)
@@ -437,25 +441,33 @@ def _resolve_model(args, task, config, out):
     return model, model_name, args.checkpoint
 
 
-def _adapter_for(args, task, config, model_name, model=None):
-    from utrans.adapters import WaveformAdapter, get_adapter
+def _adapter_for(args, task, model, model_name):
+    """The adapter of the model under test: its own conventions, changed only when asked.
 
-    stored = config.get("adapter", {}) if config.get("model") == model_name else {}
-    settings = {k: getattr(args, k, None) if getattr(args, k, None) is not None else stored.get(k)
-                for k in ("in_samples", "sampling_rate", "channel_order", "p_position_ratio")}
+    A model without conventions (saved by another program) gets those of the
+    registered ``model_name``.
+    """
+    from utrans.adapters import get_adapter
+    from utrans.conventions import Conventions
+    from utrans.models import registry
+    from utrans.train import CONVENTION_OPTIONS
+
+    conv = getattr(model, "conventions", None)
+    if not isinstance(conv, Conventions):
+        conv = registry.model_conventions(model_name)
+    given = {k: getattr(args, k, None) for k in CONVENTION_OPTIONS
+             if getattr(args, k, None) is not None}
+    if given.get("in_samples") not in (None, conv.in_samples) and conv.in_samples is not None:
+        raise EvaluationInputError(f"The model takes {conv.in_samples} samples. Received: "
+                                   f"--in_samples {given['in_samples']}")
+    for key, value in given.items():
+        if getattr(conv, key) != value:
+            logger.warning("--%s %s contradicts the model's %s convention (%s); using %s as "
+                           "asked.", key, value, key, getattr(conv, key), value)
     try:
-        adapter = get_adapter(task, model_name, **settings)
+        return get_adapter(task, conv, **given)
     except ValueError as err:
         raise EvaluationInputError(str(err)) from err
-    if model is not None and isinstance(adapter, WaveformAdapter):
-        length = model.inputs[0].shape[1] if getattr(model, "inputs", None) else None
-        if length is not None and length != adapter.in_samples:
-            if settings["in_samples"] is not None:
-                raise EvaluationInputError(
-                    f"The model takes {length} samples. Received: --in_samples "
-                    f"{settings['in_samples']}")
-            adapter = get_adapter(task, model_name, **dict(settings, in_samples=length))
-    return adapter
 
 
 def run_tester(args, task):
@@ -487,7 +499,7 @@ def run_tester(args, task):
 
         if model.name in registry.list_models():
             model_name = model.name
-    adapter = _adapter_for(args, task, config, model_name, model)
+    adapter = _adapter_for(args, task, model, model_name)
     base = get_labeller(task.labeller_name, max_d=max_d, min_d=min_d)
     gen = DataGenerator(testset, hdf5, batch_size=args.batch_size, shuffle=False,
                         augmentation=False, labeller=adapter.labeller(base),

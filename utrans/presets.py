@@ -9,6 +9,15 @@ builds the model and loads the weights::
 
     backbone = utrans.models.UTransBackbone.from_preset("utrans_foundation")
     picker = utrans.presets.load_preset("seist_m_dpk_diting")
+    picker.conventions.sampling_rate        # 50.0: DiTing was recorded at 50 Hz
+
+Every preset states the conventions of its training data
+(:mod:`utrans.conventions`): the SeisT ``*_diting`` checkpoints take 50 Hz
+Z, N, E windows of 8192 samples, the ``*_pnw`` ones 100 Hz, the U-Trans
+foundation 100 Hz E, N, Z windows of 6000 samples. A model built from a
+preset carries them. :func:`load_model` accepts a preset name, a registered
+model name, a saved ``.keras`` file or a model object, so every entry point
+takes all four.
 
 The repository ships no weights.
 """
@@ -30,6 +39,7 @@ __all__ = [
     "cache_dir",
     "get_preset",
     "list_presets",
+    "load_model",
     "load_preset",
     "preset_path",
     "sha256sum",
@@ -62,6 +72,10 @@ class Preset:
         model: registry name of the model the weights fit (``utrans.models.get_model``).
         format: ``"keras_h5"`` (legacy Keras 2 ``.h5``) or ``"torch"`` (PyTorch state_dict).
         citation: the paper to cite.
+        conventions: the conventions of the training data where they differ
+            from the model's defaults (``{"sampling_rate": 50.0}``), see
+            :mod:`utrans.conventions`.
+        dataset: the training dataset.
     """
 
     name: str
@@ -71,18 +85,32 @@ class Preset:
     model: str
     format: str
     citation: str
+    conventions: dict = dataclasses.field(default_factory=dict)
+    dataset: str = ""
+
+
+# The training data of the SeisT checkpoints: DiTing (China Earthquake Networks,
+# 50 Hz) and PNW (Pacific Northwest, 100 Hz); both fed to SeisT as Z, N, E.
+_DATASET_CONVENTIONS = {
+    "diting": ("DiTing", {"sampling_rate": 50.0, "component_order": "ZNE"}),
+    "pnw": ("PNW", {"sampling_rate": 100.0, "component_order": "ZNE"}),
+}
 
 
 def _seist(name, sha256):
     # seist_{s,m,l}_{task}_{dataset} fits the registered model seist_{s,m,l}_{task}.
+    model, dataset = name.rsplit("_", 1)
+    label, conventions = _DATASET_CONVENTIONS[dataset]
     return Preset(
         name=name,
         filename=f"{name}.pth",
         url=_SEIST_URL.format(f"{name}.pth"),
         sha256=sha256,
-        model=name.rsplit("_", 1)[0],
+        model=model,
         format="torch",
         citation=_SEIST_CITATION,
+        conventions=dict(conventions),
+        dataset=label,
     )
 
 
@@ -101,6 +129,8 @@ PRESETS = {
             model="utrans_foundation",
             format="keras_h5",
             citation=_UTRANS_CITATION,
+            conventions={"sampling_rate": 100.0, "component_order": "ENZ", "in_samples": 6000},
+            dataset="STEAD",
         ),
         _seist("seist_l_baz_diting", "5a7f5893e82ce8dc1398bc8d94910aa953da0e0845eba6f84e0e09a846e2509a"),
         _seist("seist_l_dis_diting", "f292454209f8a576fcaaa978dc1a380c8115dee5a6dc3f17615526cc31a51c0c"),
@@ -260,17 +290,18 @@ def load_preset(name, **kwargs):
 
     Args:
         name: a name from :func:`list_presets`.
-        **kwargs: constructor arguments passed to ``utrans.models.get_model``.
+        **kwargs: constructor arguments passed to ``utrans.models.get_model``
+            (they override the preset's conventions).
 
     Returns:
-        The ``keras.Model`` with the preset's weights.
+        The ``keras.Model`` with the preset's weights and conventions.
     """
     from utrans.convert import load_legacy_h5, load_torch_checkpoint
     from utrans.models import get_model
 
     preset = get_preset(name)
     path = preset_path(name)
-    model = get_model(preset.model, **kwargs)
+    model = get_model(preset.model, **{**preset.conventions, **kwargs})
     if preset.format == "keras_h5":
         load_legacy_h5(model, path)
     elif preset.format == "torch":
@@ -278,3 +309,38 @@ def load_preset(name, **kwargs):
     else:
         raise ValueError(f"Preset {name!r} has an unknown format. Received: format={preset.format!r}")
     return model
+
+
+def load_model(spec, **kwargs):
+    """A model from a preset name, a registered model name, a ``.keras`` file or a model.
+
+    Args:
+        spec: a preset name (``"seist_m_dpk_diting"``: published weights), a
+            registered model name (``"phasenet"``: random initialisation), a
+            path to a ``.keras`` file, or a ``keras.Model`` (returned as is).
+        **kwargs: constructor arguments for a preset or registered name.
+
+    Returns:
+        The ``keras.Model``.
+
+    Raises:
+        KeyError: ``spec`` is none of these; the message lists the names.
+    """
+    import keras
+
+    if isinstance(spec, keras.Model):
+        return spec
+    from utrans.models import registry
+
+    spec = str(spec)
+    if spec in PRESETS:
+        return load_preset(spec, **kwargs)
+    if spec in registry.list_models():
+        return registry.get_model(spec, **kwargs)
+    path = pathlib.Path(spec)
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise FileNotFoundError(f"Model file not found: {path}")
+        return keras.saving.load_model(path, compile=False)
+    raise KeyError(f"Unknown model {spec!r}: not a preset ({', '.join(list_presets())}), "
+                   f"a registered model ({', '.join(registry.list_models())}) or a .keras file.")

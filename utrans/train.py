@@ -130,11 +130,13 @@ def add_training_arguments(parser, task):
                             "DiTingMotion 128): the data's 6000 samples are zero padded at the "
                             "end or cropped. U-Trans models always take 6000.")
     model.add_argument("--sampling_rate", type=float, default=None,
-                       help="Sampling rate the SeisT/baseline model expects, in Hz (default: "
-                            "100, the data's; the published DiTing checkpoints: 50).")
-    model.add_argument("--channel_order", default=None,
-                       help="Channel order the SeisT/baseline model expects, a permutation of "
-                            "ENZ (default: ZNE, as the published checkpoints).")
+                       help="Sampling rate the model expects, in Hz (default: the model's "
+                            "convention, that of a preset --checkpoint: 50 for the DiTing "
+                            "checkpoints; otherwise 100, the data's).")
+    model.add_argument("--component_order", "--channel_order", dest="component_order",
+                       default=None,
+                       help="Component order the model expects, a permutation of ENZ (default: "
+                            "the model's convention; ZNE for SeisT and the baselines).")
     model.add_argument("--p_position_ratio", type=float, default=None,
                        help="Scalar tasks of SeisT/baseline models: cut the --in_samples window "
                             "so the P pick sits at this fraction of it (default: the window "
@@ -325,8 +327,11 @@ def build_task_model(model_name, *, foundation_weights=None, freeze_backbone=Fal
     if registry.model_task(model_name) == "reconstruction":
         # Pretraining trains the backbone itself: random initialisation unless
         # --foundation_weights names weights to continue from.
+        from utrans.conventions import CONVENTION_KEYS
+
+        arch = {k: v for k, v in kwargs.items() if k not in CONVENTION_KEYS}
         return load_backbone(foundation_weights or "random",
-                             dict(backbone_kwargs or {}, **kwargs) or None)
+                             dict(backbone_kwargs or {}, **arch) or None)
     if _accepts(fn, "backbone"):
         backbone, note = load_backbone(foundation_weights, backbone_kwargs)
         model = registry.get_model(
@@ -481,29 +486,77 @@ def load_checkpoint(model, checkpoint):
     return f"weights from {path}"
 
 
-def make_adapter(args, task, demo):
-    """The model adapter from ``--in_samples`` etc., with the task's demo window in demo runs."""
+#: The options that change a model's input conventions (see utrans.conventions).
+CONVENTION_OPTIONS = ("in_samples", "sampling_rate", "component_order", "p_position_ratio")
+
+
+def plan_conventions(model_name, task, *, given=None, checkpoint=None, stored=None, demo=False):
+    """The conventions a run gives ``model_name``, before the model is built.
+
+    Precedence, lowest first: the registered model's defaults; ``stored``
+    (the conventions a previous run of the same model recorded); the
+    conventions of a preset ``checkpoint`` (its training data); the task's
+    demo window (demo runs of whole-window models); ``given`` (the user's
+    options). A given value that contradicts a stored or preset convention
+    is used, with a warning naming both values.
+
+    Args:
+        model_name: registered model name.
+        task: the :class:`utrans.tasks.Task`.
+        given: dict of user options (keys of :data:`CONVENTION_OPTIONS`; ``None`` = not given).
+        checkpoint: a ``--checkpoint`` value (a preset name contributes its conventions).
+        stored: conventions dict recorded by a previous run.
+        demo: whether this is the embedded demo run.
+
+    Returns:
+        A :class:`utrans.conventions.Conventions`.
+    """
+    from utrans import presets
+    from utrans.models import registry
+
+    conv = registry.model_conventions(model_name)
+    source = {}
+    if stored:
+        keep = {k: stored[k] for k in CONVENTION_OPTIONS if stored.get(k) is not None}
+        conv = conv.replace(**keep)
+        source.update({k: "the trained model" for k in keep})
+    preset = presets.PRESETS.get(str(checkpoint)) if checkpoint else None
+    if preset is not None:
+        conv = conv.replace(**preset.conventions)
+        source.update({k: f"preset {preset.name}" for k in preset.conventions})
+    builder = registry.get_model_builder(model_name)
+    if demo and _accepts(builder, "in_samples") and conv.p_position_ratio is None:
+        conv = conv.replace(**{k: task.demo.get(k) for k in ("in_samples", "p_position_ratio")
+                               if task.demo.get(k) is not None and k not in source})
+    for key, value in (given or {}).items():
+        if value is None:
+            continue
+        current = getattr(conv, key)
+        if key in source and current is not None and value != current:
+            logger.warning("--%s %s contradicts the %s convention of %s (%s); using %s as asked.",
+                           key, value, key, source[key], current, value)
+        conv = conv.replace(**{key: value})
+    return conv
+
+
+def make_adapter(args, task, demo, stored=None):
+    """The model adapter of ``args.model`` with the conventions of :func:`plan_conventions`."""
     from utrans.adapters import get_adapter
 
-    settings = {k: getattr(args, k, None) for k in
-                ("in_samples", "sampling_rate", "channel_order", "p_position_ratio")}
+    given = {k: getattr(args, k, None) for k in CONVENTION_OPTIONS}
     try:
-        adapter = get_adapter(task, args.model, **settings)
-        if demo and adapter.full_window:
-            for key in ("in_samples", "p_position_ratio"):
-                if settings[key] is None and task.demo.get(key) is not None:
-                    settings[key] = task.demo[key]
-            adapter = get_adapter(task, args.model, **settings)
+        conv = plan_conventions(args.model, task, given=given, checkpoint=args.checkpoint,
+                                stored=stored, demo=demo)
+        return get_adapter(task, conv)
     except ValueError as err:
         raise TrainingInputError(str(err)) from err
-    return adapter
 
 
 def resolve_model_kwargs(args, task, adapter, demo):
-    """Constructor arguments: demo size (default model), the adapter's, then ``--model_kwargs``."""
+    """Constructor arguments: demo size (default model), the conventions, then ``--model_kwargs``."""
     kwargs = dict(task.model_kwargs_demo) if (
         (demo or getattr(args, "demo_size", False)) and args.model == task.default_model) else {}
-    kwargs.update(adapter.model_kwargs())
+    kwargs.update(adapter.conventions.to_config())
     kwargs.update(args.model_kwargs or {})
     return kwargs
 

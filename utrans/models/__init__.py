@@ -13,6 +13,7 @@ from utrans.models.registry import (
     get_model,
     get_model_builder,
     list_models,
+    model_conventions,
     model_task,
     register_model,
 )
@@ -32,4 +33,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["get_model", "get_model_builder", "list_models", "model_task", "register_model"]
+__all__ = ["get_model", "get_model_builder", "list_models", "model_conventions", "model_task",
+           "register_model"]

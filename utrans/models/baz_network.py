@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from utrans.models.magnet import CeilMaxPooling1D
+from utrans.conventions import Conventions
 from utrans.models.registry import register_model
 from utrans.models.torch_port import TorchPortModel
 
@@ -148,6 +149,11 @@ class BAZNetwork(TorchPortModel):
         the angle with ``atan2(sin, cos)``.
     """
 
+    #: Z, N, E at the data's rate (no published weights: random initialisation).
+    default_conventions = Conventions(
+        sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
+        labels=("cos", "sin"), adapter="baz_network")
+
     def __init__(
         self,
         in_channels=3,
@@ -226,7 +232,7 @@ class BAZNetwork(TorchPortModel):
         self.precomputed_features = precomputed_features
         self._torch_names = torch_names
 
-    def get_config(self):
+    def constructor_config(self):
         """Constructor arguments (JSON-serialisable)."""
         return {
             "name": self.name,

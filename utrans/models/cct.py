@@ -75,6 +75,9 @@ class UTransCCTPolarity(BackboneTask):
         A ``keras.Model`` mapping waveforms (B, L, C) to probabilities (B, 1).
     """
 
+    #: The backbone's input conventions; output (probability of an upward first motion).
+    default_conventions = BackboneTask.default_conventions.replace(labels=("U",))
+
     def __init__(
         self,
         backbone,
@@ -193,7 +196,8 @@ class UTransCCTPolarity(BackboneTask):
         return config
 
 
-@register_model("utrans_cct_polarity", task="polarity")
+@register_model("utrans_cct_polarity", task="polarity",
+                conventions=UTransCCTPolarity.default_conventions)
 def utrans_cct_polarity(backbone=None, **kwargs):
     """Build :class:`UTransCCTPolarity`; a randomly initialised backbone if none is given.
 

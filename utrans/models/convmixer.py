@@ -54,6 +54,9 @@ class UTransConvMixerLocation(BackboneTask):
         num_outputs: size of the linear output.
     """
 
+    #: The backbone's input conventions; output (station - event latitude and longitude, normalised depth).
+    default_conventions = BackboneTask.default_conventions.replace(labels=("dlat_deg", "dlon_deg", "depth_norm"))
+
     def __init__(self, backbone, freeze_backbone=False, filters=512, depth=10, kernel_size=13,
                  patch_size=10, dropout=0.1, num_outputs=3, **kwargs):
         waveform = backbone.input
@@ -90,7 +93,8 @@ class UTransConvMixerLocation(BackboneTask):
         return config
 
 
-@register_model("utrans_convmixer_location", task="location")
+@register_model("utrans_convmixer_location", task="location",
+                conventions=UTransConvMixerLocation.default_conventions)
 def utrans_convmixer_location(backbone=None, **kwargs):
     """Build :class:`UTransConvMixerLocation`; a random-initialised backbone if none is given."""
     return UTransConvMixerLocation.from_backbone(backbone, **kwargs)

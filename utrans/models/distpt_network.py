@@ -9,6 +9,7 @@ state_dicts load through :func:`utrans.convert.load_torch_checkpoint`.
 import keras
 
 from utrans.convert.pytorch import layer_mappings
+from utrans.conventions import Conventions
 from utrans.models.registry import register_model
 from utrans.models.torch_port import TorchPortModel
 
@@ -112,6 +113,12 @@ class DistPTNetwork(TorchPortModel):
         value, column 1 its log-variance).
     """
 
+    #: Z, N, E at the data's rate (no published weights: random initialisation).
+    default_conventions = Conventions(
+        sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
+        labels=("distance_km", "distance_log_variance", "p_travel_s", "p_travel_log_variance"),
+        adapter="distpt_network")
+
     def __init__(
         self,
         in_channels=3,
@@ -166,7 +173,7 @@ class DistPTNetwork(TorchPortModel):
         self.drop_rate = drop_rate
         self._torch_names = torch_names
 
-    def get_config(self):
+    def constructor_config(self):
         """Constructor arguments (JSON-serialisable)."""
         return {
             "name": self.name,

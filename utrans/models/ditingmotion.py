@@ -9,6 +9,7 @@ blocks and a fusion head. Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
+from utrans.conventions import Conventions
 from utrans.models.registry import register_model
 from utrans.models.torch_port import TorchPortModel
 
@@ -95,6 +96,11 @@ class DiTingMotion(TorchPortModel):
         A model mapping ``(batch, in_samples, in_channels)`` to the list
         ``[clarity (batch, num_clarity_classes), polarity (batch, num_polarity_classes)]``.
     """
+
+    #: The vertical component and its first difference in a 128-sample window around P.
+    default_conventions = Conventions(
+        sampling_rate=100.0, component_order="Z", in_samples=128, normalization="std",
+        labels=("I", "E", "U", "D"), p_position_ratio=0.5, adapter="ditingmotion")
 
     def __init__(
         self,
@@ -224,7 +230,7 @@ class DiTingMotion(TorchPortModel):
         self.num_clarity_classes = num_clarity_classes
         self._torch_names = torch_names
 
-    def get_config(self):
+    def constructor_config(self):
         """Constructor arguments (JSON-serialisable)."""
         return {
             "name": self.name,

@@ -249,7 +249,8 @@ class UTransEQCCTPicker(BackboneTask):
         )(x)
 
         kwargs.setdefault("name", f"utrans_eqcct_{phase.lower()}")
-        super().__init__(backbone, freeze_backbone, inputs=waveform, outputs=outputs, **kwargs)
+        super().__init__(backbone, freeze_backbone, inputs=waveform, outputs=outputs,
+                         conventions=_conventions(phase), **kwargs)
         self.phase = phase
         self.conv_filters = conv_filters
         self.conv_kernel_size = int(conv_kernel_size)
@@ -304,7 +305,13 @@ def _build(phase, backbone, kwargs):
     return UTransEQCCTPicker.from_backbone(backbone, phase=phase, **kwargs)
 
 
-@register_model("utrans_eqcct_p", task="p_pick")
+def _conventions(phase):
+    # The U-Trans picking rule: the highest peak of the window above 0.1.
+    return BackboneTask.default_conventions.replace(labels=(phase,), thresholds={phase: 0.1},
+                                                    pick_rule="highest")
+
+
+@register_model("utrans_eqcct_p", task="p_pick", conventions=_conventions("P"))
 def utrans_eqcct_p(backbone=None, **kwargs):
     """Build the EQCCT P-wave picker (:class:`UTransEQCCTPicker`, ``phase="P"``).
 
@@ -319,7 +326,7 @@ def utrans_eqcct_p(backbone=None, **kwargs):
     return _build("P", backbone, kwargs)
 
 
-@register_model("utrans_eqcct_s", task="s_pick")
+@register_model("utrans_eqcct_s", task="s_pick", conventions=_conventions("S"))
 def utrans_eqcct_s(backbone=None, **kwargs):
     """Build the EQCCT S-wave picker (:class:`UTransEQCCTPicker`, ``phase="S"``).
 

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from utrans.convert.pytorch import TorchMapping
+from utrans.conventions import Conventions
 from utrans.models.registry import register_model
 from utrans.models.torch_port import TorchPortModel
 
@@ -127,6 +128,12 @@ class EQTransformer(TorchPortModel):
         ``(batch, in_samples, 3)`` sigmoid probabilities ordered
         (detection, P, S).
     """
+
+    #: Z, N, E at the data's rate (no published weights: random initialisation).
+    default_conventions = Conventions(
+        sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
+        labels=("det", "P", "S"), thresholds={"det": 0.5, "P": 0.3, "S": 0.3},
+        min_peak_distance_s=1.0, adapter="detection_picking")
 
     def __init__(
         self,
@@ -294,7 +301,7 @@ class EQTransformer(TorchPortModel):
         self.conv_bias_l1_regularization = conv_bias_l1_regularization
         self._torch_names = torch_names
 
-    def get_config(self):
+    def constructor_config(self):
         """Constructor arguments (JSON-serialisable)."""
         return {
             "name": self.name,

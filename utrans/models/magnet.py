@@ -10,6 +10,7 @@ the aleatoric-uncertainty loss). Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
+from utrans.conventions import Conventions
 from utrans.models.registry import register_model
 from utrans.models.torch_port import TorchPortModel
 
@@ -89,6 +90,11 @@ class MagNet(TorchPortModel):
         variance (aleatoric uncertainty).
     """
 
+    #: Z, N, E at the data's rate (no published weights: random initialisation).
+    default_conventions = Conventions(
+        sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
+        labels=("magnitude", "log_variance"), adapter="magnet")
+
     def __init__(
         self,
         in_channels=3,
@@ -134,7 +140,7 @@ class MagNet(TorchPortModel):
         self.drop_rate = drop_rate
         self._torch_names = torch_names
 
-    def get_config(self):
+    def constructor_config(self):
         """Constructor arguments (JSON-serialisable)."""
         return {
             "name": self.name,

@@ -8,6 +8,7 @@ concatenation); its PyTorch state_dicts load through
 
 import keras
 
+from utrans.conventions import Conventions
 from utrans.models.registry import register_model
 from utrans.models.torch_port import TorchPortModel
 
@@ -52,6 +53,12 @@ class PhaseNet(TorchPortModel):
         A model mapping ``(batch, in_samples, in_channels)`` to class
         probabilities ``(batch, in_samples, 3)`` ordered (noise, P, S).
     """
+
+    #: Z, N, E at the data's rate (no published weights: random initialisation).
+    default_conventions = Conventions(
+        sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
+        labels=("N", "P", "S"), thresholds={"P": 0.3, "S": 0.3}, min_peak_distance_s=1.0,
+        adapter="phasenet")
 
     def __init__(
         self,
@@ -151,7 +158,7 @@ class PhaseNet(TorchPortModel):
         self.drop_rate = drop_rate
         self._torch_names = torch_names
 
-    def get_config(self):
+    def constructor_config(self):
         """Constructor arguments (JSON-serialisable)."""
         return {
             "name": self.name,

@@ -3,13 +3,18 @@
 _REGISTRY = {}
 
 
-def register_model(name, task=None):
+def register_model(name, task=None, conventions=None):
     """Register a model constructor under ``name``.
 
     Args:
         name: registry name, e.g. ``"utrans_foundation"`` or ``"seist_m_dpk"``.
         task: optional task name (``"location"``, ``"dpk"``, ...) used by the
             numbered scripts to list the models that fit them.
+        conventions: the :class:`utrans.conventions.Conventions` of a model
+            built with default arguments (default: the constructor's
+            ``default_conventions`` attribute). A user's model declares its
+            own adapter here (``Conventions(adapter="my_adapter")``, see
+            :func:`utrans.adapters.register_adapter`).
 
     Returns:
         A decorator that stores the constructor and returns it unchanged.
@@ -18,10 +23,23 @@ def register_model(name, task=None):
     def decorator(fn):
         if name in _REGISTRY and _REGISTRY[name]["fn"] is not fn:
             raise ValueError(f"A model is already registered as {name!r}.")
-        _REGISTRY[name] = {"fn": fn, "task": task}
+        _REGISTRY[name] = {"fn": fn, "task": task, "conventions": conventions}
         return fn
 
     return decorator
+
+
+def model_conventions(name):
+    """The :class:`utrans.conventions.Conventions` of the registered model ``name`` as built by default.
+
+    Raises:
+        KeyError: ``name`` is not registered.
+    """
+    from utrans.conventions import Conventions
+
+    fn = get_model_builder(name)
+    conv = _REGISTRY[name]["conventions"] or getattr(fn, "default_conventions", None)
+    return conv if isinstance(conv, Conventions) else Conventions()
 
 
 def get_model_builder(name):

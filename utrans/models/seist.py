@@ -32,6 +32,7 @@ import numpy as np
 from keras import layers, ops
 
 from utrans.convert.pytorch import TorchMapping, layer_mappings, linear_kernel
+from utrans.conventions import Conventions, pop_conventions
 from utrans.models.registry import register_model
 
 __all__ = [
@@ -747,15 +748,34 @@ class SeisTBackbone(keras.Model):
 # --- task models ---------------------------------------------------------------------
 
 
+def _seist_conventions(head):
+    """Conventions of a SeisT model with the ``head`` output (the reference's defaults)."""
+    base = dict(sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std")
+    if head == "dpk":
+        return Conventions(**base, labels=("det", "P", "S"),
+                           thresholds={"det": 0.5, "P": 0.3, "S": 0.3}, min_peak_distance_s=1.0,
+                           adapter="detection_picking")
+    if head == "pmp":
+        return Conventions(**base, labels=("U", "D"), adapter="seist_pmp")
+    label, adapter = {"emg": ("magnitude", "seist_regression"),
+                      "baz": ("back_azimuth_deg", "seist_baz"),
+                      "dis": ("distance_km", "seist_regression"),
+                      "regression": ("value", "seist_regression")}[head]
+    return Conventions(**base, labels=(label,), adapter=adapter)
+
+
 class _SeisTTask(keras.Model):
     """Shared plumbing of the SeisT task models (backbone + named head layers)."""
 
-    def _finish(self, backbone, inputs, outputs, default_name, kwargs):
+    def _finish(self, backbone, inputs, outputs, default_name, kwargs, head):
         name = kwargs.pop("name", default_name)
+        conventions = pop_conventions(kwargs, _seist_conventions(head),
+                                      in_samples=backbone.in_samples)
         # super(), not keras.Model.__init__: after the first build Keras has
         # rebased this class on Functional, whose __init__ must be the one called.
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.backbone = backbone
+        self.conventions = conventions
 
     def torch_weight_map(self):
         """Pair every weight (backbone and head) with the reference's state_dict names.
@@ -771,6 +791,7 @@ class _SeisTTask(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "backbone": keras.saving.serialize_keras_object(self.backbone),
+            **self.conventions.to_config(),
         }
 
     @classmethod
@@ -841,7 +862,7 @@ class SeisTPicker(_SeisTTask):
             x = _Builder.act(x, f"{p}.act")
         x = layers.Conv1D(out_channels, 7, padding="same", name=_kname("out_head.out_conv"))(x)
         outputs = layers.Activation("sigmoid", name=_kname("out_head.out_act"), dtype="float32")(x)
-        self._finish(bb, inputs, outputs, "seist_picker", kwargs)
+        self._finish(bb, inputs, outputs, "seist_picker", kwargs, "dpk")
         self.out_channels = int(out_channels)
 
     def get_config(self):
@@ -870,7 +891,7 @@ class SeisTClassifier(_SeisTTask):
         x = layers.GlobalAveragePooling1D(name=_kname("out_head.pool"))(x)
         x = layers.Dense(num_classes, name=_kname("out_head.lin"))(x)
         outputs = layers.Activation("softmax", name=_kname("out_head.out_act"), dtype="float32")(x)
-        self._finish(backbone, inputs, outputs, "seist_classifier", kwargs)
+        self._finish(backbone, inputs, outputs, "seist_classifier", kwargs, "pmp")
         self.num_classes = int(num_classes)
 
     def get_config(self):
@@ -901,7 +922,7 @@ class SeisTRegressor(_SeisTTask):
         x = layers.Activation("sigmoid", name=_kname("out_head.sigmoid"))(x)
         outputs = layers.Rescaling(float(scale), name=_kname("out_head.out_act"),
                                    dtype="float32")(x)
-        self._finish(backbone, inputs, outputs, "seist_regressor", kwargs)
+        self._finish(backbone, inputs, outputs, "seist_regressor", kwargs, "regression")
         self.scale = float(scale)
 
     def get_config(self):
@@ -933,22 +954,24 @@ def _build_seist(size, task, in_samples=8192, in_channels=3, seed=None, **kwargs
     }[task]
     head_value = kwargs.pop(head_key, head_default)
     name = kwargs.pop("name", f"seist_{size}_{task}")
+    conventions = pop_conventions(kwargs, _seist_conventions(task)).to_config()
     known = set(inspect.signature(SeisTBackbone.__init__).parameters) | {"trainable", "dtype"}
     unknown = sorted(set(kwargs) - known)
     if unknown:
         raise TypeError(
             f"seist_{size}_{task}: unknown arguments {unknown}; accepted are in_samples, "
-            f"in_channels, seed, {head_key} and the SeisTBackbone arguments. "
+            f"in_channels, seed, {head_key}, the SeisTBackbone arguments and the conventions "
+            "(utrans.conventions). "
             f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
     backbone_args.update(kwargs)
     backbone = SeisTBackbone(in_samples=in_samples, in_channels=in_channels, seed=seed,
                              name=f"{name}_backbone", **backbone_args)
     if task == "dpk":
-        return SeisTPicker(backbone, out_channels=head_value, name=name)
+        return SeisTPicker(backbone, out_channels=head_value, name=name, **conventions)
     if task == "pmp":
-        return SeisTClassifier(backbone, num_classes=head_value, name=name)
-    return SeisTRegressor(backbone, scale=head_value, name=name)
+        return SeisTClassifier(backbone, num_classes=head_value, name=name, **conventions)
+    return SeisTRegressor(backbone, scale=head_value, name=name, **conventions)
 
 
 def _register(size, task):
@@ -971,7 +994,7 @@ def _register(size, task):
         "Returns:\n"
         f"    A keras.Model named {name!r} that loads the reference's {name}_*.pth.\n"
     )
-    register_model(name, task=task)(constructor)
+    register_model(name, task=task, conventions=_seist_conventions(task))(constructor)
     return constructor
 
 

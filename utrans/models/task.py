@@ -2,6 +2,7 @@
 
 import keras
 
+from utrans.conventions import Conventions, pop_conventions
 from utrans.models.utrans import UTransBackbone
 
 __all__ = ["BackboneTask"]
@@ -25,23 +26,36 @@ class BackboneTask(keras.Model):
         freeze_backbone: if True, the backbone's layers are not trained.
         inputs: the backbone's input (``backbone.input``).
         outputs: the model's output tensor(s).
-        **kwargs: ``keras.Model`` arguments (``name``, ``trainable``, ``dtype``).
+        conventions: the subclass's :class:`utrans.conventions.Conventions`
+            for this instance (default :attr:`default_conventions`); the
+            convention keywords in ``kwargs`` (``sampling_rate``, ...) override it.
+        **kwargs: ``keras.Model`` arguments (``name``, ``trainable``, ``dtype``)
+            and convention keywords.
     """
 
-    def __init__(self, backbone, freeze_backbone=False, *, inputs, outputs, **kwargs):
+    #: U-Trans models take the backbone's input: E, N, Z at 100 Hz, 6000 samples, z-scored.
+    default_conventions = Conventions(sampling_rate=100.0, component_order="ENZ",
+                                      in_samples=6000, normalization="std", adapter="utrans")
+
+    def __init__(self, backbone, freeze_backbone=False, *, inputs, outputs, conventions=None,
+                 **kwargs):
+        conv = pop_conventions(kwargs, conventions or self.default_conventions,
+                               in_samples=keras.tree.flatten(inputs)[0].shape[1])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.conventions = conv
         self._backbone_config = keras.saving.serialize_keras_object(backbone)
         self.freeze_backbone = bool(freeze_backbone)
         if freeze_backbone:
             backbone.trainable = False
 
     def get_config(self):
-        """Constructor arguments; subclasses add their head hyperparameters."""
+        """Constructor arguments and conventions; subclasses add their head hyperparameters."""
         return {
             "name": self.name,
             "trainable": self.trainable,
             "backbone": self._backbone_config,
             "freeze_backbone": self.freeze_backbone,
+            **self.conventions.to_config(),
         }
 
     @classmethod

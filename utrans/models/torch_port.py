@@ -2,6 +2,7 @@
 
 import keras
 
+from utrans.conventions import Conventions, pop_conventions
 from utrans.convert.pytorch import layer_mappings
 
 __all__ = ["TorchPortModel"]
@@ -11,10 +12,30 @@ class TorchPortModel(keras.Model):
     """A functional model whose weighted layers each mirror one PyTorch module.
 
     Subclasses build their graph in ``__init__``, call ``super().__init__``
-    with ``inputs``/``outputs`` and set ``self._torch_names``, a dict from Keras
-    layer name to the torch module path (``"encoder.conv0"``); their
-    ``get_config`` returns the constructor arguments.
+    with ``inputs``/``outputs`` (and the convention keywords among their
+    ``**kwargs``, see :mod:`utrans.conventions`) and set ``self._torch_names``,
+    a dict from Keras layer name to the torch module path
+    (``"encoder.conv0"``); their ``get_config`` returns the constructor
+    arguments, to which :meth:`get_config` here adds the conventions.
     """
+
+    #: The SeisT-repository convention of the baselines: Z, N, E, 8192 samples, std.
+    default_conventions = Conventions(sampling_rate=100.0, component_order="ZNE",
+                                      in_samples=8192, normalization="std")
+
+    def __init__(self, *, inputs, outputs, conventions=None, **kwargs):
+        conv = pop_conventions(kwargs, conventions or self.default_conventions,
+                               in_samples=keras.tree.flatten(inputs)[0].shape[1])
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.conventions = conv
+
+    def get_config(self):
+        """The subclass's constructor arguments plus the conventions."""
+        return {**self.constructor_config(), **self.conventions.to_config()}
+
+    def constructor_config(self):
+        """Constructor arguments (subclasses)."""
+        raise NotImplementedError
 
     @classmethod
     def from_config(cls, config):

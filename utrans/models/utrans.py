@@ -10,6 +10,7 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
+from utrans.conventions import Conventions, pop_conventions
 from utrans.models.registry import register_model
 
 __all__ = ["UTransBackbone"]
@@ -78,6 +79,11 @@ class UTransBackbone(keras.Model):
     Returns:
         A ``keras.Model``; ``model(x)`` returns ``{"latent", "reconstruction"}``.
     """
+
+    #: E, N, Z at 100 Hz, 6000 samples, each window and channel z-scored.
+    default_conventions = Conventions(sampling_rate=100.0, component_order="ENZ", in_samples=6000,
+                                      normalization="std", labels=("E", "N", "Z"),
+                                      adapter="reconstruction")
 
     def __init__(
         self,
@@ -169,11 +175,13 @@ class UTransBackbone(keras.Model):
         reconstruction = conv(input_channels, 3, "reconstruction", activation=None)(x)
 
         kwargs.setdefault("name", "utrans_backbone")
+        conventions = pop_conventions(kwargs, self.default_conventions, in_samples=input_length)
         super().__init__(
             inputs=waveform,
             outputs={"latent": latent, "reconstruction": reconstruction},
             **kwargs,
         )
+        self.conventions = conventions
 
         self.input_length = int(input_length)
         self.input_channels = int(input_channels)
@@ -202,6 +210,7 @@ class UTransBackbone(keras.Model):
             "dropout": self.dropout,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "seed": self.seed,
+            **self.conventions.to_config(),
         }
 
     @classmethod

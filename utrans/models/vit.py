@@ -75,6 +75,9 @@ class UTransViTMagnitude(BackboneTask):
         A ``keras.Model`` mapping waveforms (B, L, C) to magnitudes (B, 1).
     """
 
+    #: The backbone's input conventions; output (magnitude).
+    default_conventions = BackboneTask.default_conventions.replace(labels=("magnitude",))
+
     def __init__(
         self,
         backbone,
@@ -197,7 +200,8 @@ class UTransViTMagnitude(BackboneTask):
         return config
 
 
-@register_model("utrans_vit_magnitude", task="magnitude")
+@register_model("utrans_vit_magnitude", task="magnitude",
+                conventions=UTransViTMagnitude.default_conventions)
 def utrans_vit_magnitude(backbone=None, **kwargs):
     """Build :class:`UTransViTMagnitude`; a randomly initialised backbone if none is given.
 
