@@ -211,12 +211,6 @@ def conv_transpose_kernel(*arrays):
     return np.transpose(w, tuple(range(2, w.ndim)) + (1, 0))
 
 
-def depthwise_kernel(*arrays):
-    """Torch depthwise Conv1d weight (C*m, 1, K) -> Keras DepthwiseConv1D kernel (K, C, m)."""
-    (w,) = arrays
-    return np.transpose(w, (2, 1, 0))  # (K, 1, C*m); reshaped by the caller if m > 1
-
-
 def linear_kernel(*arrays):
     """Torch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
     (w,) = arrays
