@@ -4,7 +4,6 @@ No network access: the recipes are literals; these tests check that the table
 is complete, self-consistent and expressible with the trainer's options.
 """
 
-import argparse
 import dataclasses
 import math
 import subprocess
@@ -55,7 +54,7 @@ def test_every_utrans_registry_model_has_a_recipe():
         recipe = get_recipe(name)
         assert isinstance(recipe, Recipe)
         assert recipe.model == name
-        assert recipe.task == registry.model_task(name)
+        assert get_task(recipe.task).quantity == registry.model_task(name)
         assert get_task(recipe.task).default_model == name
 
 
@@ -178,9 +177,9 @@ def test_fields_are_all_accounted_for():
 
 def _parser(task_name):
     from utrans.tasks import get_task
-    from utrans.train import add_training_arguments
+    from utrans.train import _parser as trainer_parser
 
-    return add_training_arguments(argparse.ArgumentParser(), get_task(task_name))
+    return trainer_parser(get_task(task_name))
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

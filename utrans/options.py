@@ -137,12 +137,18 @@ OPTIONS = {o.dest: o for o in [
     # augmentation ----------------------------------------------------------
     _opt("--no_augmentation", group=_AUG, dest="augmentation", action="store_false",
          help="Train on clean traces only."),
-    _opt("--add_event_r", group=_AUG, type=fraction, default=0.6, help="(default: %(default)s)"),
-    _opt("--shift_event_r", group=_AUG, type=fraction, default=0.99, help="(default: %(default)s)"),
-    _opt("--add_noise_r", group=_AUG, type=fraction, default=0.3, help="(default: %(default)s)"),
-    _opt("--drop_channel_r", group=_AUG, type=fraction, default=0.5, help="(default: %(default)s)"),
-    _opt("--add_gap_r", group=_AUG, type=fraction, default=0.2, help="(default: %(default)s)"),
-    _opt("--scale_amplitude_r", group=_AUG, type=fraction, default=None, help="(default: off)"),
+    _opt("--add_event_r", group=_AUG, type=fraction, default=None,
+         help="(default: the model's published recipe with --input_hdf5, else 0.6; 0 turns it off)"),
+    _opt("--shift_event_r", group=_AUG, type=fraction, default=None,
+         help="(default: the model's published recipe with --input_hdf5, else 0.99; 0 turns it off)"),
+    _opt("--add_noise_r", group=_AUG, type=fraction, default=None,
+         help="(default: the model's published recipe with --input_hdf5, else 0.3; 0 turns it off)"),
+    _opt("--drop_channel_r", group=_AUG, type=fraction, default=None,
+         help="(default: the model's published recipe with --input_hdf5, else 0.5; 0 turns it off)"),
+    _opt("--add_gap_r", group=_AUG, type=fraction, default=None,
+         help="(default: the model's published recipe with --input_hdf5, else 0.2; 0 turns it off)"),
+    _opt("--scale_amplitude_r", group=_AUG, type=fraction, default=None,
+         help="(default: the model's recipe, else off)"),
     _opt("--pre_emphasis", group=_AUG, action="store_true", help="Pre-emphasise waveforms."),
     # model -----------------------------------------------------------------
     _opt("--model", group=_MODEL, default=None,
@@ -195,14 +201,15 @@ OPTIONS = {o.dest: o for o in [
          help="Reader: folder holding the tester's predictions.csv (default: "
               "<output_name>_outputs/test). Metrics and figures go there too."),
     _opt("--batch_size", group=_RUN, type=positive_int, default=None,
-         help="Batch size, per replica when training (default: trainer 200, demo smaller; "
-              "tester 32)."),
+         help="Batch size, per replica when training (default: the model's published recipe "
+              "with --input_hdf5, e.g. 40 for U-Trans, else 200; demo: smaller; tester 32)."),
     _opt("--epochs", group=_RUN, type=positive_int, default=None,
-         help="(default: 200, demo: a few)"),
+         help="(default: the model's recipe, else 200; demo: a few)"),
     _opt("--patience", group=_RUN, type=positive_int, default=None,
-         help="Early-stopping patience in epochs (default: 12)."),
+         help="Early-stopping patience in epochs (default: the model's recipe, else 12)."),
     _opt("--learning_rate", group=_RUN, type=positive_float, default=None,
-         help="Initial learning rate of the step schedule (default: 1e-4; demo runs: per task)."),
+         help="Initial learning rate of the step schedule (default: the model's recipe, else "
+              "1e-4; demo runs: per task)."),
     _opt("--seed", group=_RUN, type=int, default=0,
          help="Random seed of shuffling, augmentation, initialisation and MC dropout "
               "(default: %(default)s)."),

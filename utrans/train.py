@@ -308,31 +308,71 @@ def _prepare_data(data, task, out, seed):
     return DataFiles(**paths)
 
 
-def _run_settings(opts, task, demo):
-    """batch size, epochs, learning rate and patience: given, else the demo's or the defaults."""
-    source = task.demo if demo else _REAL_DEFAULTS
-    fallback = dict(batch_size=16, epochs=3, learning_rate=1e-4)
-    out = {}
-    for key in ("batch_size", "epochs", "learning_rate"):
-        out[key] = opts[key] if opts[key] is not None else source.get(key, fallback.get(key))
-    out["patience"] = opts["patience"] or source.get("patience", out["epochs"])
-    return out
+#: The rates of the reference U-Trans data generator, used when nothing else sets them.
+_REFERENCE_RATES = dict(add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3, drop_channel_r=0.5,
+                        add_gap_r=0.2, scale_amplitude_r=None)
+_RECIPE_KEYS = ("batch_size", "epochs", "learning_rate", "patience", "normalization_mode",
+                "max_d", "min_d", *_REFERENCE_RATES)
+
+
+def _run_settings(opts, task, model_name, demo):
+    """Fill the run's unset options: the demo's, the model's published recipe, or the defaults.
+
+    With real data a U-Trans model trains by its published recipe
+    (:mod:`utrans.recipes`) unless an option says otherwise; the demo uses
+    its own small configuration. ``opts`` is completed in place.
+
+    Returns:
+        ``(settings, description)``: settings holds ``batch_size``, ``epochs``,
+        ``learning_rate``, ``patience``, ``lr_breakpoints`` and ``label_type``.
+    """
+    from utrans.recipes import get_recipe
+
+    recipe = None if demo else get_recipe(model_name)
+    if demo:
+        source = {**{k: _REAL_DEFAULTS[k] for k in ("normalization_mode", "max_d", "min_d")},
+                  **_REFERENCE_RATES, **task.demo}
+        source.setdefault("patience", source.get("epochs", 3))
+        what = f"demo configuration of task {task.number} (small, CPU, minutes)"
+    elif recipe is not None:
+        source = dict(_REAL_DEFAULTS, **{k: v for k, v in recipe.trainer_options().items()})
+        for key in _REFERENCE_RATES:
+            source[key] = getattr(recipe, key)
+        what = f"published training recipe of {model_name} ({recipe.source.split(' (')[0]})"
+    else:
+        source = dict(_REAL_DEFAULTS, **_REFERENCE_RATES)
+        what = "default configuration"
+    for key in _RECIPE_KEYS:
+        if opts[key] is None:
+            opts[key] = source.get(key, dict(batch_size=16, epochs=3, learning_rate=1e-4).get(key))
+    if recipe is not None and not recipe.augmentation and opts["augmentation"]:
+        opts["augmentation"] = False
+    settings = {k: opts[k] for k in ("batch_size", "epochs", "learning_rate", "patience")}
+    settings["lr_breakpoints"] = recipe.lr_breakpoints if recipe else None
+    settings["label_type"] = recipe.label_type if recipe else None
+    description = (f"{what}: batch {settings['batch_size']}, {settings['epochs']} epochs, "
+                   f"learning rate {settings['learning_rate']:g}, patience "
+                   f"{settings['patience']}, augmentation "
+                   + (", ".join(f"{k[:-2]} {opts[k]:g}" for k in _REFERENCE_RATES if opts[k])
+                      if opts["augmentation"] else "off"))
+    return settings, description
 
 
 def _generator_kwargs(opts, training):
     common = dict(
-        dim=6000, n_channels=3, norm_mode=opts["normalization_mode"] or "std",
-        max_d=opts["max_d"] or 114.5, min_d=1e-5 if opts["min_d"] is None else opts["min_d"],
+        dim=6000, n_channels=3, norm_mode=opts["normalization_mode"],
+        max_d=opts["max_d"], min_d=opts["min_d"],
         seed=opts["seed"], workers=opts["workers"],
         use_multiprocessing=opts["use_multiprocessing"], skip_bad=opts["skip_bad"],
     )
     if not training:
         return dict(common, shuffle=False, augmentation=False, drop_remainder=False)
     return dict(
-        common, shuffle=True, augmentation=opts["augmentation"], add_event_r=opts["add_event_r"],
-        shift_event_r=opts["shift_event_r"], add_noise_r=opts["add_noise_r"],
-        drop_channe_r=opts["drop_channel_r"], add_gap_r=opts["add_gap_r"],
-        scale_amplitude_r=opts["scale_amplitude_r"], pre_emphasis=opts["pre_emphasis"],
+        common, shuffle=True, augmentation=opts["augmentation"],
+        add_event_r=opts["add_event_r"] or None,
+        shift_event_r=opts["shift_event_r"] or None, add_noise_r=opts["add_noise_r"] or None,
+        drop_channe_r=opts["drop_channel_r"] or None, add_gap_r=opts["add_gap_r"] or None,
+        scale_amplitude_r=opts["scale_amplitude_r"] or None, pre_emphasis=opts["pre_emphasis"],
     )
 
 
@@ -345,15 +385,16 @@ def _model_kwargs(opts, task, model_name, conventions, demo):
     return kwargs
 
 
-def _datasets(opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids):
+def _datasets(opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids,
+              label_type=None):
     """Training and validation inputs, and the generators EpochSync keeps in step."""
     from utrans import data as data_mod
     from utrans.adapters import AdaptedDataset
     from utrans.labels import get_labeller
 
-    labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=opts["max_d"] or 114.5,
-                                             min_d=1e-5 if opts["min_d"] is None
-                                             else opts["min_d"]))
+    labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=opts["max_d"],
+                                             min_d=opts["min_d"],
+                                             label_type=label_type or "gaussian"))
     replicas = strategy.num_replicas_in_sync
     # Under several replicas a short last validation batch would leave some
     # replicas an empty slice (which CPU convolutions reject): drop it.
@@ -464,13 +505,15 @@ def _config(task, model_name, model_kwargs, opts, files, settings, strategy, rol
         task=task.name, quantity=task.quantity, model=model_name, model_kwargs=model_kwargs,
         backbone_kwargs=opts["backbone_kwargs"], input_hdf5=files.hdf5,
         input_trainset=files.train, input_validset=files.valid, input_testset=files.test,
-        max_d=opts["max_d"] or 114.5, min_d=1e-5 if opts["min_d"] is None else opts["min_d"],
-        normalization_mode=opts["normalization_mode"] or "std", seed=opts["seed"],
+        max_d=opts["max_d"], min_d=opts["min_d"],
+        normalization_mode=opts["normalization_mode"], seed=opts["seed"],
         batch_size=settings["batch_size"], replicas=strategy.num_replicas_in_sync,
         global_batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
         strategy=distribute.strategy_name(strategy), workers=role.count,
         epochs=settings["epochs"], patience=settings["patience"],
-        learning_rate=settings["learning_rate"], weights=note, demo=files.demo,
+        learning_rate=settings["learning_rate"], lr_breakpoints=settings["lr_breakpoints"],
+        label_type=settings["label_type"], augmentation=opts["augmentation"],
+        rates={k: opts[k] for k in _REFERENCE_RATES}, weights=note, demo=files.demo,
         adapter=adapter.settings(), checkpoint=opts["checkpoint"], n_parameters=n_parameters,
     )
 
@@ -485,8 +528,10 @@ def _callbacks(outs, settings, generators, validation, timer, extra):
         AtomicBestCheckpoint(outs.models, monitor="val_loss", best=best),
         keras.callbacks.CSVLogger(str(outs.root / "history.csv"), append=outs.resuming),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"]),
-        keras.callbacks.LearningRateScheduler(
-            data_mod.make_lr_schedule(base_lr=settings["learning_rate"]), verbose=0),
+        keras.callbacks.LearningRateScheduler(data_mod.make_lr_schedule(
+            base_lr=settings["learning_rate"],
+            **({"breakpoints": settings["lr_breakpoints"]} if settings["lr_breakpoints"] else {})),
+            verbose=0),
         timer,
         *extra,
     ]
@@ -535,15 +580,24 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
     role = distribute.worker_role(strategy)
     outs = _outputs(opts, task, role)
     files = _prepare_data(DataFiles.coerce(data), task, outs.root, opts["seed"])
-    settings = _run_settings(opts, task, files.demo)
+    settings, description = _run_settings(opts, task, model_name, files.demo)
     if files.demo and opts["augmentation"] and not task.demo.get("augmentation", True):
         opts["augmentation"] = False
-        logger.info("Demo run: augmentation off (the short demo learns faster on clean traces; "
-                    "real runs use the reference rates)")
+        description += " (augmentation off: the short demo learns faster on clean traces)"
+    logger.info("Training with the %s", description)
     global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
     train_ids, valid_ids = load_split(files.train), load_split(files.valid)
     if opts["max_traces"]:
         train_ids, valid_ids = train_ids[: opts["max_traces"]], valid_ids[: opts["max_traces"]]
+    for name, ids, needed in (("training", train_ids, global_batch),
+                              ("validation", valid_ids, strategy.num_replicas_in_sync)):
+        if len(ids) < needed:
+            raise ModelInputError(
+                f"The {name} split has {len(ids)} traces, fewer than one "
+                + ("global batch" if name == "training" else "trace per replica")
+                + f" ({needed}: --batch_size {settings['batch_size']} x "
+                f"{strategy.num_replicas_in_sync} replica(s)). Lower --batch_size. Split: "
+                + (files.train if name == "training" else files.valid))
     adapter = _adapter(model, model_name, opts, task, files)
     model_kwargs = _model_kwargs(opts, task, model_name, adapter.conventions, files.demo)
     logger.info("Strategy: %s with %d replica(s); batch size %d per replica, %d global%s",
@@ -551,7 +605,8 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
                 settings["batch_size"], global_batch,
                 f"; {role.count} workers" if role.count > 1 else "")
     train_gen, valid_gen, generators, validation = _datasets(
-        opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids)
+        opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids,
+        settings["label_type"])
     with strategy.scope():
         built, note = _compile(opts, model_name, model_kwargs, adapter, settings["learning_rate"],
                                model if isinstance(model, keras.Model) else None)
