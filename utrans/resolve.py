@@ -232,7 +232,9 @@ def load_checkpoint(model, checkpoint):
                                   "use a .keras or .weights.h5 file.")
         load_torch_checkpoint(model, path)
     elif path.name.endswith((".keras", ".weights.h5")):
-        model.load_weights(path)
+        from utrans.convert import load_keras_weights
+
+        load_keras_weights(model, path)
     elif path.suffix == ".h5" and hasattr(model, "from_legacy_h5"):
         from utrans.convert.keras_h5 import load_legacy_h5
 

@@ -13,10 +13,12 @@ through the model's adapter to ``model.fit`` and writes everything under
         data/                 the synthetic demo dataset (demo runs only)
         models/best.keras     best model (by val_loss), written atomically
         models/best.weights.h5
-        backup/               BackupAndRestore state (removed after a finished run;
-                              worker k > 0 of a multi-worker run: backup_worker<k>/)
+        backup/               verified training states of the last two epochs (removed
+                              after a finished run; worker k > 0 of a multi-worker run:
+                              backup_worker<k>/), see utrans.checkpoints
         training_config.json  task, model, conventions, data files (absolute), seed, ...
-        history.csv           one row per epoch (CSVLogger, appended on resume)
+        history.csv           one row per completed epoch (epoch counted from 1), rebuilt
+                              from the backup on resume
         loss_curves.png
 
 From Python::
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -152,6 +155,10 @@ class FitResult:
     seconds_per_epoch: float
 
 
+class OutputPathError(ValueError):
+    """The output folder cannot be created or written; the message names it."""
+
+
 def output_dir(output_name):
     """``<output_name>_outputs`` as a Path (the folder every script writes to)."""
     return pathlib.Path(f"{output_name}_outputs")
@@ -221,14 +228,15 @@ def make_strategy(name="auto"):
 class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Save the best model as ``best.keras`` and ``best.weights.h5``, atomically.
 
-    Each file is written under a temporary name in the same folder and then
-    renamed, so a run killed mid-write never leaves a truncated model behind.
+    Each file is written under a temporary name in the same folder, flushed
+    and renamed (:func:`utrans.checkpoints.atomic_write`), so a run killed
+    mid-write never leaves a truncated model behind.
 
     Args:
         models_dir: folder of the two files.
         monitor: the logged quantity to minimise (default ``val_loss``).
-        best: the best value so far (a resumed run passes the one of its
-            ``history.csv``, so a worse epoch does not overwrite the best model).
+        best: the best value so far (a resumed run takes the one of its
+            restored history, :meth:`restore`).
     """
 
     def __init__(self, models_dir, monitor="val_loss", best=np.inf):
@@ -237,38 +245,26 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.best = float(best)
 
+    def restore(self, rows):
+        """Take the best value of the restored history ``rows``."""
+        values = [r.get(self.monitor, np.nan) for r in rows]
+        values = [v for v in values if np.isfinite(v)]
+        if values:
+            self.best = min(self.best, float(min(values)))
+
     def on_epoch_end(self, epoch, logs=None):
+        from utrans.checkpoints import atomic_write
+
         value = (logs or {}).get(self.monitor)
         if value is None or not np.isfinite(value) or value >= self.best:
             return
         previous, self.best = self.best, float(value)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
         for name, save in (("best.keras", self.model.save),
                            ("best.weights.h5", self.model.save_weights)):
-            fd, tmp = tempfile.mkstemp(dir=self.models_dir, suffix="." + name)
-            os.close(fd)
-            tmp = pathlib.Path(tmp)
-            try:
+            with atomic_write(self.models_dir / name) as tmp:
                 save(tmp)
-                os.replace(tmp, self.models_dir / name)
-            finally:
-                tmp.unlink(missing_ok=True)
         logger.info("Epoch %d: %s improved from %.5g to %.5g; saved %s", epoch + 1,
                     self.monitor, previous, self.best, self.models_dir / "best.keras")
-
-
-def _best_so_far(history, monitor):
-    """Smallest finite ``monitor`` in a CSVLogger file (``inf`` when absent)."""
-    import pandas as pd
-
-    if not history.exists():
-        return np.inf
-    try:
-        values = pd.read_csv(history)[monitor].to_numpy(dtype=float)
-    except (KeyError, ValueError, pd.errors.EmptyDataError):
-        return np.inf
-    values = values[np.isfinite(values)]
-    return float(values.min()) if values.size else np.inf
 
 
 def _prepare_data(data, task, out, seed):
@@ -475,9 +471,16 @@ def _outputs(opts, task, role):
         out = pathlib.Path(tempfile.mkdtemp(prefix=f"utrans_worker{role.index}_"))
         logger.info("Worker %d of %d: outputs go to the chief; scratch folder %s", role.index,
                     role.count, out)
-    (out / "models").mkdir(parents=True, exist_ok=True)
+    from utrans.checkpoints import remove_stale_temporaries
+
+    try:
+        (out / "models").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"--output_name {opts['output_name'] or task.output_name}: cannot "
+                              f"create {out / 'models'} ({err.strerror or err}).") from None
     if backup.exists() and not opts["resume"]:
         shutil.rmtree(backup)
+    remove_stale_temporaries(out, out / "models", backup)
     return _Outputs(out, out / "models", backup, backup.exists())
 
 
@@ -520,13 +523,22 @@ def _config(task, model_name, model_kwargs, opts, files, settings, strategy, rol
 
 def _callbacks(outs, settings, generators, validation, timer, extra):
     from utrans import data as data_mod
+    from utrans.checkpoints import HistoryCSV, VerifiedBackupAndRestore, write_history
 
-    best = _best_so_far(outs.root / "history.csv", "val_loss") if outs.resuming else np.inf
+    history = HistoryCSV(outs.root / "history.csv", extra=_skip_counter(generators))
+    best = AtomicBestCheckpoint(outs.models, monitor="val_loss")
+
+    def restored(rows):
+        history.rows = [dict(r) for r in rows]
+        write_history(history.path, history.rows)
+        best.restore(rows)
+
     return [
-        keras.callbacks.BackupAndRestore(str(outs.backup)),
+        # history first: an epoch's row is on disk before its checkpoints are written
+        history,
+        VerifiedBackupAndRestore(outs.backup, history=restored),
         distribute.EpochSync(generators, validation),
-        AtomicBestCheckpoint(outs.models, monitor="val_loss", best=best),
-        keras.callbacks.CSVLogger(str(outs.root / "history.csv"), append=outs.resuming),
+        best,
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"]),
         keras.callbacks.LearningRateScheduler(data_mod.make_lr_schedule(
             base_lr=settings["learning_rate"],
@@ -535,6 +547,18 @@ def _callbacks(outs, settings, generators, validation, timer, extra):
         timer,
         *extra,
     ]
+
+
+def _skip_counter(generators):
+    """``extra()`` for the history: traces skipped as bad in the epoch (``--skip_bad``)."""
+
+    def extra():
+        counts = [getattr(getattr(g, "generator", g), "skipped_this_epoch", None)
+                  for g in generators]
+        counts = [c for c in counts if c is not None]
+        return {"skipped_traces": int(sum(counts))} if counts else {}
+
+    return extra
 
 
 def fit(task, model=None, data=None, *, callbacks=(), **options):
@@ -697,6 +721,7 @@ def trainer_main(task_name, argv=None, callbacks=()):
     Returns:
         The :class:`FitResult`.
     """
+    from utrans.checkpoints import BackupUnusableError
     from utrans.convert import CheckpointMismatchError
     from utrans.formats import BadTraceError
     from utrans.presets import PresetUnavailableError
@@ -716,5 +741,23 @@ def trainer_main(task_name, argv=None, callbacks=()):
     try:
         return fit(task, model=model, data=data, callbacks=callbacks, **args)
     except (BadTraceError, PresetUnavailableError, FileNotFoundError, ModelInputError,
-            CheckpointMismatchError) as err:
+            CheckpointMismatchError, OutputPathError, BackupUnusableError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted. {_resume_hint(args, task)}\n")
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        parser.exit(2, f"{parser.prog}: error: no space left on the device while writing "
+                       f"({err.filename or 'a checkpoint'}); nothing was left half-written. "
+                       f"{_resume_hint(args, task)}\n")
+
+
+def _resume_hint(args, task):
+    from utrans.checkpoints import VerifiedBackupAndRestore
+
+    backup = output_dir(args["output_name"] or task.output_name) / "backup"
+    states = VerifiedBackupAndRestore(backup).states()
+    done = states[0][0] if states else 0
+    return (f"{done} epoch(s) completed" + (f" and saved in {backup}" if done else "")
+            + f". Run the same command again to resume from epoch {done + 1}.")

@@ -24,6 +24,9 @@ def _main(task_name, argv, prog, description, names, call):
     except (EvaluationInputError, BadTraceError, PresetUnavailableError,
             FileNotFoundError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted; nothing was written (outputs are written "
+                         "at the end). Run the same command again.\n")
 
 
 def tester_main(task_name, argv=None):

@@ -83,11 +83,20 @@ def load_trained_model(path, config=None):
     if not path.exists():
         raise EvaluationInputError(f"Model file not found: {path}. Train one first "
                                    "(01_train/trainerN.py) or pass --input_model.")
+    from utrans.convert import CheckpointMismatchError, check_keras_file, load_keras_weights
+
+    if path.name.endswith((".keras", ".weights.h5")):
+        try:
+            check_keras_file(path)
+        except CheckpointMismatchError as err:
+            raise EvaluationInputError(str(err)) from None
     if path.name.endswith(".keras"):
         try:
             return keras.saving.load_model(path, compile=False)
-        except (ValueError, TypeError, OSError) as err:
-            raise EvaluationInputError(f"Could not load {path} as a Keras model: {err}") from err
+        except (ValueError, TypeError, OSError, KeyError) as err:
+            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else repr(err)
+            raise EvaluationInputError(f"Could not load {path} as a Keras model: {first}") \
+                from None
     if path.name.endswith(".weights.h5"):
         if not config or "model" not in config:
             raise EvaluationInputError(
@@ -98,7 +107,10 @@ def load_trained_model(path, config=None):
         model, _ = build_model(config["model"], foundation_weights="random",
                                backbone_kwargs=config.get("backbone_kwargs"),
                                **config.get("model_kwargs", {}))
-        model.load_weights(path)
+        try:
+            load_keras_weights(model, path)
+        except CheckpointMismatchError as err:
+            raise EvaluationInputError(str(err)) from None
         return model
     raise EvaluationInputError(f"Unsupported model file {path}: expected .keras or .weights.h5.")
 

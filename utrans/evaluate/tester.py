@@ -273,7 +273,12 @@ def test(task, model=None, **options):
     max_d, min_d = _resolve_depth_range(opts, config)
     built, model_name, source, checkpoint = _resolve_model(model, opts, task, config, out)
     results = _results_dir(opts, out, checkpoint)
-    results.mkdir(parents=True, exist_ok=True)
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EvaluationInputError(f"Cannot create the output folder {results} "
+                                   f"({err.strerror or err}); choose another --output_dir.") \
+            from None
     adapter = _adapter_for(opts, task, built, model_name, checkpoint is not None)
     base = get_labeller(task.labeller_name, max_d=max_d, min_d=min_d)
     gen = DataGenerator(testset, hdf5, batch_size=opts["batch_size"], shuffle=False,
