@@ -65,13 +65,18 @@ from __future__ import annotations
 
 import fractions
 import math
+from typing import ClassVar
 
 import keras
 import numpy as np
 
 from utrans.labels import Labeller, SeisTLabeller
-from utrans.losses import (AleatoricLoss, FocalLoss, WeightedBinaryCrossentropy,
-                           WeightedCategoricalCrossentropy)
+from utrans.losses import (
+    AleatoricLoss,
+    FocalLoss,
+    WeightedBinaryCrossentropy,
+    WeightedCategoricalCrossentropy,
+)
 
 __all__ = [
     "AdaptedDataset",
@@ -302,7 +307,7 @@ class ModelAdapter:
     """
 
     #: The options this adapter takes and their defaults (the reference's).
-    OPTIONS = {}
+    OPTIONS: ClassVar[dict] = {}
     #: Whether the model's window is normalised (``conventions.normalization``) after it is cut.
     normalize_window = False
 
@@ -497,9 +502,9 @@ class DetectionPickingAdapter(SeisTAdapter):
         channel_weights: BCE weights of det, P, S (0.5, 1, 1).
     """
 
-    OPTIONS = dict(_LABEL_OPTIONS, coda_ratio=2.0, channel_weights=(0.5, 1.0, 1.0))
+    OPTIONS: ClassVar[dict] = dict(_LABEL_OPTIONS, coda_ratio=2.0, channel_weights=(0.5, 1.0, 1.0))
     #: SeisT names of the model's output channels.
-    LABELS = ("det", "ppk", "spk")
+    LABELS: ClassVar[tuple] = ("det", "ppk", "spk")
     #: Channels of the task's curves (before the picks channel).
     task_channels = 3
 
@@ -550,8 +555,8 @@ class PhaseNetAdapter(DetectionPickingAdapter):
         class_weights: cross-entropy weights of noise, P, S (1, 1, 1).
     """
 
-    OPTIONS = dict(_LABEL_OPTIONS, class_weights=(1.0, 1.0, 1.0))
-    LABELS = ("non", "ppk", "spk")
+    OPTIONS: ClassVar[dict] = dict(_LABEL_OPTIONS, class_weights=(1.0, 1.0, 1.0))
+    LABELS: ClassVar[tuple] = ("non", "ppk", "spk")
 
     def loss(self):
         return WeightedCategoricalCrossentropy(self.options["class_weights"]), None
@@ -576,7 +581,7 @@ class SeisTPolarityAdapter(SeisTAdapter):
         class_weights: weights of up, down (1, 1).
     """
 
-    OPTIONS = dict(class_weights=(1.0, 1.0))
+    OPTIONS: ClassVar[dict] = dict(class_weights=(1.0, 1.0))
 
     def loss(self):
         return WeightedCategoricalCrossentropy(self.options["class_weights"]), None
@@ -596,7 +601,7 @@ class SeisTRegressionAdapter(SeisTAdapter):
         delta: Huber threshold (1.0, as ``torch.nn.HuberLoss()``).
     """
 
-    OPTIONS = dict(delta=1.0)
+    OPTIONS: ClassVar[dict] = dict(delta=1.0)
 
     def loss(self):
         return keras.losses.Huber(delta=self.options["delta"]), None
@@ -636,7 +641,7 @@ class MagNetAdapter(SeisTAdapter):
             ``MousaviLoss``) or ``"sum_over_batch_size"`` (the mean).
     """
 
-    OPTIONS = dict(loss_reduction="sum")
+    OPTIONS: ClassVar[dict] = dict(loss_reduction="sum")
 
     def loss(self):
         return AleatoricLoss(reduction=self.options["loss_reduction"]), None
@@ -676,7 +681,7 @@ class DistPTAdapter(SeisTAdapter):
         loss_weights: weights of the distance and travel-time losses (0.1, 0.9).
     """
 
-    OPTIONS = dict(loss_reduction="sum", loss_weights=(0.1, 0.9))
+    OPTIONS: ClassVar[dict] = dict(loss_reduction="sum", loss_weights=(0.1, 0.9))
 
     def extra_columns(self):
         return ("path_p_travel_sec",) + super().extra_columns()
@@ -726,7 +731,7 @@ class DiTingMotionAdapter(SeisTAdapter):
         loss_weights: weights of the clarity and polarity losses (1, 1).
     """
 
-    OPTIONS = dict(clarity_key=None, gamma=2.0, loss_weights=(1.0, 1.0))
+    OPTIONS: ClassVar[dict] = dict(clarity_key=None, gamma=2.0, loss_weights=(1.0, 1.0))
 
     def extra_columns(self):
         key = self.options["clarity_key"]
