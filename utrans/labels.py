@@ -9,6 +9,13 @@ A labeller has two faces:
   (used by the data generator), vectorised over the batch and using the picks
   *after* augmentation (``batch.p``, ``batch.s``, second-event ``batch.p2``...).
 
+Pick and detection curves come in two recipes: the U-Trans one
+(:func:`pick_curve`, :class:`PickLabeller`, :class:`DetectionPickLabeller`:
+the data layer's labels at 100 Hz, used as they are by the U-Trans pickers)
+and SeisT's (:class:`SeisTLabeller`: soft labels built at a model's own rate
+and window from the pick positions, as the SeisT reference trains SeisT,
+PhaseNet and EQTransformer; the adapters of :mod:`utrans.adapters` use it).
+
 ``required`` lists the metadata keys every trace must have (finite numbers or
 non-empty strings) and ``required_earthquake`` those needed for earthquake
 traces only; the generator reports a trace lacking them as bad, naming file
