@@ -43,6 +43,62 @@ def test_find_peaks_plateau_edges_and_nan():
         D.find_peaks(np.zeros((2, 3)), 0.3, 1)
 
 
+def test_find_peaks_top_k_before_distance_rule_and_float32_threshold():
+    x = _curve(600, [(100, 0.9), (130, 0.8), (300, 0.5)])
+    # SeisT's topk: the 2 highest peaks (100, 130) are kept first, then 130 falls within 50
+    # samples of 100; 300 is not considered any more.
+    assert D.find_peaks(x, 0.3, 50, max_peaks=2).tolist() == [100]
+    assert D.find_peaks(x, 0.3, 50, max_peaks=3).tolist() == [100, 300]
+    assert D.find_peaks(x, 0.3, 50, max_peaks=1).tolist() == [100]
+    # ties: the later sample wins, as the reference's reversed argsort
+    assert D.find_peaks(_curve(600, [(100, 0.8), (140, 0.8)]), 0.3, 50).tolist() == [140]
+    # float32 comparison: float32(0.7) < 0.7 in float64, but equals the float32 threshold
+    edge = _curve(50, [(20, float(np.float32(0.7)))])
+    assert D.find_peaks(edge, 0.7, 1).tolist() == [20]
+    assert D.detect_events(edge, 0.7).tolist() == [[20, 20]]
+
+
+def test_detect_events_equals_obspy_trigger_onset():
+    from obspy.signal.trigger import trigger_onset
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        x = np.round(rng.random(n) * (rng.random(n) < rng.random()) + 0.5 * rng.random(n), 1)
+        ref = np.asarray(trigger_onset(x, 0.5, 0.5), dtype=np.int64).reshape(-1, 2)
+        np.testing.assert_array_equal(D.detect_events(x, 0.5), ref)
+
+
+def test_decode_outputs_reference_layout():
+    L = 400
+    curves = np.zeros((3, L, 3), dtype=np.float32)
+    curves[0, 10:20, 0] = 0.8  # 10 samples
+    curves[0, 100:150, 0] = 0.9  # the longest window
+    curves[0, 300:330, 0] = 0.6
+    curves[0, [120, 160, 250], 1] = [0.9, 0.95, 0.4]  # 120 lies within 50 samples of 160
+    curves[0, 200, 2] = 0.31
+    curves[1, 5, 2] = 0.29  # below the S threshold
+    curves[2, 0:L, 0] = 0.7  # a detection over the whole window
+    out = D.decode_outputs(curves, ("det", "P", "S"), sampling_rate=50.0)
+    assert set(out) == {"det", "ppk", "spk"}
+    np.testing.assert_array_equal(out["det"], [[100, 149], list(D.NO_DETECTION), [0, L - 1]])
+    np.testing.assert_array_equal(out["ppk"], [[160], [D.PICK_PADDING], [D.PICK_PADDING]])
+    np.testing.assert_array_equal(out["spk"], [[200], [D.PICK_PADDING], [D.PICK_PADDING]])
+    two = D.decode_outputs(curves, ("det", "ppk", "spk"), 50.0, max_events=2,
+                           thresholds={"P": 0.3})
+    # longest first (not by time), [1, 0] padding; picks in time order, padded
+    np.testing.assert_array_equal(two["det"][0], [100, 149, 300, 329])
+    np.testing.assert_array_equal(two["det"][2], [0, L - 1, 1, 0])
+    # top 2 P peaks are 160 and 120; 120 is removed by the distance rule and 250 (the third
+    # highest) is not considered: one pick and one padding value, as the reference
+    np.testing.assert_array_equal(two["ppk"][0], [160, D.PICK_PADDING])
+    # PhaseNet: the noise channel is not decoded; 1 s at 100 Hz = 100 samples apart
+    pn = D.decode_outputs(curves[..., [0, 1, 2]], ("N", "P", "S"), 100.0)
+    assert set(pn) == {"ppk", "spk"}
+    with pytest.raises(ValueError, match=r"curves.shape=\(3, 400, 3\)"):
+        D.decode_outputs(curves, ("det", "P"), 50.0)
+
+
 def test_highest_peak_utrans_rule():
     x = _curve(600, [(100, 0.4), (250, 0.8), (400, 0.15)])
     assert D.highest_peak(x, 0.1) == 250

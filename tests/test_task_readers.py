@@ -112,67 +112,114 @@ def _enz(n=2, t=6000):
 
 def test_waveform_adapter_channels_padding_cropping():
     task = get_task("emg")
-    a = adapters.get_adapter(task, "seist_s_emg")
-    assert (a.in_samples, a.component_order, a.sampling_rate) == (8192, "ZNE", 100.0)
-    x = a.inputs(_enz(), None)
+    raw = adapters.get_adapter(task, "seist_s_emg", normalization="none")
+    assert (raw.in_samples, raw.component_order, raw.sampling_rate) == (8192, "ZNE", 100.0)
+    x = raw.inputs(_enz(), None)
     assert x.shape == (2, 8192, 3)
     np.testing.assert_array_equal(x[0, 0], [3.0, 2.0, 1.0])  # Z, N, E
     assert not x[:, 6000:].any()
-    crop = adapters.get_adapter(task, "magnet", in_samples=4096, component_order="ENZ")
+    # Default (the reference): the padded window is normalised after the cut, per channel over
+    # all 8192 samples: a constant c on 6000 samples becomes sqrt(2192 / 6000), the padding
+    # -sqrt(6000 / 2192), whatever c.
+    std = adapters.get_adapter(task, "seist_s_emg").inputs(_enz(), None)
+    np.testing.assert_allclose(std[0, 0], np.sqrt(2192 / 6000), rtol=1e-6)
+    np.testing.assert_allclose(std[0, -1], -np.sqrt(6000 / 2192), rtol=1e-6)
+    np.testing.assert_allclose(std.astype(np.float64).mean(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(std.astype(np.float64).std(axis=1), 1.0, rtol=1e-6)
+    crop = adapters.get_adapter(task, "magnet", in_samples=4096, component_order="ENZ",
+                                normalization="none")
     np.testing.assert_array_equal(crop.inputs(_enz(), None)[0, -1], [1.0, 2.0, 3.0])
     assert crop.covered_samples(6000) == 4096
     with pytest.raises(ValueError, match="component_order"):
         adapters.get_adapter(task, "magnet", component_order="ZNN")
+    with pytest.raises(TypeError, match="no option label_width_s"):
+        adapters.get_adapter(task, "magnet", label_width_s=0.5)
+
+
+def _dpk_targets(p, s, t=6000):
+    """The dpk labeller's targets wrapped by a picking adapter: curves + picks channel."""
+    from utrans.augment import Batch
+    from utrans.labels import get_labeller
+
+    batch = Batch(np.zeros((len(p), 3, t), np.float32), p=p, s=s)
+    return adapters.PickChannelLabeller(get_labeller("dpk")).label_batch(batch)
 
 
 def test_curves_round_trip_and_resampling():
     task = get_task("dpk")
-    from utrans.labels import pick_curve
-
-    y = np.zeros((1, 6000, 3), dtype=np.float32)
-    pick_curve(6000, 1000, out=y[0, :, 1])
+    y = _dpk_targets([1000.0], [1100.0])
+    assert y.shape == (1, 6000, 4)
+    np.testing.assert_array_equal(y[0, :4, 3], [1000.0, 1100.0, np.nan, np.nan])
     a = adapters.get_adapter(task, "eqtransformer", in_samples=4096, sampling_rate=50)
     t = a.targets(y)
-    assert t.shape == (1, 4096, 3) and abs(int(np.argmax(t[0, :, 1])) - 500) <= 1
+    # Built at 50 Hz from the picks: P at 500, S at 550, coda end 550 + 2 * 50 = 650;
+    # width int(0.5 * 50) = 25 samples, sigma 10 samples.
+    assert t.shape == (1, 4096, 3)
+    assert t[0, 500, 1] == 1.0 and t[0, 550, 2] == 1.0
+    assert t[0, 513, 1] == pytest.approx(np.exp(-13 ** 2 / 200), rel=1e-6) and t[0, 514, 1] == 0
+    assert t[0, 488, 1] == pytest.approx(np.exp(-12 ** 2 / 200), rel=1e-6) and t[0, 487, 1] == 0
+    np.testing.assert_array_equal(t[0, 500:651, 0], 1.0)
+    assert t[0, 651, 0] == pytest.approx(np.exp(-1 / 200), rel=1e-6) and t[0, 664, 0] == 0
     x = a.inputs(_enz(1), None)
-    assert x.shape == (1, 4096, 3) and np.allclose(x[0, 100:2900, 0], 3.0, atol=1e-3)
+    assert x.shape == (1, 4096, 3) and np.allclose(x[0, 100:2900, 0], x[0, 1500, 0], atol=1e-3)
     back, _ = a.predictions(t, _enz(1), y)
     assert back.shape == (1, 6000, 3) and abs(int(np.argmax(back[0, :, 1])) - 1000) <= 2
     same = adapters.get_adapter(task, "seist_s_dpk", in_samples=8192)
-    back, _ = same.predictions(same.targets(y), _enz(1), y)
-    np.testing.assert_allclose(back, y, atol=1e-7)
+    t100 = same.targets(y)
+    assert t100.shape == (1, 8192, 3) and t100[0, 1000, 1] == 1.0 and t100[0, 1025, 1] > 0
+    back, _ = same.predictions(t100, _enz(1), y)
+    np.testing.assert_array_equal(back, t100[:, :6000])
+    with pytest.raises(ValueError, match="picks channel"):
+        same.targets(y[..., :3])
 
 
 def test_phasenet_and_seist_targets():
-    from utrans.labels import pick_curve
-
-    y = np.zeros((1, 6000, 3), dtype=np.float32)
-    pick_curve(6000, 1000, out=y[0, :, 1])
-    pick_curve(6000, 1010, out=y[0, :, 2])
+    y = _dpk_targets([1000.0], [1010.0])
     t = adapters.get_adapter(get_task("dpk"), "phasenet", in_samples=6000).targets(y)
-    assert t[0, 0, 0] == 1.0 and t[0, 1000, 1] == 1.0
-    assert np.all(t.sum(axis=-1) >= 1.0 - 1e-6) and np.all(t >= 0)
+    assert t[0, 0, 0] == 1.0 and t[0, 1000, 1] == 1.0 and t[0, 1010, 2] == 1.0
+    # noise = max(1 - P - S, 0) with overlapping P and S labels
+    np.testing.assert_allclose(t[0, :, 0], np.maximum(1.0 - t[0, :, 1] - t[0, :, 2], 0.0),
+                               atol=1e-7)
+    assert t[0, 1005, 0] == 0.0 and np.all(t >= 0)
     baz = adapters.get_adapter(get_task("baz"), "seist_s_baz")
-    y = np.array([[np.cos(np.radians(300.0)), np.sin(np.radians(300.0))]], dtype=np.float32)
-    assert baz.targets(y)[0, 0] == pytest.approx(300.0, abs=1e-3)
+    from utrans.labels import BackAzimuthLabeller
+
+    assert isinstance(baz.labeller(BackAzimuthLabeller()), adapters.ExtraColumnsLabeller)
+    rad = np.radians(300.0)
+    y = np.array([[np.cos(rad), np.sin(rad), 300.0], [1.0, 0.0, -0.5]], dtype=np.float32)
+    np.testing.assert_array_equal(baz.targets(y), [[300.0], [359.5]])  # the metadata degrees
+    np.testing.assert_array_equal(baz.task_columns(y), y[:, :2])
     pred, _ = baz.predictions(np.array([[300.0]]), None, None)
-    np.testing.assert_allclose(pred, y, atol=1e-6)
+    np.testing.assert_allclose(pred, y[:1, :2], atol=1e-6)
     pmp = adapters.get_adapter(get_task("pmp"), "seist_s_pmp")
     np.testing.assert_array_equal(pmp.targets(np.array([[1.0], [0.0]])), [[1, 0], [0, 1]])
 
 
 def test_ditingmotion_window_around_p():
     a = adapters.get_adapter(get_task("pmp"), "ditingmotion")
+    assert a.loss()[1] == [1.0, 1.0]  # clarity and polarity heads, as the reference
     x = np.zeros((1, 6000, 3), dtype=np.float32)
     x[0, 1000:, 2] = 1.0  # a step on Z at the P pick
     y = np.array([[1.0, 1000.0]], dtype=np.float32)  # polarity up, P sample
     inp = a.inputs(x, y)
     assert inp.shape == (1, 128, 2)
     assert np.argmax(inp[0, :, 1]) == 64  # the first difference jumps at the window's centre
+    # 'std' over the 128-sample window: a step of half the window is -1 / +1
+    np.testing.assert_allclose(inp[0, [0, 63, 64, 127], 0], [-1, -1, 1, 1], rtol=1e-6)
+    assert inp[0, 64, 1] == pytest.approx(2.0, rel=1e-6) and inp[0, 0, 1] == 0.0
+    scaled = adapters.get_adapter(get_task("pmp"), "ditingmotion", normalization="max")
+    np.testing.assert_allclose(scaled.inputs(x * 3.0 + 5.0, y)[0, [0, 64], 0], [-1, 1], rtol=1e-6)
     clarity, pol = a.targets(y)
     np.testing.assert_array_equal(pol, [[1.0, 0.0]])
+    np.testing.assert_array_equal(clarity, [[0.0, 0.0]])  # no clarity labels: no clarity loss
     prob, _ = a.predictions([clarity, np.array([[2.0, 0.0]])], x, y)
     assert prob[0, 0] == pytest.approx(np.exp(2) / (np.exp(2) + 1))
+    withc = adapters.get_adapter(get_task("pmp"), "ditingmotion", clarity_key="trace_p_clarity")
+    assert withc.extra_columns() == ("trace_p_clarity", "p_sample")
+    yc = np.array([[0.0, 1.0, 1000.0], [1.0, 0.0, 900.0], [1.0, np.nan, 900.0]], np.float32)
+    clarity, pol = withc.targets(yc)
+    np.testing.assert_array_equal(clarity, [[0, 1], [1, 0], [0, 0]])
+    np.testing.assert_array_equal(pol, [[0, 1], [1, 0], [1, 0]])
 
 
 def test_losses_by_hand():
@@ -181,15 +228,27 @@ def test_losses_by_hand():
     bce = losses.WeightedBinaryCrossentropy((0.5, 1.0, 1.0))(t, p)
     expected = np.mean([-0.5 * np.log(0.8 + 1e-6), -np.log(0.7 + 1e-6), -np.log(0.6 + 1e-6)])
     assert float(bce) == pytest.approx(expected, rel=1e-5)
-    ale = losses.AleatoricLoss()(np.array([[2.0]]), np.array([[1.0, np.log(4.0)]]))
-    assert float(ale) == pytest.approx(0.5 / 4.0 + 0.5 * np.log(4.0), rel=1e-5)
+    # summed over the batch (reference MousaviLoss); the mean on request
+    t2, p2 = np.array([[2.0], [1.0]]), np.array([[1.0, np.log(4.0)], [1.0, 0.0]])
+    one = 0.5 / 4.0 + 0.5 * np.log(4.0)
+    assert float(losses.AleatoricLoss()(t2, p2)) == pytest.approx(one, rel=1e-5)
+    mean = losses.AleatoricLoss(reduction="sum_over_batch_size")(t2, p2)
+    assert float(mean) == pytest.approx(one / 2, rel=1e-5)
     foc = losses.FocalLoss()(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))
     assert float(foc) == pytest.approx(-(0.5 ** 2) * np.log(0.5 + 1e-6), rel=1e-5)
+    weighted = losses.FocalLoss(weights=(3.0, 1.0))(np.array([[1.0, 0.0], [0.0, 0.0]]),
+                                                   np.array([[0.0, 0.0], [1.0, 0.0]]))
+    assert float(weighted) == pytest.approx(-3 * 0.25 * np.log(0.5 + 1e-6) / 2, rel=1e-5)
+    # cross-entropy: eps inside the log, no clipping or renormalisation, mean over samples
+    cce = losses.WeightedCategoricalCrossentropy((1.0, 2.0))(
+        np.array([[[0.0, 1.0], [1.0, 0.0]]]), np.array([[[0.5, 0.25], [1.0, 0.0]]]))
+    assert float(cce) == pytest.approx(-(2 * np.log(0.25 + 1e-6) + np.log(1 + 1e-6)) / 2, rel=1e-5)
 
 
 def test_p_position_window():
     task = get_task("emg")
-    a = adapters.get_adapter(task, "magnet", in_samples=400, p_position_ratio=0.25)
+    a = adapters.get_adapter(task, "magnet", in_samples=400, p_position_ratio=0.25,
+                             normalization="none")
     from utrans.labels import MagnitudeLabeller
 
     assert isinstance(a.labeller(MagnitudeLabeller()), adapters.ExtraColumnsLabeller)
@@ -202,5 +261,8 @@ def test_p_position_window():
     assert inp[0, 100, 0] == 7.0 and inp[1, 100, 0] == 5.0  # P at 0.25 * 400, Z first
     assert not inp[1, :50].any()  # zeros before the trace start
     np.testing.assert_array_equal(target, [[3.0], [2.0]])
+    # the reference normalises the window after cutting it: one spike in 400 samples
+    std = adapters.get_adapter(task, "magnet", in_samples=400, p_position_ratio=0.25).inputs(x, y)
+    assert std[0, 100, 0] == pytest.approx(np.sqrt(399), rel=1e-5)
     with pytest.raises(ValueError, match="scalar tasks"):
         adapters.get_adapter(get_task("dpk"), "phasenet", p_position_ratio=0.5)

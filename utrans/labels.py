@@ -9,6 +9,13 @@ A labeller has two faces:
   (used by the data generator), vectorised over the batch and using the picks
   *after* augmentation (``batch.p``, ``batch.s``, second-event ``batch.p2``...).
 
+Pick and detection curves come in two recipes: the U-Trans one
+(:func:`pick_curve`, :class:`PickLabeller`, :class:`DetectionPickLabeller`:
+the data layer's labels at 100 Hz, used as they are by the U-Trans pickers)
+and SeisT's (:class:`SeisTLabeller`: soft labels built at a model's own rate
+and window from the pick positions, as the SeisT reference trains SeisT,
+PhaseNet and EQTransformer; the adapters of :mod:`utrans.adapters` use it).
+
 ``required`` lists the metadata keys every trace must have (finite numbers or
 non-empty strings) and ``required_earthquake`` those needed for earthquake
 traces only; the generator reports a trace lacking them as bad, naming file
@@ -29,8 +36,11 @@ __all__ = [
     "PickLabeller",
     "PolarityLabeller",
     "ReconstructionLabeller",
+    "SeisTLabeller",
     "get_labeller",
+    "pair_phases",
     "pick_curve",
+    "soft_label_window",
 ]
 
 
@@ -350,6 +360,272 @@ class DetectionPickLabeller(Labeller):
     def get_config(self):
         return {"label_type": self.label_type, "width": self.width, "coda_ratio": self.coda_ratio,
                 "samples": self.samples}
+
+
+#: Soft labels :class:`SeisTLabeller` knows, with SeisT's names.
+SEIST_LABELS = ("det", "ppk", "spk", "non")
+_SOFT_SHAPES = ("gaussian", "triangle", "box", "sigmoid")
+
+
+def soft_label_window(width, shape="gaussian", sigma=10.0):
+    """One SeisT soft label: its sample offsets around the pick and its values.
+
+    The label spans ``width + 1`` samples, from ``-left`` to ``+right``
+    around the pick with ``left = width // 2`` and ``right = width - left``
+    (25 samples wide: offsets -12 ... +13). Shapes:
+
+    * ``"gaussian"``: ``exp(-k^2 / (2 sigma^2))``; ``sigma`` is in samples and
+      does not follow ``width`` (SeisT uses 10 whatever the width);
+    * ``"triangle"``: ``1 - |2 k / width|`` (slightly negative at ``+right``
+      for an odd width, as in SeisT);
+    * ``"box"``: 1 on every offset;
+    * ``"sigmoid"``: a logistic rise over the left offsets, 1 at the pick,
+      a logistic fall over the right offsets (arguments from -5 to 5).
+
+    Args:
+        width: label width in samples (SeisT: ``int(0.5 s * sampling_rate)``).
+        shape: one of the shapes above.
+        sigma: Gaussian standard deviation in samples.
+
+    Returns:
+        ``(offsets, values)``: int64 and float64 arrays of ``width + 1`` entries.
+    """
+    width = int(width)
+    if width < 0:
+        raise ValueError(f"soft_label_window: width must be >= 0 samples. Received: width={width}")
+    left = width // 2
+    right = width - left
+    k = np.arange(-left, right + 1)
+    if shape == "gaussian":
+        if not sigma > 0:
+            raise ValueError(f"soft_label_window: sigma must be > 0 samples. Received: sigma={sigma}")
+        values = np.exp(-(k.astype(np.float64) ** 2) / (2.0 * float(sigma) ** 2))
+    elif shape == "triangle":
+        values = 1.0 - np.abs(2.0 / max(width, 1) * k)
+    elif shape == "box":
+        values = np.ones(k.size)
+    elif shape == "sigmoid":
+        if left < 1:
+            raise ValueError(f"soft_label_window: a sigmoid label needs width >= 2. Received: width={width}")
+        rise = np.arange(-(left // 2), left - left // 2) * (-10.0 / left)
+        fall = np.arange(-(right // 2), right - right // 2) * (10.0 / right)
+        values = np.concatenate([1.0 / (1.0 + np.exp(rise)), [1.0], 1.0 / (1.0 + np.exp(fall))])
+    else:
+        raise ValueError(f"label_shape must be one of {_SOFT_SHAPES}. Received: {shape!r}")
+    return k.astype(np.int64), values
+
+
+def _add_soft_labels(curve, picks, window):
+    """Add one soft label per integer pick to ``curve`` (in place), cut at the curve's edges.
+
+    A pick outside ``[0, len(curve))`` adds nothing, even when part of its
+    label would fall inside; the others keep their alignment (not re-centred).
+    """
+    offsets, values = window
+    n = curve.shape[0]
+    for idx in picks:
+        if not 0 <= idx < n:
+            continue
+        pos = idx + offsets
+        keep = (pos >= 0) & (pos < n)
+        curve[pos[keep]] += values[keep]
+    return curve
+
+
+def pair_phases(p_picks, s_picks, pad, length):
+    """Pair P and S picks of a window into events, padding the unmatched ones (SeisT rule).
+
+    The picks are sorted; the largest ``n`` is found such that the first ``n``
+    P picks each precede the matching one of the last ``n`` S picks. S picks
+    left without a P (their P lies before the window) get ``P = -pad``; P picks
+    left without an S (beyond the window) get ``S = length + pad``.
+
+    Args:
+        p_picks, s_picks: sample indices inside the window.
+        pad: padding distance in samples (SeisT: the label width).
+        length: window length in samples.
+
+    Returns:
+        list of ``(P, S)`` integer pairs.
+    """
+    p, s = sorted(int(v) for v in p_picks), sorted(int(v) for v in s_picks)
+    n = 0
+    while n < min(len(p), len(s)) and all(p[i] < s[len(s) - n - 1 + i] for i in range(n + 1)):
+        n += 1
+    ps = [-abs(pad)] * (len(s) - n) + p
+    ss = s + [length + abs(pad)] * (len(p) - n)
+    return list(zip(ps, ss))
+
+
+class SeisTLabeller(Labeller):
+    """SeisT's soft labels (detection, P, S, noise) at a model's sampling rate and window.
+
+    The targets the SeisT reference trains its pickers on (SeisT ``dpk``,
+    EQTransformer, PhaseNet), built from the pick positions at the *model's*
+    sampling rate, so that the labels are the reference's sample for sample
+    whatever the data's rate:
+
+    * picks arrive in data samples (``data_rate``) and are scaled to
+      ``sampling_rate`` and rounded to the nearest sample (halves up); a pick
+      outside ``[0, samples)`` is absent. A trace whose P does not precede
+      its S has no label (SeisT treats it as noise); so do noise traces.
+    * ``ppk`` / ``spk``: one soft label (:func:`soft_label_window`) per P / S
+      pick of the window (first event and an added second one), **summed**
+      where they overlap; ``non`` = ``max(1 - ppk - spk, 0)`` (PhaseNet).
+    * ``det``: the picks are paired into events (:func:`pair_phases`, padding
+      with the label width); per event the coda end is
+      ``D = int(S + coda_ratio * (S - P))``, soft labels are put at ``P`` and
+      ``D`` (one at or beyond the window end is dropped), the samples
+      ``[P, D)`` (clipped to the window) are set to 1, and the sum over
+      events is clipped at 1. So ``det`` rises as the left half of the label
+      before ``P``, is 1 on ``[P, D]`` and falls as its right half after ``D``.
+
+    Computed in float64, returned as float32 ``(batch, samples, len(labels))``.
+
+    Args:
+        labels: channels in order, from ``"det"``, ``"ppk"``, ``"spk"``,
+            ``"non"`` (SeisT dpk and EQTransformer: ``("det", "ppk", "spk")``;
+            PhaseNet: ``("non", "ppk", "spk")``).
+        sampling_rate: Hz of the labels (the model's rate).
+        samples: label length (the model's ``in_samples``); ``None``: the
+            batch's length scaled to ``sampling_rate``.
+        data_rate: Hz of the picks :meth:`label_batch` and ``__call__`` receive
+            (the data layer's 100 Hz); ``None``: ``sampling_rate``.
+        label_width_s: label width in seconds; ``int(label_width_s *
+            sampling_rate)`` samples (SeisT ``--label-width`` 0.5: 25 samples
+            at 50 Hz, a label of 26 samples).
+        label_shape: ``"gaussian"`` (SeisT default), ``"triangle"``, ``"box"``
+            or ``"sigmoid"``.
+        sigma: standard deviation of the Gaussian in samples (SeisT: 10,
+            independent of the width).
+        coda_ratio: coda end as a multiple of ``S - P`` after S (SeisT
+            ``--coda-ratio`` 2.0).
+    """
+
+    required_earthquake = ("trace_p_arrival_sample", "trace_s_arrival_sample")
+
+    def __init__(self, labels=("det", "ppk", "spk"), sampling_rate=100.0, samples=None,
+                 data_rate=None, label_width_s=0.5, label_shape="gaussian", sigma=10.0,
+                 coda_ratio=2.0):
+        labels = tuple(labels)
+        unknown = [n for n in labels if n not in SEIST_LABELS]
+        if unknown or not labels:
+            raise ValueError(f"SeisTLabeller: labels must be taken from {SEIST_LABELS}. "
+                             f"Received: labels={labels}")
+        if not float(sampling_rate) > 0:
+            raise ValueError(f"SeisTLabeller: sampling_rate must be > 0 Hz. "
+                             f"Received: sampling_rate={sampling_rate}")
+        if samples is not None and int(samples) < 1:
+            raise ValueError(f"SeisTLabeller: samples must be >= 1 or None. Received: samples={samples}")
+        if not float(label_width_s) >= 0:
+            raise ValueError(f"SeisTLabeller: label_width_s must be >= 0. "
+                             f"Received: label_width_s={label_width_s}")
+        self.labels = labels
+        self.sampling_rate = float(sampling_rate)
+        self.samples = None if samples is None else int(samples)
+        self.data_rate = self.sampling_rate if data_rate is None else float(data_rate)
+        self.label_width_s = float(label_width_s)
+        self.label_shape = label_shape
+        self.sigma = float(sigma)
+        self.coda_ratio = float(coda_ratio)
+        self.output_shape = (self.samples, len(labels))
+        self._window = soft_label_window(self.width, label_shape, self.sigma)
+
+    @property
+    def width(self):
+        """Label width in samples: ``int(label_width_s * sampling_rate)``."""
+        return int(self.label_width_s * self.sampling_rate)
+
+    @property
+    def ratio(self):
+        """Label samples per data sample (``sampling_rate / data_rate``)."""
+        return self.sampling_rate / self.data_rate
+
+    def to_samples(self, picks):
+        """Data-frame picks -> integer label samples (NaN stays NaN), halves rounded up."""
+        scaled = np.asarray(picks, dtype=np.float64) * self.ratio
+        return np.floor(scaled + 0.5)
+
+    def _row(self, out, p, s):
+        n = out.shape[0]
+        for pp, ss in zip(p, s):
+            if np.isfinite(pp) and np.isfinite(ss) and pp >= ss:
+                return  # SeisT: a P that does not precede its S makes the trace noise
+        p_in = [int(v) for v in p if np.isfinite(v) and 0 <= v < n]
+        s_in = [int(v) for v in s if np.isfinite(v) and 0 <= v < n]
+        cache = {}
+
+        def bumps(picks, key):
+            if key not in cache:
+                cache[key] = _add_soft_labels(np.zeros(n), picks, self._window)
+            return cache[key]
+
+        for c, name in enumerate(self.labels):
+            if name == "ppk":
+                out[:, c] = bumps(p_in, "p")
+            elif name == "spk":
+                out[:, c] = bumps(s_in, "s")
+            elif name == "non":
+                out[:, c] = np.maximum(1.0 - bumps(p_in, "p") - bumps(s_in, "s"), 0.0)
+            else:  # det
+                det = np.zeros(n)
+                for pp, ss in pair_phases(p_in, s_in, self.width, n):
+                    end = int(ss + self.coda_ratio * (ss - pp))
+                    one = _add_soft_labels(np.zeros(n), [pp, end], self._window)
+                    one[min(max(pp, 0), n):min(max(end, 0), n)] = 1.0
+                    det += one
+                out[:, c] = np.minimum(det, 1.0)
+
+    def from_picks(self, p, s, p2=None, s2=None, samples=None):
+        """Labels from picks already in label samples.
+
+        Args:
+            p, s: ``(batch,)`` P and S samples at ``sampling_rate`` (NaN: none).
+            p2, s2: picks of an added second event (NaN or ``None``: none).
+            samples: label length; default :attr:`samples`.
+
+        Returns:
+            float32 ``(batch, samples, len(labels))``.
+        """
+        samples = self.samples if samples is None else int(samples)
+        if samples is None:
+            raise ValueError("SeisTLabeller.from_picks: give samples (the labeller has none). "
+                             "Received: samples=None")
+        p = np.atleast_1d(np.asarray(p, dtype=np.float64))
+        nan = np.full(p.shape, np.nan)
+        s = np.atleast_1d(np.asarray(s, dtype=np.float64))
+        p2 = nan if p2 is None else np.atleast_1d(np.asarray(p2, dtype=np.float64))
+        s2 = nan if s2 is None else np.atleast_1d(np.asarray(s2, dtype=np.float64))
+        out = np.zeros((p.shape[0], samples, len(self.labels)), dtype=np.float64)
+        for i in range(p.shape[0]):
+            self._row(out[i], (p[i], p2[i]), (s[i], s2[i]))
+        return out.astype(np.float32)
+
+    def label_batch(self, batch, rng=None):
+        """Labels of a :class:`utrans.augment.Batch` whose picks are in ``data_rate`` samples."""
+        noise = np.asarray(batch.noise, dtype=bool)
+
+        def picks(v):
+            return np.where(noise, np.nan, self.to_samples(v))
+
+        samples = self.samples if self.samples is not None else int(round(batch.samples * self.ratio))
+        return self.from_picks(picks(batch.p), picks(batch.s), picks(batch.p2), picks(batch.s2),
+                               samples=samples)
+
+    def __call__(self, meta):
+        if self.samples is None:
+            raise ValueError("SeisTLabeller: a single trace needs samples. Received: samples=None")
+        if meta.get("trace_category") == "noise":
+            return self.from_picks([np.nan], [np.nan])[0]
+        p, s = (self.to_samples(np.nan if meta.get(k) is None else meta[k])
+                for k in ("trace_p_arrival_sample", "trace_s_arrival_sample"))
+        return self.from_picks([p], [s])[0]
+
+    def get_config(self):
+        return {"labels": list(self.labels), "sampling_rate": self.sampling_rate,
+                "samples": self.samples, "data_rate": self.data_rate,
+                "label_width_s": self.label_width_s, "label_shape": self.label_shape,
+                "sigma": self.sigma, "coda_ratio": self.coda_ratio}
 
 
 class ReconstructionLabeller(Labeller):
