@@ -562,7 +562,10 @@ class CurvePickingAdapter(ModelAdapter):
                              f"labels={self.conventions.labels}") from err
 
     def targets(self, y):
-        return self._time_forward(np.asarray(y)[..., self._channels], curves=True)
+        curves = np.asarray(y, dtype=np.float32)[..., self._channels]
+        if self.ratio != 1.0:
+            curves = _interp_time(curves, int(round(curves.shape[1] * self.ratio)))
+        return curves if self.in_samples is None else _fit_length(curves, self.in_samples)
 
     def predictions(self, outputs, x, y):
         curves = self._time_back(outputs, x.shape[1])

@@ -246,6 +246,9 @@ OPTIONS = {o.dest: o for o in [
               "SeisT, PhaseNet and EQTransformer, 0.1 for the U-Trans pickers)."),
     _opt("--det_threshold", group=_PICKS, type=fraction, default=None,
          help="Detection threshold (default: the model's convention, 0.5)."),
+    _opt("--max_picks", group=_PICKS, type=positive_int, default=1,
+         help="Picks kept per phase and test window, the highest first (the SeisT reference's "
+              "max_detect_event_num; default: %(default)s)."),
     _opt("--min_peak_distance_s", group=_PICKS, type=positive_float, default=None,
          help="Minimum time between two picks of one phase in seconds (default: the model's "
               "convention, 1.0 s)."),

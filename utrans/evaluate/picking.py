@@ -8,10 +8,13 @@ every model in them report comparable numbers:
 * the model's curves come back from its adapter as (det, P, S) at the data's
   rate; a curve the model lacks is NaN (EQCCT P has no S; PhaseNet no
   detection), and the ``outputs`` column lists the curves it has;
-* picks: the model's ``pick_rule`` (``peaks``: every peak above the threshold
-  at least ``min_peak_distance_s`` apart, SeisT; ``highest``: the single
-  highest peak of the window, U-Trans), thresholds from the model's
-  conventions unless ``--threshold`` / ``--det_threshold`` are given;
+* picks: the model's ``pick_rule`` (``peaks``: the highest ``--max_picks``
+  peaks above the threshold (1 per window, the SeisT reference's
+  ``max_detect_event_num``), at least ``min_peak_distance_s`` apart;
+  ``highest``: the single highest peak of the window, U-Trans), thresholds
+  from the model's conventions unless ``--threshold`` / ``--det_threshold``
+  are given; the true event window is P to ``S + 2 (S - P)``, the SeisT
+  reference's;
 * scores: one-to-one matching of picks to arrivals within 0.1 s and 0.5 s; an
   unmatched pick is a false positive, an unmatched arrival a false negative
   (``p_f1_0.5s``, ``s_f1_0.5s``, ...); detection sample-wise (``det_f1``).
@@ -50,14 +53,44 @@ def _join(values, fmt="{:d}"):
     return ";".join(fmt.format(int(v) if fmt == "{:d}" else float(v)) for v in values)
 
 
-def decode_phase(curve, rule, threshold, min_distance):
-    """Pick samples of one probability curve by the model's rule (:mod:`utrans.decode`)."""
+def decode_phase(curve, rule, threshold, min_distance, max_picks=None):
+    """Pick samples of one probability curve by the model's rule (:mod:`utrans.decode`).
+
+    Args:
+        curve: 1-D probabilities.
+        rule: ``"peaks"`` (SeisT: peaks above ``threshold``, the highest
+            ``max_picks`` of them, then at least ``min_distance`` apart) or
+            ``"highest"`` (U-Trans: the single highest peak).
+        threshold: minimum peak height.
+        min_distance: minimum pick separation in samples.
+        max_picks: picks kept per window (``None``: all).
+
+    Returns:
+        Sorted int64 sample indices.
+    """
     from utrans.decode import find_peaks, highest_peak
 
     if rule == "highest":
         h = highest_peak(curve, threshold)
         return np.zeros(0, dtype=np.int64) if h is None else np.array([h], dtype=np.int64)
-    return find_peaks(curve, threshold, min_distance)
+    return find_peaks(curve, threshold, min_distance, max_peaks=max_picks)
+
+
+def true_detection(meta, covered, coda_ratio=2.0):
+    """The event window ``[P, S + coda_ratio (S - P))`` of one trace (inclusive samples), or NaNs.
+
+    The detection truth of every picker, whatever it was trained on: the
+    SeisT reference window (coda end ``int(S + 2 (S - P))``), clipped to the
+    samples the model sees.
+    """
+    p, s = meta.get(_KEYS["P"]), meta.get(_KEYS["S"])
+    if meta.get("trace_category") == "noise" or p is None or s is None:
+        return np.nan, np.nan
+    p, s = float(p), float(s)
+    if not (np.isfinite(p) and np.isfinite(s)) or not 0 <= p < covered:
+        return np.nan, np.nan
+    end = min(int(s + coda_ratio * (s - p)), covered) - 1
+    return int(p), end
 
 
 def rows(ids, metas, y, pred, pred_std, extras, ctx):
@@ -66,7 +99,6 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
 
     fs = ctx["sampling_rate"]
     curves = np.asarray(pred, dtype=np.float64)
-    labels = np.asarray(y, dtype=np.float64)
     has = [name for name, c in _CHANNELS.items() if not np.isnan(curves[..., c]).all()]
     min_dist = int(round(ctx["min_peak_distance_s"] * fs))
     frame = pd.DataFrame({"trace_name": ids})
@@ -75,7 +107,8 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
         c = _CHANNELS[phase]
         frame[f"true_{ph}_sample"] = _true_pick(metas, phase, ctx["covered"])
         if phase in has:
-            picks = [decode_phase(row, ctx["rule"], ctx["thresholds"][phase], min_dist)
+            picks = [decode_phase(row, ctx["rule"], ctx["thresholds"][phase], min_dist,
+                                  ctx.get("max_picks"))
                      for row in curves[..., c]]
             frame[f"pred_{ph}_samples"] = [_join(p) for p in picks]
             frame[f"pred_{ph}_probs"] = [_join(row[p], "{:.4f}")
@@ -83,12 +116,11 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
         else:
             frame[f"pred_{ph}_samples"] = np.nan
             frame[f"pred_{ph}_probs"] = np.nan
-    spans = {"true": [], "pred": []}
-    for i in range(len(ids)):
-        for key, row in (("true", labels[i, :, 0]), ("pred", curves[i, :, 0])):
-            win = (detect_events(row, ctx["thresholds"]["det"], max_events=1)
-                   if key == "true" or "det" in has else np.zeros((0, 2)))
-            spans[key].append(win[0] if len(win) else (np.nan, np.nan))
+    spans = {"true": [true_detection(m, ctx["covered"]) for m in metas], "pred": []}
+    for row in curves[..., 0]:
+        win = (detect_events(row, ctx["thresholds"]["det"], max_events=1) if "det" in has
+               else np.zeros((0, 2)))
+        spans["pred"].append(win[0] if len(win) else (np.nan, np.nan))
     for key in ("true", "pred"):
         arr = np.asarray(spans[key], dtype=np.float64).reshape(-1, 2)
         frame[f"{key}_det_start"], frame[f"{key}_det_end"] = arr[:, 0], arr[:, 1]

@@ -34,7 +34,7 @@ TEST_OPTIONS = (
     "input_hdf5", "input_testset", "input_model", "checkpoint", "model_kwargs",
     *CONVENTION_OPTIONS, "output_name", "output_dir", "batch_size", "normalization_mode", "max_d",
     "min_d", "number_of_sampling", "skip_bad", "seed", "run_eagerly", "threshold",
-    "det_threshold", "min_peak_distance_s",
+    "det_threshold", "max_picks", "min_peak_distance_s",
 )
 
 
@@ -210,7 +210,7 @@ def _context(opts, task, adapter, labeller, dim):
         conv.min_peak_distance_s if conv.min_peak_distance_s is not None else 1.0)
     return dict(task=task, labeller=labeller, adapter=adapter, sampling_rate=100.0,
                 covered=adapter.covered_samples(dim), thresholds=thresholds,
-                rule=conv.pick_rule, min_peak_distance_s=min_dist)
+                rule=conv.pick_rule, min_peak_distance_s=min_dist, max_picks=opts["max_picks"])
 
 
 def _predict(model, adapter, x, y, opts, index):
@@ -314,6 +314,7 @@ def test(task, model=None, **options):
                 number_of_sampling=opts["number_of_sampling"], n_traces=len(frame),
                 conventions=adapter.settings(), thresholds=ctx["thresholds"],
                 pick_rule=ctx["rule"], min_peak_distance_s=ctx["min_peak_distance_s"],
+                max_picks=ctx["max_picks"],
                 n_parameters=int(built.count_params()))
     (results / "test_config.json").write_text(json.dumps(meta, indent=2))
     logger.info("Wrote %d rows to %s", len(frame), path)
