@@ -70,8 +70,8 @@ def test_layouts_give_same_batches(tmp_path, rows):
 def test_picks_follow_shifted_waveform(tmp_path, rows):
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    gen = DataGenerator(ids, path, PickLabeller("P", "triangle"), [ShiftEvent(1.0)], batch_size=6,
-                        shuffle=False, seed=4)
+    gen = DataGenerator(ids, path, labeller=PickLabeller("P", "triangle"), steps=[ShiftEvent(1.0)],
+                        batch_size=6, shuffle=False, seed=4)
     x, y = gen[0]
     moved = 0
     for j, tid in enumerate(gen.batch_ids(0)):
@@ -235,7 +235,8 @@ def test_fit_with_keras(tmp_path, rows):
 
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    gen = DataGenerator(ids, path, LocationLabeller(), [Normalize("std")], batch_size=2, seed=0)
+    gen = DataGenerator(ids, path, labeller=LocationLabeller(), steps=[Normalize("std")], batch_size=2,
+                        seed=0)
     model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
                               keras.layers.Dense(3)])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
