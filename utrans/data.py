@@ -74,6 +74,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -93,6 +94,7 @@ __all__ = [
     "DataGenerator",
     "SplitCheck",
     "SplitCheckError",
+    "bad_trace_error",
     "check_split",
     "lr_schedule",
     "make_lr_schedule",
@@ -333,6 +335,44 @@ def _decode(value):
     return str(value)
 
 
+_WRAPPED = re.compile(r"BadTraceError: (?P<file>[^\n]+?): trace '(?P<trace>[^\n]*?)': (?P<reason>[^\n]*)")
+
+
+def bad_trace_error(exc, generators=()):
+    """The :class:`BadTraceError` behind an exception raised by ``model.fit``, or ``None``.
+
+    A bad trace in the first batch reaches the caller of ``fit`` as itself;
+    later ones are raised inside TensorFlow's input pipeline, which re-raises
+    them as ``tf.errors.InvalidArgumentError`` with a traceback in the message.
+    This finds the original error: in the exception chain, on the generators
+    (their ``failure``; wrappers with a ``generator`` attribute are unwrapped),
+    or, for errors raised in worker processes, in the message text.
+
+    Args:
+        exc: the exception caught around ``model.fit`` / ``model.evaluate``.
+        generators: the :class:`DataGenerator` objects (or wrappers) used.
+
+    Returns:
+        the :class:`BadTraceError`, or ``None`` when ``exc`` is not about a bad trace.
+    """
+    seen = set()
+    e = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, BadTraceError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    for gen in generators:
+        while not hasattr(gen, "failure") and hasattr(gen, "generator"):
+            gen = gen.generator
+        if getattr(gen, "failure", None) is not None:
+            return gen.failure
+    m = _WRAPPED.search(str(exc))
+    if m:
+        return BadTraceError(m["file"], m["trace"], m["reason"])
+    return None
+
+
 # --------------------------------------------------------------------------
 # the generator
 # --------------------------------------------------------------------------
@@ -406,6 +446,8 @@ class DataGenerator(keras.utils.PyDataset):
         skipped_this_epoch: traces found bad since the last :meth:`on_epoch_end`.
         skipped_last_epoch: the value ``skipped_this_epoch`` had at the last
             :meth:`on_epoch_end` (Keras calls it before the callbacks' ``on_epoch_end``).
+        failure: the :class:`BadTraceError` raised (``skip_bad=False``), else ``None``;
+            see :func:`bad_trace_error`.
 
     Raises:
         TypeError: an unknown keyword (``Received: unknown keyword 'augmention'``).
@@ -539,6 +581,7 @@ class DataGenerator(keras.utils.PyDataset):
         self.skipped = []
         self.skipped_this_epoch = 0
         self.skipped_last_epoch = 0
+        self.failure = None
 
         self.epoch = 0
         dropping = self.skip_bad and self.fill_bad == "drop"
@@ -684,6 +727,7 @@ class DataGenerator(keras.utils.PyDataset):
     def _mark_bad(self, i, err):
         """Raise ``err`` (``skip_bad=False``) or record trace ``i`` as skipped."""
         if not self.skip_bad:
+            self.failure = err
             raise err
         with self._lock:
             if self._bad[i]:

@@ -614,7 +614,7 @@ def load_split(path):
         raise SplitFileError(path, f"the file holds no trace IDs. Received: shape={arr.shape}")
     ids = []
     for pos, value in enumerate(arr):
-        if isinstance(value, (np.integer, int)) and not isinstance(value, (bool, np.bool_)):
+        if arr.dtype.kind in "iu":
             ids.append(str(int(value)))
             continue
         if isinstance(value, (bytes, np.bytes_)):
