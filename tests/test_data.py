@@ -373,7 +373,7 @@ def test_testing_drop_mode_gives_each_usable_trace_once(tmp_path, rows):
     assert {t for t, _ in gen.skipped} == bad
     reasons = dict(gen.skipped)
     assert "not found" in reasons["NOPE.XX_1_EV"] and "non-finite" in reasons[rows[2]["name"]]
-    assert "missing source_magnitude" in reasons[rows[6]["name"]]
+    assert "missing required metadata for MagnitudeLabeller: source_magnitude" in reasons[rows[6]["name"]]
     np.testing.assert_allclose(ys, [next(r["mag"] for r in rows if r["name"] == t) for t in out_ids])
     # metadata-bad traces leave the order before batching: 5 usable-by-metadata traces -> 2 batches
     assert len(gen) == 2

@@ -177,10 +177,9 @@ def trace_problems(meta, labeller=None, samples=None):
             required += list(labeller.required_earthquake)
     optional = _ALWAYS_CHECKED if meta.get("trace_category") != "noise" else ("trace_sampling_rate_hz",)
     problems = metadata_problems(meta, required, optional, samples=samples)
-    if problems and labeller is not None and required:
-        name = type(labeller).__name__
-        problems = [f"{p} [{name} needs: {', '.join(dict.fromkeys(required))}]"
-                    if p.startswith("missing ") else p for p in problems]
+    if problems and problems[0].startswith("missing ") and labeller is not None:
+        problems[0] = (f"missing required metadata for {type(labeller).__name__}: "
+                       + problems[0][len("missing "):])
     return problems
 
 

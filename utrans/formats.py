@@ -424,6 +424,7 @@ def metadata_problems(meta, required=(), optional=(), *, samples=None):
         each echoing the received value.
     """
     problems = []
+    missing = []
     checked = {}
     for key, needed in [(k, True) for k in required] + [(k, False) for k in optional]:
         if key in checked:
@@ -442,7 +443,7 @@ def metadata_problems(meta, required=(), optional=(), *, samples=None):
                 problems.append(f"{key} must be one of {', '.join(METADATA_VALUES[key])}. "
                                 f"Received: {key}={meta.get(key + '_raw')!r}")
             else:
-                problems.append(f"missing {key} (Received: {value!r})")
+                missing.append(f"{key} (Received: {value!r})")
             continue
         if key in METADATA_VALUES:
             if value not in METADATA_VALUES[key]:
@@ -460,6 +461,8 @@ def metadata_problems(meta, required=(), optional=(), *, samples=None):
                                 f"{p!r}, trace_s_arrival_sample={s!r}")
         except (TypeError, ValueError):
             pass
+    if missing:
+        problems.insert(0, "missing " + ", ".join(missing))
     return problems
 
 
@@ -772,8 +775,9 @@ class BaseReader:
             raise self._bad(trace_id, f"expected a waveform dataset. Received: {type(ds).__name__}")
         if ds.dtype.kind not in "fiu":
             raise self._bad(trace_id, f"waveform samples must be numbers. Received: dtype={ds.dtype}")
-        if ds.ndim != 2 or 3 not in ds.shape or ds.size > _MAX_SAMPLES * 3:
-            raise self._bad(trace_id, f"waveform must be 2-D with 3 components. Received: shape={ds.shape}")
+        if ds.ndim != 2 or ds.shape[1] != 3 or ds.size > _MAX_SAMPLES * 3:
+            raise self._bad(trace_id, "waveform must be (samples, 3) with columns E, N, Z. "
+                                      f"Received: shape={ds.shape}")
         return ds
 
     def _read_dataset(self, trace_id, ds, selection=()):
@@ -784,8 +788,9 @@ class BaseReader:
             raise self._bad(trace_id, f"cannot read the waveform samples ({exc})") from None
 
     def _check_waveform(self, trace_id, arr):
-        if arr.ndim != 2 or 3 not in arr.shape:
-            raise self._bad(trace_id, f"waveform must be 2-D with 3 components. Received: shape={arr.shape}")
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise self._bad(trace_id, "waveform must be (samples, 3) with columns E, N, Z. "
+                                      f"Received: shape={arr.shape}")
         return arr
 
 
