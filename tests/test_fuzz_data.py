@@ -27,15 +27,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-from mock_h5 import event_rows, make_datacollected, make_seisbench, make_stead  # noqa: E402
-from utrans.data import DataGenerator, check_split, trace_problems  # noqa: E402
-from utrans.formats import BadTraceError, DataError, load_split, open_dataset  # noqa: E402
-from utrans.labels import get_labeller  # noqa: E402
+from mock_h5 import event_rows, make_datacollected, make_seisbench, make_stead
+from utrans.data import DataGenerator, check_split, trace_problems
+from utrans.formats import BadTraceError, DataError, load_split, open_dataset
+from utrans.labels import get_labeller
 
 FAST = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -312,14 +311,22 @@ _absurd = st.one_of(
 )
 
 
-def _set_metadata(layout, files, trace, key, value):
-    if layout == "seisbench" or (layout == "stead" and "csv" in files):
+def _csv_row(files, trace):
+    """Row number of ``trace`` in the metadata CSV (None without a CSV)."""
+    if "csv" not in files:
+        return None
+    table = pd.read_csv(files["csv"], dtype=str, keep_default_na=False)
+    return int(np.flatnonzero(table["trace_name"] == trace)[0])
+
+
+def _set_metadata(layout, files, trace, row, key, value):
+    if row is not None:
         csv = files["csv"]
         table = pd.read_csv(csv, dtype=str, keep_default_na=False)
         col = key
         if col not in table.columns:
             table[col] = ""
-        idx = int(np.flatnonzero(table["trace_name"] == trace)[0])
+        idx = row
         if value is None:
             table.loc[idx, col] = ""
         else:
@@ -343,12 +350,13 @@ def _metadata_case(layout, which, edits, task, use_csv):
         if layout == "stead" and not use_csv:
             files.pop("csv").unlink()
         trace = ids[which % len(ids)]
+        row = _csv_row(files, trace)
         for key_index, value in edits:
             keys = _ATTRS[layout]
             key = keys[key_index % len(keys)]
             if layout == "seisbench" and key == "trace_name" and value is None:
                 continue
-            _set_metadata(layout, files, trace, key, value)
+            _set_metadata(layout, files, trace, row, key, value)
         names = [files.get("csv", files["hdf5"]), files["hdf5"], path]
         _exercise_reader(path, names)
         _exercise_generator(path, ids, names, task)
@@ -421,3 +429,26 @@ def test_fuzz_harness_sees_a_corruption():
         _corrupt_bytes(path, ("flip", [(0, 0xFF)]))
         err = _judged(lambda: open_dataset(path).trace_ids(), [path])
         assert isinstance(err, DataError) and str(path) in str(err)
+
+
+_lat = st.floats(-90, 90)
+_lon = st.floats(-180, 360, exclude_max=True)
+_any = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@FAST
+@given(coords=st.tuples(st.one_of(_lat, _any), st.one_of(_lon, _any), st.one_of(_lat, _any),
+                        st.one_of(_lon, _any)))
+def test_geodesic_never_raises_obspy_errors(coords):
+    """In range: finite distance and back-azimuth; out of range: a ValueError echoing the value."""
+    from utrans.formats import geodesic_distance_azimuth
+
+    try:
+        dist, baz = geodesic_distance_azimuth(*coords)
+    except ValueError as err:
+        assert "Received:" in str(err)
+        return
+    if any(np.isnan(c) for c in coords):
+        assert np.isnan(dist) and np.isnan(baz)
+    else:
+        assert 0.0 <= dist <= 20040.0 and 0.0 <= baz <= 360.0

@@ -51,6 +51,19 @@ read as missing); missing strings are ``None``. Array-valued quirks
 flattened. Depths are returned as stored; clipping negative depths to 0 is
 the location labeller's job.
 
+Errors name the file (and the trace): :class:`BadTraceError` for one unusable
+trace, :class:`DataFileError` for a file that cannot be read or has the wrong
+structure (truncated HDF5, unparsable CSV, unknown layout), and
+:class:`SplitFileError` for a split file; all are :class:`DataError`, a
+``ValueError``, with a one-line message. Readers return metadata as stored;
+:func:`metadata_problems` checks the values a task uses against
+:data:`METADATA_RANGES` (coordinates, depth, magnitude, back-azimuth,
+distance, pick samples within the trace, S after P, polarity values).
+
+Split files are read by :func:`load_split` without running code: string and
+integer ``.npy`` arrays directly, object arrays through an unpickler that
+rebuilds nothing but numpy arrays, ``str`` and ``bytes``.
+
 Readers keep one HDF5 handle open (opened lazily, once per process, so they
 survive ``fork`` in multiprocessing workers) and expose, besides
 :meth:`~BaseReader.read`, the cheaper :meth:`~BaseReader.read_waveform`,
@@ -804,8 +817,8 @@ def _safe_getter(trace_attrs):
 
     def get(name):
         try:
-            return trace_attrs[name] if name in trace_attrs else None
-        except (OSError, TypeError, ValueError, KeyError, RuntimeError):
+            return trace_attrs[name]
+        except (OSError, TypeError, ValueError, KeyError, RuntimeError):  # absent or unreadable
             return None
 
     return get
@@ -946,6 +959,31 @@ _STEAD_MAP = {
 }
 
 
+class _TableRows:
+    """Per-row access to a metadata table without pandas' per-row cost.
+
+    One numpy array per column and a ``trace ID -> row`` dict; a row is read
+    through ``getter(trace_id)(column)``.
+    """
+
+    def __init__(self, table):
+        self.index = {str(k): i for i, k in enumerate(table.index)}
+        self.columns = {str(c): table[c].to_numpy() for c in table.columns}
+
+    def getter(self, key):
+        """``get(column)`` for the row of ``key`` (``None`` when absent), or ``None``."""
+        pos = self.index.get(key)
+        if pos is None:
+            return None
+        columns = self.columns
+
+        def get(column):
+            col = columns.get(column)
+            return None if col is None else col[pos]
+
+        return get
+
+
 def _read_csv(path):
     """Read a metadata CSV; parse errors name the file."""
     import pandas as pd
@@ -987,6 +1025,7 @@ class SteadReader(BaseReader):
             csv = cand if cand.exists() else None
         self.csv = Path(csv) if csv is not None else None
         self._table = None
+        self._rows = None
         self._ids = None
 
     def _csv_table(self):
@@ -1003,6 +1042,7 @@ class SteadReader(BaseReader):
                 logger.warning("%s: %d repeated trace_name rows; the first of each is used",
                                self.csv, int(dup.sum()))
             self._table = table[~dup]
+            self._rows = _TableRows(self._table)
         return self._table
 
     def _data_group(self):
@@ -1067,10 +1107,9 @@ class SteadReader(BaseReader):
 
     def read_metadata(self, trace_id):
         key = _decode_id(trace_id)
-        table = self._csv_table()
-        if table is not None and key in table.index:
-            row = table.loc[key]
-            return _stead_meta(key, lambda k: row.get(k) if k in row.index else None)
+        get = self._rows.getter(key) if self._csv_table() is not None else None
+        if get is not None:
+            return _stead_meta(key, get)
         return _stead_meta(key, _safe_getter(self._dataset(key).attrs))
 
 
@@ -1151,6 +1190,7 @@ class SeisBenchReader(BaseReader):
             table, names = table[~dup], names[~dup]
         table.index = names
         self._table = table
+        self._rows = _TableRows(table)
 
     def _h5_path(self, name):
         return self.path / f"waveforms{name or ''}.hdf5"
@@ -1193,19 +1233,20 @@ class SeisBenchReader(BaseReader):
         return fmt
 
     def _row(self, trace_id):
+        """``get(column)`` for a trace's metadata row."""
         key = _decode_id(trace_id)
-        try:
-            return self._table.loc[key]
-        except KeyError:
-            raise self._bad(key, "trace ID not found in metadata") from None
+        get = self._rows.getter(key)
+        if get is None:
+            raise self._bad(key, "trace ID not found in metadata")
+        return get
 
     def read_waveform(self, trace_id):
         key = _decode_id(trace_id)
         row = self._row(key)
-        chunk = row["_chunk"]
+        chunk = row("_chunk")
         f = self._file(chunk)
         dim, _comp, perm = self._format(chunk)
-        name = str(row["trace_name"])
+        name = str(row("trace_name"))
         m = _BUCKET_RE.match(name)
         try:
             if m:
@@ -1248,11 +1289,7 @@ class SeisBenchReader(BaseReader):
 
     def read_metadata(self, trace_id):
         key = _decode_id(trace_id)
-        row = self._row(key)
-
-        def g(k):
-            return row[k] if k in row.index else None
-
+        g = self._row(key)
         p = _to_float(g("trace_p_arrival_sample"))
         category, raw = _category(g("trace_category"), p)
         polarity = g("trace_polarity") if g("trace_polarity") is not None else g("trace_P_polarity")
