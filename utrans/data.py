@@ -694,7 +694,8 @@ class DataGenerator(keras.utils.PyDataset):
         self._s[i] = meta.get("trace_s_arrival_sample", np.nan)
         self._coda[i] = meta.get("trace_coda_end_sample", np.nan)
         snr = np.asarray(meta.get("trace_snr_db", np.nan), dtype=np.float64)
-        self._snr_min[i] = np.min(snr) if snr.size else np.nan
+        # clipped: a float32 column, and absurd SNRs (1e300 dB) must not warn on the cast
+        self._snr_min[i] = np.clip(np.min(snr), -1e30, 1e30) if snr.size else np.nan
         self._noise[i] = noise
         for k in self._extra_keys:
             self._extra[k][i] = meta.get(k) if self._extra[k].dtype == object else _number(meta.get(k))
