@@ -339,12 +339,16 @@ def test_skip_counter_per_epoch(tmp_path, rows):
     path = _bad_file(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
     gen = DataGenerator(ids, path, batch_size=2, shuffle=True, seed=1, skip_bad=True)
+    gen[0]  # as Keras does before the first epoch
+    gen.on_epoch_begin()
     for i in range(len(gen)):
         gen[i]
     first = gen.skipped_this_epoch
     assert first == len(gen.skipped) >= 1
     gen.on_epoch_end()
-    assert (gen.skipped_this_epoch, gen.skipped_last_epoch) == (0, first)
+    assert (gen.skipped_this_epoch, gen.skipped_last_epoch) == (first, first)
+    gen.on_epoch_begin()
+    assert gen.skipped_this_epoch == 0
     for i in range(len(gen)):
         x, _ = gen[i]
         assert x.shape[0] == 2
@@ -464,3 +468,21 @@ def test_check_split_with_nothing_usable(tmp_path, rows):
     path = make_stead(tmp_path, rows)
     with pytest.raises(SplitCheckError, match="No usable trace"):
         check_split(["A", "B"], path, task="location", skip_bad=True)
+
+
+def test_skip_count_reaches_keras_callbacks(tmp_path, rows):
+    import keras
+
+    rows[5]["depth"] = -999.0
+    rows[1]["ev_lat"] = 999.0
+    path = make_datacollected(tmp_path, rows, waves={rows[3]["name"]: np.zeros((6000, 3), np.float32)})
+    gen = DataGenerator([r["name"] for r in rows if r["eq"]], path, batch_size=2, skip_bad=True, seed=0)
+    counts = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: counts.append((gen.skipped_this_epoch, len(gen.skipped))))
+    model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(gen, epochs=2, verbose=0, callbacks=[record])
+    assert counts == [(3, 3), (0, 3)]
+    assert {t for t, _ in gen.skipped} == {rows[k]["name"] for k in (1, 3, 5)}

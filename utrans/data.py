@@ -441,10 +441,15 @@ class DataGenerator(keras.utils.PyDataset):
         workers, use_multiprocessing, max_queue_size: passed to ``PyDataset``.
 
     Attributes:
-        skipped: ``[(trace_id, reason), ...]`` of every trace skipped so far.
-        skipped_this_epoch: traces found bad since the last :meth:`on_epoch_end`.
-        skipped_last_epoch: the value ``skipped_this_epoch`` had at the last
-            :meth:`on_epoch_end` (Keras calls it before the callbacks' ``on_epoch_end``).
+        skipped: ``[(trace_id, reason), ...]`` of every trace skipped so far (a
+            bad trace is found once and then left out of later epochs).
+        skipped_this_epoch: traces found bad since the last :meth:`on_epoch_begin`;
+            Keras calls the dataset's ``on_epoch_begin``/``on_epoch_end`` around
+            each epoch, so a callback's ``on_epoch_end`` reads the epoch's count.
+            With ``use_multiprocessing=True`` only traces found in this process
+            count (metadata checks run here; waveform errors found in worker
+            processes are logged there and appended to ``bad_log``).
+        skipped_last_epoch: ``skipped_this_epoch`` at the last :meth:`on_epoch_end`.
         failure: the :class:`BadTraceError` raised (``skip_bad=False``), else ``None``;
             see :func:`bad_trace_error`.
 
@@ -578,8 +583,8 @@ class DataGenerator(keras.utils.PyDataset):
         self._fd_pid = None
         self._resolved = {}
         self.skipped = []
-        self.skipped_this_epoch = 0
         self.skipped_last_epoch = 0
+        self._epoch_base = None
         self.failure = None
 
         self.epoch = 0
@@ -598,12 +603,23 @@ class DataGenerator(keras.utils.PyDataset):
         else:
             self.indexes = self._pool.copy()
 
+    def on_epoch_begin(self):
+        """Start counting :attr:`skipped_this_epoch` afresh (Keras calls this before each epoch).
+
+        Traces found bad before the first epoch (Keras reads a batch to learn the
+        input shapes) count for the first epoch.
+        """
+        self._epoch_base = 0 if self._epoch_base is None else len(self.skipped)
+
+    @property
+    def skipped_this_epoch(self):
+        """Traces found bad since the last :meth:`on_epoch_begin` (readable in callbacks' ``on_epoch_end``)."""
+        return len(self.skipped) - (self._epoch_base or 0)
+
     def on_epoch_end(self):
-        """Advance the epoch counter, reshuffle from ``(seed, epoch)``, roll the skip counter."""
+        """Advance the epoch counter and reshuffle from ``(seed, epoch)``."""
+        self.skipped_last_epoch = self.skipped_this_epoch
         self.epoch += 1
-        with self._lock:
-            self.skipped_last_epoch = self.skipped_this_epoch
-            self.skipped_this_epoch = 0
         self._set_order()
 
     def set_epoch(self, epoch):
@@ -734,7 +750,6 @@ class DataGenerator(keras.utils.PyDataset):
                 return
             self._bad[i] = True
             self.skipped.append((self.list_IDs[i], err.reason))
-            self.skipped_this_epoch += 1
             if self.bad_log is not None:
                 with open(self.bad_log, "a", encoding="utf-8") as fh:
                     fh.write(f"{self.list_IDs[i]}\t{err.reason}\n")
