@@ -221,7 +221,8 @@ class SplitCheck:
         if self.missing:
             parts.append(f"{len(self.missing)} trace IDs not in the dataset (first: "
                          + ", ".join(self.missing[:max_listed]) + ")")
-        bad = [(t, r) for t, r in self.skipped if t not in set(self.missing)]
+        missing = set(self.missing)
+        bad = [(t, r) for t, r in self.skipped if t not in missing]
         if bad:
             parts.append(f"{len(bad)} traces with unusable metadata (first: "
                          + "; ".join(f"{t}: {r}" for t, r in bad[:max_listed]) + ")")
@@ -272,7 +273,35 @@ def check_split(split, dataset, labeller=None, *, task=None, samples=6000, skip_
     else:
         ids = [_decode(v) for v in np.asarray(split, dtype=object).reshape(-1)]
         name = name or "of trace IDs"
-    reader = dataset if isinstance(dataset, BaseReader) else open_dataset(dataset)
+    opened = not isinstance(dataset, BaseReader)
+    reader = open_dataset(dataset) if opened else dataset
+    try:
+        usable, skipped, missing, duplicates = _check_ids(ids, reader, labeller, samples,
+                                                          drop_duplicates)
+    finally:
+        if opened:
+            reader.close()
+    check = SplitCheck(name, reader.path, usable, skipped, missing, duplicates, len(ids))
+    text = check.summary(max_listed)
+    if duplicates:
+        logger.warning("split %s: %d repeated trace IDs%s", name, duplicates,
+                       " (only the first of each is kept)" if drop_duplicates else "")
+    if skipped and not skip_bad:
+        raise SplitCheckError(text + ". Fix the split or skip these traces (skip_bad=True, "
+                                     "--skip_bad).", check)
+    if not usable:
+        raise SplitCheckError(text + ". No usable trace is left.", check)
+    if skipped:
+        logger.warning("%s; skipping them", text)
+        for tid, reason in skipped:
+            logger.debug("skipped %s: %s", tid, reason)
+    else:
+        logger.info(text)
+    return check
+
+
+def _check_ids(ids, reader, labeller, samples, drop_duplicates):
+    """``(usable, skipped, missing, duplicates)`` of :func:`check_split`."""
     results = {}
     usable, skipped, missing = [], [], []
     duplicates = 0
@@ -299,23 +328,7 @@ def check_split(split, dataset, labeller=None, *, task=None, samples=6000, skip_
             usable.append(tid)
         else:
             skipped.append((tid, reason))
-    check = SplitCheck(name, reader.path, usable, skipped, missing, duplicates, len(ids))
-    text = check.summary(max_listed)
-    if duplicates:
-        logger.warning("split %s: %d repeated trace IDs%s", name, duplicates,
-                       " (only the first of each is kept)" if drop_duplicates else "")
-    if skipped and not skip_bad:
-        raise SplitCheckError(text + ". Fix the split or skip these traces (skip_bad=True, "
-                                     "--skip_bad).", check)
-    if not usable:
-        raise SplitCheckError(text + ". No usable trace is left.", check)
-    if skipped:
-        logger.warning("%s; skipping them", text)
-        for tid, reason in skipped:
-            logger.info("skipped %s: %s", tid, reason)
-    else:
-        logger.info(text)
-    return check
+    return usable, skipped, missing, duplicates
 
 
 def _number(value):
