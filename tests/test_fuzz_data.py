@@ -338,8 +338,10 @@ def _set_metadata(layout, files, trace, row, key, value):
         if value is None:
             if key in obj.attrs:
                 del obj.attrs[key]
-        elif isinstance(value, str) and "\x00" in value:
+        elif isinstance(value, str) and "\x00" in value:  # HDF5 strings cannot hold NUL
             obj.attrs[key] = value.replace("\x00", "")
+        elif isinstance(value, bytes) and b"\x00" in value:
+            obj.attrs[key] = value.replace(b"\x00", b"")
         else:
             obj.attrs[key] = value
 

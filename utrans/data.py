@@ -888,7 +888,8 @@ class DataGenerator(keras.utils.PyDataset):
     def _check(self, i, w):
         """Validate samples of one (dim, 3) trace; raise BadTraceError when unusable."""
         flat = w.reshape(-1)
-        energy = float(np.dot(flat, flat))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            energy = float(np.dot(flat, flat))
         if not math.isfinite(energy):
             bad = "non-finite samples (NaN or inf)" if not np.isfinite(flat).all() else \
                 "samples too large (their energy overflows float32)"
