@@ -17,10 +17,10 @@ DIM = 6000
 
 
 def mock_wave(p=None, dim=DIM, spike=100.0):
-    """A (dim, 3) E, N, Z float32 trace: constant 1/2/3 per channel, spike at ``p``."""
+    """A (dim, 3) E, N, Z float32 trace: constant 1/2/3 per channel, spike at ``p`` (when inside)."""
     w = np.empty((dim, 3), dtype=np.float32)
     w[:, 0], w[:, 1], w[:, 2] = 1.0, 2.0, 3.0
-    if p is not None:
+    if p is not None and 0 <= p < dim:
         w[int(p), :] += spike
     return w
 

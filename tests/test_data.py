@@ -5,7 +5,7 @@ import pytest
 
 from mock_h5 import event_rows, make_datacollected, make_seisbench, make_stead, mock_wave
 from utrans.augment import Normalize, ShiftEvent
-from utrans.data import DataGenerator, lr_schedule, make_lr_schedule
+from utrans.data import DataGenerator, bad_trace_error, lr_schedule, make_lr_schedule
 from utrans.formats import BadTraceError
 from utrans.labels import LocationLabeller, PickLabeller
 from utrans.synthetic import write_synthetic_dataset
@@ -70,8 +70,8 @@ def test_layouts_give_same_batches(tmp_path, rows):
 def test_picks_follow_shifted_waveform(tmp_path, rows):
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    gen = DataGenerator(ids, path, PickLabeller("P", "triangle"), [ShiftEvent(1.0)], batch_size=6,
-                        shuffle=False, seed=4)
+    gen = DataGenerator(ids, path, labeller=PickLabeller("P", "triangle"), steps=[ShiftEvent(1.0)],
+                        batch_size=6, shuffle=False, seed=4)
     x, y = gen[0]
     moved = 0
     for j, tid in enumerate(gen.batch_ids(0)):
@@ -235,7 +235,8 @@ def test_fit_with_keras(tmp_path, rows):
 
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    gen = DataGenerator(ids, path, LocationLabeller(), [Normalize("std")], batch_size=2, seed=0)
+    gen = DataGenerator(ids, path, labeller=LocationLabeller(), steps=[Normalize("std")], batch_size=2,
+                        seed=0)
     model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
                               keras.layers.Dense(3)])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
@@ -260,3 +261,228 @@ def test_threads_give_the_serial_batches(syn):
     for (xa, ya), (xb, yb) in zip(expect, got):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
+
+
+# --------------------------------------------------------------------------- calling convention
+
+
+def test_unknown_keyword_is_refused(tmp_path, rows):
+    path = make_datacollected(tmp_path, rows)
+    ids = [r["name"] for r in rows if r["eq"]]
+    with pytest.raises(TypeError, match="Received: unknown keyword 'augmention'"):
+        DataGenerator(ids, path, augmention=True)
+    gen = DataGenerator(ids, path, augmentation=True, drop_channe_r=0.5, batch_size=2)
+    assert any(type(s).__name__ == "DropChannel" for s in gen.augment_steps)
+    gen = DataGenerator(ids, path, augmentation=True, drop_channel_r=0.5, batch_size=2)
+    assert any(type(s).__name__ == "DropChannel" for s in gen.augment_steps)
+    with pytest.raises(TypeError, match="not both"):
+        DataGenerator(ids, path, drop_channe_r=0.5, drop_channel_r=0.5)
+
+
+def test_reference_positional_order_and_keyword_only_labeller(tmp_path, rows):
+    path = make_datacollected(tmp_path, rows)
+    ids = [r["name"] for r in rows if r["eq"]]
+    gen = DataGenerator(ids, path, 6000, 3, 3, 40, False, "max")
+    assert (gen.dim, gen.batch_size, gen.shuffle, gen.norm_mode) == (6000, 3, False, "max")
+    with pytest.raises(TypeError, match="keyword-only"):
+        DataGenerator(ids, path, LocationLabeller())
+    with pytest.raises(TypeError, match=r"steps= replaces.*shift_event_r=0.9"):
+        DataGenerator(ids, path, steps=[Normalize("std")], shift_event_r=0.9)
+
+
+# --------------------------------------------------------------------------- metadata ranges
+
+
+@pytest.mark.parametrize("task,field,value,pattern", [
+    ("location", "ev_lat", 999.0, r"source_latitude_deg must be in \[-90, 90\]. Received: "
+                                  r"source_latitude_deg=999.0"),
+    ("baz", "ev_lat", 999.0, "path_back_azimuth_deg cannot be computed: source_latitude_deg"),
+    ("location", "depth", -999.0, r"source_depth_km must be in \[-10, 800\]. Received: source_depth_km=-999.0"),
+    ("p_pick", "p", 7000.0, r"trace_p_arrival_sample must be in \[0, 6000\)"),
+    ("magnitude", "p", 7000.0, r"trace_p_arrival_sample must be in \[0, 6000\)"),
+    ("dpk", "s", 650.0, "S must come after P"),
+    ("magnitude", "mag", 15.0, r"source_magnitude must be in \[-3, 10\]"),
+])
+@pytest.mark.parametrize("maker", [make_datacollected, make_stead])
+def test_bad_metadata_names_file_trace_and_value(tmp_path, rows, maker, task, field, value, pattern):
+    rows[2][field] = value
+    path = maker(tmp_path, rows)
+    ids = [r["name"] for r in rows[:4]]
+    gen = DataGenerator(ids, path, batch_size=4, shuffle=False, task=task)
+    with pytest.raises(BadTraceError, match=pattern) as err:
+        gen[0]
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: trace '{rows[2]['name']}': ") and "\n" not in msg
+    # skipped, counted and replaced
+    gen = DataGenerator(ids, path, batch_size=2, shuffle=False, task=task, skip_bad=True)
+    seen = []
+    for i in range(len(gen)):
+        x, y = gen[i]
+        assert x.shape[0] == 2 and np.isfinite(y).all()
+        seen += gen.batch_ids(i)
+    assert rows[2]["name"] not in seen
+    assert gen.skipped_this_epoch == 1 and [t for t, _ in gen.skipped] == [rows[2]["name"]]
+
+
+def test_small_negative_depth_is_clipped_not_refused(tmp_path, rows):
+    rows[0]["depth"] = -1.2
+    path = make_datacollected(tmp_path, rows)
+    gen = DataGenerator([rows[0]["name"]], path, batch_size=1, task="location")
+    _, y = gen[0]
+    assert y[0, 2] == pytest.approx((0.0 - 1e-5) / (114.5 - 1e-5))
+
+
+# --------------------------------------------------------------------------- skipping
+
+
+def test_skip_counter_per_epoch(tmp_path, rows):
+    path = _bad_file(tmp_path, rows)
+    ids = [r["name"] for r in rows if r["eq"]]
+    gen = DataGenerator(ids, path, batch_size=2, shuffle=True, seed=1, skip_bad=True)
+    gen[0]  # as Keras does before the first epoch
+    gen.on_epoch_begin()
+    for i in range(len(gen)):
+        gen[i]
+    first = gen.skipped_this_epoch
+    assert first == len(gen.skipped) >= 1
+    gen.on_epoch_end()
+    assert (gen.skipped_this_epoch, gen.skipped_last_epoch) == (first, first)
+    gen.on_epoch_begin()
+    assert gen.skipped_this_epoch == 0
+    for i in range(len(gen)):
+        x, _ = gen[i]
+        assert x.shape[0] == 2
+    # traces found bad earlier are not counted again
+    assert gen.skipped_this_epoch == len(gen.skipped) - first
+    assert {t for t, _ in gen.skipped} <= {rows[k]["name"] for k in (1, 2, 3, 4)}
+
+
+def test_testing_drop_mode_gives_each_usable_trace_once(tmp_path, rows):
+    path = _bad_file(tmp_path, rows)
+    ids = [r["name"] for r in rows] + ["NOPE.XX_1_EV"]
+    # the tester's settings: no shuffle, keep the remainder -> bad traces are dropped
+    gen = DataGenerator(ids, path, batch_size=3, shuffle=False, drop_remainder=False,
+                        skip_bad=True, task="magnitude")
+    assert gen.fill_bad == "drop"
+    out_ids, ys = [], []
+    for i in range(len(gen)):
+        x, y = gen.get_batch(i)
+        got = gen.batch_ids(i)
+        assert x.shape[0] == y.shape[0] == len(got) <= 3
+        out_ids += got
+        ys += list(y[:, 0])
+    # magnitude needs no depth: the NaN-depth trace (4) is usable here; noise has no magnitude
+    bad = {rows[k]["name"] for k in (1, 2, 3)} | {r["name"] for r in rows if not r["eq"]} | {"NOPE.XX_1_EV"}
+    assert out_ids == [t for t in ids if t not in bad]
+    assert {t for t, _ in gen.skipped} == bad
+    reasons = dict(gen.skipped)
+    assert "not found" in reasons["NOPE.XX_1_EV"] and "non-finite" in reasons[rows[2]["name"]]
+    assert "missing required metadata for MagnitudeLabeller: source_magnitude" in reasons[rows[6]["name"]]
+    np.testing.assert_allclose(ys, [next(r["mag"] for r in rows if r["name"] == t) for t in out_ids])
+    # metadata-bad traces leave the order before batching: 5 usable-by-metadata traces -> 2 batches
+    assert len(gen) == 2
+
+
+def test_drop_mode_batch_of_only_bad_waveforms_is_empty(tmp_path, rows):
+    path = _bad_file(tmp_path, rows)
+    ids = [rows[k]["name"] for k in (1, 2, 3, 0)]
+    gen = DataGenerator(ids, path, batch_size=3, shuffle=False, drop_remainder=False,
+                        skip_bad=True, fill_bad="drop")
+    x, y = gen.get_batch(0)
+    assert x.shape == (0, 6000, 3) and y.shape == (0, 3) and gen.batch_ids(0) == []
+    x, y = gen.get_batch(1)
+    assert gen.batch_ids(1) == [rows[0]["name"]] and x.shape == (1, 6000, 3)
+
+
+def test_bad_trace_through_keras_fit_is_one_clean_error(tmp_path, rows):
+    import keras
+
+    path = _bad_file(tmp_path, rows)
+    ids = [rows[k]["name"] for k in (0, 5, 3)]
+    gen = DataGenerator(ids, path, batch_size=1, shuffle=False, task="location")
+    model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    expected = f"{path}: trace '{rows[3]['name']}': all samples are zero"
+    # the bad trace is in the third batch: TensorFlow's input pipeline wraps the error
+    with pytest.raises(Exception) as err:  # noqa: B017 - the type is what is being examined
+        model.fit(gen, epochs=1, verbose=0)
+    found = bad_trace_error(err.value, [gen])
+    assert isinstance(found, BadTraceError) and str(found) == expected
+    assert found is gen.failure
+    # without the generator (worker processes): read back from the message
+    again = bad_trace_error(err.value)
+    assert str(again) == expected and again.trace_id == rows[3]["name"]
+    assert bad_trace_error(ValueError("unrelated")) is None
+
+
+# --------------------------------------------------------------------------- split check
+
+
+def test_check_split_reports_before_training(tmp_path, rows):
+    from utrans.data import SplitCheckError, check_split
+
+    rows[2]["ev_lat"] = 999.0
+    rows[3]["depth"] = -999.0
+    path = make_datacollected(tmp_path, rows)
+    ids = [r["name"] for r in rows if r["eq"]] + ["GONE.XX_1_EV", "GONE.XX_2_EV", rows[0]["name"]]
+    np.save(tmp_path / "train.npy", np.array(ids))
+    with pytest.raises(SplitCheckError) as err:
+        check_split(tmp_path / "train.npy", path, task="location")
+    msg = str(err.value)
+    assert str(tmp_path / "train.npy") in msg and str(path) in msg and "\n" not in msg
+    assert "2 trace IDs not in the dataset (first: GONE.XX_1_EV, GONE.XX_2_EV)" in msg
+    assert "5 of 9 entries usable" in msg
+    assert "2 traces with unusable metadata" in msg and "source_latitude_deg=999.0" in msg
+    assert "1 repeated entries" in msg
+    check = check_split(tmp_path / "train.npy", path, task="location", skip_bad=True)
+    bad = {rows[k]["name"] for k in (2, 3)}
+    assert check.ids == [t for t in ids if t not in bad and not t.startswith("GONE")]
+    assert {t for t, _ in check.skipped} == bad | {"GONE.XX_1_EV", "GONE.XX_2_EV"}
+    assert check.missing == ["GONE.XX_1_EV", "GONE.XX_2_EV"] and check.duplicates == 1
+    assert check.total == len(ids)
+    deduped = check_split(ids, path, task="location", skip_bad=True, drop_duplicates=True)
+    assert deduped.ids == list(dict.fromkeys(check.ids))
+    # magnitude does not need the coordinates: only the repeated entry and the missing IDs remain
+    mag = check_split(ids, path, task="magnitude", skip_bad=True)
+    assert {t for t, _ in mag.skipped} == {"GONE.XX_1_EV", "GONE.XX_2_EV"}
+
+
+def test_check_split_reads_no_waveform(tmp_path, rows, monkeypatch):
+    from utrans.data import check_split
+    from utrans.formats import DataCollectedReader
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a waveform was read")
+
+    monkeypatch.setattr(DataCollectedReader, "read_waveform", boom)
+    monkeypatch.setattr(DataCollectedReader, "locate", boom)
+    path = make_datacollected(tmp_path, rows)
+    check = check_split([r["name"] for r in rows], path, task="p_pick")
+    assert len(check.ids) == len(rows)
+
+
+def test_check_split_with_nothing_usable(tmp_path, rows):
+    from utrans.data import SplitCheckError, check_split
+
+    path = make_stead(tmp_path, rows)
+    with pytest.raises(SplitCheckError, match="No usable trace"):
+        check_split(["A", "B"], path, task="location", skip_bad=True)
+
+
+def test_skip_count_reaches_keras_callbacks(tmp_path, rows):
+    import keras
+
+    rows[5]["depth"] = -999.0
+    rows[1]["ev_lat"] = 999.0
+    path = make_datacollected(tmp_path, rows, waves={rows[3]["name"]: np.zeros((6000, 3), np.float32)})
+    gen = DataGenerator([r["name"] for r in rows if r["eq"]], path, batch_size=2, skip_bad=True, seed=0)
+    counts = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: counts.append((gen.skipped_this_epoch, len(gen.skipped))))
+    model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(gen, epochs=2, verbose=0, callbacks=[record])
+    assert counts == [(3, 3), (0, 3)]
+    assert {t for t, _ in gen.skipped} == {rows[k]["name"] for k in (1, 3, 5)}

@@ -132,11 +132,6 @@ class Step:
             return rows[batch.noise[rows]]
         return rows
 
-    def _chosen(self, rows, rng):
-        """Rows drawn with probability ``rate`` (one draw per row)."""
-        u = rng.random(len(rows))
-        return rows[u < self.rate]
-
     def __call__(self, batch, rng, rows=None):
         self.apply(batch, rng, self._eligible(batch, rows))
         return batch
@@ -203,6 +198,8 @@ class ShiftEvent(Step):
             coda, p, s = batch.coda[r], batch.p[r], batch.s[r]
             if ur >= self.rate or not (np.isfinite(coda) and np.isfinite(p) and np.isfinite(s)):
                 continue
+            if not (0 <= p < T and 0 <= s < T and coda >= 0):
+                continue  # picks outside the trace: nothing sensible to shift
             hi = int(T - coda)
             if hi <= 1:
                 continue
@@ -240,12 +237,16 @@ class AddEvent(Step):
                 continue
             if self.snr_min is not None and not batch.snr_min[r] >= self.snr_min:
                 continue
+            if not (0 <= p < s < T and coda >= 0):
+                continue  # picks outside the trace or S before P: no event to copy
             p, s, coda = int(p), int(s), int(coda)
             sp = s - p
             if T - sp - 21 - coda <= 20:
                 continue
             start = int(coda + su * (T - sp - 21 - coda))
             space = T - start
+            if p + space > T:
+                continue  # coda before P: the copy would run past the trace end
             batch.x[r, :, start:] += batch.x[r, :, p:p + space] * np.float32(1.0 / k)
             batch.p2[r] = start
             batch.s2[r] = start + sp

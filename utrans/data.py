@@ -1,23 +1,27 @@
-"""One data generator for every task, and the learning-rate schedule.
+"""One data generator for every task, split checks, and the learning-rate schedule.
 
 :class:`DataGenerator` is a ``keras.utils.PyDataset``: format reader ->
 augmentation steps -> labeller -> ``(x, y)`` batches, ``x`` float32
 ``(batch, dim, 3)`` (E, N, Z).
 
-Two ways to build it:
+One calling convention: the positional arguments follow the reference
+generators (``list_IDs, file_name, dim, batch_size, n_channels, phase_window,
+shuffle, norm_mode, ...``) so ported scripts work unchanged; everything the
+reference does not have (``labeller=``, ``steps=``, ``seed=``, ``skip_bad=``,
+...) is keyword-only::
 
-* **reference keywords** (scripts written for the U-Trans generators port by
-  changing one import)::
+    gen = DataGenerator(list_IDs, "DataCollected.hdf5", dim=6000, batch_size=32,
+                        norm_mode="std", augmentation=True, add_event_r=0.6,
+                        shift_event_r=0.99, add_noise_r=0.3, drop_channe_r=0.5,
+                        add_gap_r=0.2, task="location", seed=0)
 
-      gen = DataGenerator(list_IDs, "DataCollected.hdf5", dim=6000, batch_size=32,
-                          norm_mode="std", augmentation=True, add_event_r=0.6,
-                          shift_event_r=0.99, add_noise_r=0.3, drop_channe_r=0.5,
-                          add_gap_r=0.2, task="location", seed=0)
+    gen = DataGenerator(ids, path, batch_size=32, labeller=LocationLabeller(),
+                        steps=[ShiftEvent(0.5), Normalize("std")])
 
-* **native form**: trace IDs, a file (or reader), a labeller and a list of steps::
-
-      gen = DataGenerator(ids, path, LocationLabeller(), [ShiftEvent(0.5), Normalize("std")],
-                          batch_size=32)
+An unknown keyword raises ``TypeError`` naming it. Keywords accepted without
+effect are listed in :data:`LABELLER_KEYWORDS` (no effect when ``labeller=``
+is given); ``steps=`` replaces the reference augmentation keywords
+(:data:`STEP_KEYWORDS`), and giving both is an error.
 
 Batch semantics follow the reference: without augmentation a batch holds
 ``batch_size`` traces and there are ``floor(n / batch_size)`` batches (set
@@ -49,10 +53,20 @@ buffer, in file order. Waveform memory is one batch per worker. With
 to fill the cache in the parent process once (done by default when
 ``use_multiprocessing=True``).
 
-Bad traces (missing ID, wrong shape, non-finite or all-zero samples, missing
-required metadata) raise :class:`utrans.formats.BadTraceError` naming file and
-trace; with ``skip_bad=True`` they are logged (and appended to ``bad_log``)
-and replaced by the next good trace of the epoch order, so batches stay full.
+Bad traces: a trace is bad when its ID is missing, its waveform has the wrong
+shape, non-finite or all-zero samples, or the metadata its labeller needs is
+missing or out of range (:data:`utrans.formats.METADATA_RANGES`; pick samples
+must lie in ``[0, dim)`` with S after P). With ``skip_bad=False`` a bad trace
+raises one :class:`utrans.formats.BadTraceError` whose one-line message names
+the file and the trace. With ``skip_bad=True`` it is logged, listed in
+:attr:`DataGenerator.skipped` as ``(trace_id, reason)``, counted in
+:attr:`DataGenerator.skipped_this_epoch`, appended to ``bad_log``, and then
+either replaced by the next good trace of the epoch order (``fill_bad="replace"``,
+training: batches stay full) or dropped (``fill_bad="drop"``, testing: each
+usable trace appears exactly once and a batch may be shorter).
+
+:func:`check_split` checks a whole split from its IDs and metadata alone
+(no waveform is read) before any training starts.
 """
 
 from __future__ import annotations
@@ -60,6 +74,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -67,12 +82,24 @@ import keras
 import numpy as np
 
 from utrans.augment import Batch, Step, channels_last, reference_steps
-from utrans.formats import BadTraceError, BaseReader, load_split, open_dataset
+from utrans.formats import (BadTraceError, BaseReader, DataError, is_missing, load_split,
+                            metadata_problems, open_dataset)
 from utrans.labels import Labeller, get_labeller
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DataGenerator", "lr_schedule", "make_lr_schedule"]
+__all__ = [
+    "LABELLER_KEYWORDS",
+    "STEP_KEYWORDS",
+    "DataGenerator",
+    "SplitCheck",
+    "SplitCheckError",
+    "bad_trace_error",
+    "check_split",
+    "lr_schedule",
+    "make_lr_schedule",
+    "trace_problems",
+]
 
 def lr_schedule(epoch, lr=None, *, base_lr=1e-4,
                 breakpoints=((20, 1e-1), (40, 1e-2), (60, 1e-3), (90, 0.5e-3))):
@@ -116,27 +143,272 @@ def make_lr_schedule(base_lr=1e-4,
     return schedule
 
 
+
+# --------------------------------------------------------------------------
+# trace and split checks
+# --------------------------------------------------------------------------
+
+# Metadata validated whenever present, whatever the task: the picks (cached by
+# the generator and moved by augmentation) and the sampling rate.
+_ALWAYS_CHECKED = ("trace_p_arrival_sample", "trace_s_arrival_sample", "trace_coda_end_sample",
+                   "trace_sampling_rate_hz")
+
+
+def trace_problems(meta, labeller=None, samples=None):
+    """What makes a trace's metadata unusable for a labeller (empty list when usable).
+
+    Checks the keys of ``labeller.required`` (and ``required_earthquake`` for
+    earthquake traces) for presence and range, and the picks and sampling rate
+    whenever present (:func:`utrans.formats.metadata_problems`).
+
+    Args:
+        meta: metadata dict as returned by a reader.
+        labeller: a :class:`utrans.labels.Labeller` (``None``: only the checks
+            made for every task).
+        samples: trace length; pick samples must lie in ``[0, samples)``.
+
+    Returns:
+        list of one-line problem descriptions.
+    """
+    required = []
+    if labeller is not None:
+        required = list(labeller.required)
+        if meta.get("trace_category") != "noise":
+            required += list(labeller.required_earthquake)
+    optional = _ALWAYS_CHECKED if meta.get("trace_category") != "noise" else ("trace_sampling_rate_hz",)
+    problems = metadata_problems(meta, required, optional, samples=samples)
+    if problems and problems[0].startswith("missing ") and labeller is not None:
+        problems[0] = (f"missing required metadata for {type(labeller).__name__}: "
+                       + problems[0][len("missing "):])
+    return problems
+
+
+class SplitCheckError(DataError):
+    """A split has trace IDs absent from the dataset or traces with unusable metadata.
+
+    Args:
+        message: the one-line summary (names the split file and the dataset).
+        check: the :class:`SplitCheck` with every problem found.
+    """
+
+    def __init__(self, message, check=None):
+        super().__init__(message)
+        self.check = check
+
+
+class SplitCheck:
+    """The result of :func:`check_split`.
+
+    Attributes:
+        name: the split (its file path, or the name given).
+        dataset: path of the dataset.
+        ids: usable trace IDs, in split order.
+        skipped: ``[(trace_id, reason), ...]`` of the unusable entries
+            (missing IDs included).
+        missing: IDs absent from the dataset.
+        duplicates: number of repeated entries in the split.
+        total: number of entries in the split.
+    """
+
+    def __init__(self, name, dataset, ids, skipped, missing, duplicates, total):
+        self.name, self.dataset = str(name), str(dataset)
+        self.ids, self.skipped, self.missing = ids, skipped, missing
+        self.duplicates, self.total = int(duplicates), int(total)
+
+    def summary(self, max_listed=5):
+        """One line: counts and the first problems (``max_listed`` of each kind)."""
+        parts = [f"split {self.name}: {len(self.ids)} of {self.total} entries usable in {self.dataset}"]
+        if self.missing:
+            parts.append(f"{len(self.missing)} trace IDs not in the dataset (first: "
+                         + ", ".join(self.missing[:max_listed]) + ")")
+        missing = set(self.missing)
+        bad = [(t, r) for t, r in self.skipped if t not in missing]
+        if bad:
+            parts.append(f"{len(bad)} traces with unusable metadata (first: "
+                         + "; ".join(f"{t}: {r}" for t, r in bad[:max_listed]) + ")")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} repeated entries")
+        return "; ".join(parts)
+
+    def __repr__(self):
+        return f"SplitCheck({self.summary()})"
+
+
+def check_split(split, dataset, labeller=None, *, task=None, samples=6000, skip_bad=False,
+                drop_duplicates=False, name=None, max_listed=5):
+    """Check a split before training or testing, from trace IDs and metadata alone.
+
+    No waveform is read: IDs are looked up in the dataset's index (STEAD CSV,
+    SeisBench ``metadata.csv``, DataCollected group names) and each trace's
+    metadata is checked with :func:`trace_problems` rules (the labeller's
+    required keys in range, picks in ``[0, samples)`` with S after P).
+
+    Args:
+        split: split ``.npy`` path or a list of trace IDs.
+        dataset: dataset path or an open reader.
+        labeller: the task's :class:`utrans.labels.Labeller`.
+        task: labeller name (``'location'``, ...) when ``labeller`` is not given.
+        samples: trace length (the model's input length, e.g. 6000).
+        skip_bad: return the usable IDs instead of raising when some are not.
+        drop_duplicates: keep only the first of repeated IDs (testing: one
+            prediction row per trace); otherwise repeats are kept and counted.
+        name: name of the split in messages (default: the file path).
+        max_listed: how many problems of each kind the summary lists.
+
+    Returns:
+        a :class:`SplitCheck` (``ids`` usable IDs, ``skipped`` ``(id, reason)``
+        list, ``missing``, ``duplicates``, ``total``).
+
+    Raises:
+        SplitCheckError: a problem was found and ``skip_bad=False``, or no usable
+            trace is left (the message names the split and the dataset).
+        SplitFileError: the split file is unreadable (see :func:`load_split`).
+        FileNotFoundError: the split or the dataset does not exist.
+    """
+    if labeller is None and task is not None:
+        labeller = get_labeller(task, dim=samples)
+    if isinstance(split, (str, os.PathLike)):
+        ids = load_split(split)
+        name = name or str(split)
+    else:
+        ids = [_decode(v) for v in np.asarray(split, dtype=object).reshape(-1)]
+        name = name or "of trace IDs"
+    opened = not isinstance(dataset, BaseReader)
+    reader = open_dataset(dataset) if opened else dataset
+    try:
+        usable, skipped, missing, duplicates = _check_ids(ids, reader, labeller, samples,
+                                                          drop_duplicates)
+    finally:
+        if opened:
+            reader.close()
+    check = SplitCheck(name, reader.path, usable, skipped, missing, duplicates, len(ids))
+    text = check.summary(max_listed)
+    if duplicates:
+        logger.warning("split %s: %d repeated trace IDs%s", name, duplicates,
+                       " (only the first of each is kept)" if drop_duplicates else "")
+    if skipped and not skip_bad:
+        raise SplitCheckError(text + ". Fix the split or skip these traces (skip_bad=True, "
+                                     "--skip_bad).", check)
+    if not usable:
+        raise SplitCheckError(text + ". No usable trace is left.", check)
+    if skipped:
+        logger.warning("%s; skipping them", text)
+        for tid, reason in skipped:
+            logger.debug("skipped %s: %s", tid, reason)
+    else:
+        logger.info(text)
+    return check
+
+
+def _check_ids(ids, reader, labeller, samples, drop_duplicates):
+    """``(usable, skipped, missing, duplicates)`` of :func:`check_split`."""
+    results = {}
+    usable, skipped, missing = [], [], []
+    duplicates = 0
+    for tid in ids:
+        if tid in results:
+            duplicates += 1
+            if drop_duplicates or results[tid] is not None:
+                continue
+            usable.append(tid)
+            continue
+        reason = None
+        if not reader.has_trace(tid):
+            reason = "trace ID not found in the dataset"
+            missing.append(tid)
+        else:
+            try:
+                problems = trace_problems(reader.read_metadata(tid), labeller, samples)
+            except BadTraceError as err:
+                problems = [err.reason]
+            if problems:
+                reason = "; ".join(problems)
+        results[tid] = reason
+        if reason is None:
+            usable.append(tid)
+        else:
+            skipped.append((tid, reason))
+    return usable, skipped, missing, duplicates
+
+
+def _number(value):
+    """A metadata value as float, NaN when missing or not a number."""
+    if is_missing(value):
+        return np.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return np.nan
+
+
+def _decode(value):
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+_WRAPPED = re.compile(r"BadTraceError: (?P<file>[^\n]+?): trace '(?P<trace>[^\n]*?)': (?P<reason>[^\n]*)")
+
+
+def bad_trace_error(exc, generators=()):
+    """The :class:`BadTraceError` behind an exception raised by ``model.fit``, or ``None``.
+
+    A bad trace in the first batch reaches the caller of ``fit`` as itself;
+    later ones are raised inside TensorFlow's input pipeline, which re-raises
+    them as ``tf.errors.InvalidArgumentError`` with a traceback in the message.
+    This finds the original error: in the exception chain, on the generators
+    (their ``failure``; wrappers with a ``generator`` attribute are unwrapped),
+    or, for errors raised in worker processes, in the message text.
+
+    Args:
+        exc: the exception caught around ``model.fit`` / ``model.evaluate``.
+        generators: the :class:`DataGenerator` objects (or wrappers) used.
+
+    Returns:
+        the :class:`BadTraceError`, or ``None`` when ``exc`` is not about a bad trace.
+    """
+    seen = set()
+    e = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, BadTraceError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    for gen in generators:
+        while not hasattr(gen, "failure") and hasattr(gen, "generator"):
+            gen = gen.generator
+        if getattr(gen, "failure", None) is not None:
+            return gen.failure
+    m = _WRAPPED.search(str(exc))
+    if m:
+        return BadTraceError(m["file"], m["trace"], m["reason"])
+    return None
+
+
+# --------------------------------------------------------------------------
+# the generator
+# --------------------------------------------------------------------------
+
 # Cached per-trace numeric columns (the rest of a labeller's keys go to extra columns).
 _CORE = ("trace_p_arrival_sample", "trace_s_arrival_sample", "trace_coda_end_sample")
 _UNKNOWN, _INDIRECT = -2, -1
 
+#: Reference keywords that configure the labeller: no effect when ``labeller=`` is given.
+LABELLER_KEYWORDS = ("task", "label_type", "phase_window", "coda_ratio", "max_d", "min_d")
 
-def _is_missing(value):
-    if value is None:
-        return True
-    if isinstance(value, (float, np.floating)):
-        return not math.isfinite(value)
-    if isinstance(value, str):
-        return value == ""
-    return False
+#: Reference keywords that configure the augmentation steps; ``steps=`` replaces them.
+STEP_KEYWORDS = ("norm_mode", "add_event_r", "add_gap_r", "shift_event_r", "add_noise_r",
+                 "drop_channe_r", "scale_amplitude_r", "pre_emphasis")
+
+_STEP_DEFAULTS = {"norm_mode": "std", "add_event_r": None, "add_gap_r": None, "shift_event_r": None,
+                  "add_noise_r": None, "drop_channe_r": None, "scale_amplitude_r": None,
+                  "pre_emphasis": False}
 
 
 class DataGenerator(keras.utils.PyDataset):
     """Batches ``(x, y)`` for any task from STEAD, DataCollected or SeisBench files.
 
-    Positional arguments after ``file_name`` follow the reference order
-    (``dim, batch_size, n_channels, phase_window, shuffle, norm_mode, ...``)
-    unless the third one is a labeller: then they are ``(labeller, steps)``.
+    Positional arguments follow the reference generators; the rest is keyword-only.
 
     Args:
         list_IDs: trace IDs (list/array of str or bytes) or a split ``.npy`` path.
@@ -149,62 +421,95 @@ class DataGenerator(keras.utils.PyDataset):
         norm_mode: ``'std'``, ``'max'`` or ``None``.
         label_type: pick curve ``'gaussian'``, ``'triangle'`` or ``'box'``.
         augmentation: half of each batch is an augmented copy of the other half.
-        add_event_r, add_gap_r, shift_event_r, add_noise_r, drop_channe_r,
-            scale_amplitude_r: augmentation rates (``None`` disables).
-        coda_ratio: detection window extension after S, as a fraction of S-P.
+        add_event_r, add_gap_r, coda_ratio, shift_event_r, add_noise_r, drop_channe_r,
+            scale_amplitude_r: augmentation rates (``None`` disables);
+            ``drop_channel_r`` is accepted as the spelt-out name of ``drop_channe_r``.
         pre_emphasis: pre-emphasise augmented earthquakes.
         max_d, min_d: depth normalisation of the location target.
         task: labeller name when ``labeller`` is not given: ``'location'``,
             ``'magnitude'``, ``'polarity'``, ``'p_pick'``, ``'s_pick'``, ``'dpk'``,
             ``'baz'``, ``'distance'``, ``'reconstruction'``.
-        labeller: a :class:`utrans.labels.Labeller` (native form).
-        steps: steps of the clean pipeline (native form; replaces the reference
-            keywords).
+        labeller: a :class:`utrans.labels.Labeller` (then :data:`LABELLER_KEYWORDS`
+            have no effect).
+        steps: steps of the clean pipeline (replaces :data:`STEP_KEYWORDS`,
+            which must then be left at their defaults).
         augment_steps: steps of the augmented half (default: ``steps``).
         seed: random seed of shuffling and augmentation.
-        skip_bad: skip bad traces (logged) instead of raising.
+        skip_bad: skip bad traces (logged, listed in :attr:`skipped`) instead of raising.
+        fill_bad: what takes a skipped trace's place: ``'replace'`` (the next good
+            trace of the epoch order; batches stay full: training), ``'drop'``
+            (nothing; each usable trace appears exactly once and batches may be
+            shorter, even empty: testing) or ``'auto'`` (``'drop'`` when
+            ``shuffle=False`` and ``drop_remainder=False``, else ``'replace'``).
         bad_log: file to which skipped traces are appended (``id<TAB>reason``).
         shard: ``(index, count)`` to keep a disjoint subset (see module doc).
         drop_remainder: drop the last incomplete batch (reference behaviour).
         cache_metadata: fill the metadata cache at construction; ``None`` (default)
             does so when ``use_multiprocessing=True`` (Keras forks new workers
-            every epoch, which would otherwise lose the cache).
+            every epoch, which would otherwise lose the cache) or when bad traces
+            are dropped (``fill_bad='drop'`` with ``skip_bad=True``, so the batch
+            count excludes traces whose metadata is unusable).
         input_name, output_name: when given, batches are
             ``({input_name: x}, {output_name: y})`` as in the reference.
         workers, use_multiprocessing, max_queue_size: passed to ``PyDataset``.
+
+    Attributes:
+        skipped: ``[(trace_id, reason), ...]`` of every trace skipped so far (a
+            bad trace is found once and then left out of later epochs).
+        skipped_this_epoch: traces found bad since the last :meth:`on_epoch_begin`;
+            Keras calls the dataset's ``on_epoch_begin``/``on_epoch_end`` around
+            each epoch, so a callback's ``on_epoch_end`` reads the epoch's count.
+            With ``use_multiprocessing=True`` only traces found in this process
+            count (metadata checks run here; waveform errors found in worker
+            processes are logged there and appended to ``bad_log``).
+        skipped_last_epoch: ``skipped_this_epoch`` at the last :meth:`on_epoch_end`.
+        failure: the :class:`BadTraceError` raised (``skip_bad=False``), else ``None``;
+            see :func:`bad_trace_error`.
+
+    Raises:
+        TypeError: an unknown keyword (``Received: unknown keyword 'augmention'``).
     """
 
-    _REFERENCE_POSITIONAL = ("dim", "batch_size", "n_channels", "phase_window", "shuffle", "norm_mode",
-                             "label_type", "augmentation", "add_event_r", "add_gap_r", "coda_ratio",
-                             "shift_event_r", "add_noise_r", "drop_channe_r", "scale_amplitude_r",
-                             "pre_emphasis", "max_d", "min_d")
-
-    def __init__(self, list_IDs, file_name, *args, **kwargs):
-        # Positional arguments after the file follow either the reference order
-        # (dim, batch_size, n_channels, ...) or the native one (labeller, steps).
-        names = ("labeller", "steps") if args and isinstance(args[0], Labeller) \
-            else self._REFERENCE_POSITIONAL
-        if len(args) > len(names):
-            raise TypeError(f"DataGenerator takes at most {len(names) + 2} positional arguments. "
-                            f"Received: {len(args) + 2}")
-        for name, value in zip(names, args):
-            if name in kwargs:
-                raise TypeError(f"DataGenerator got multiple values for argument '{name}'")
-            kwargs[name] = value
-        self._setup(list_IDs, file_name, **kwargs)
-
-    def _setup(self, list_IDs, file_name, dim=6000, batch_size=32, n_channels=3, phase_window=40,
+    def __init__(self, list_IDs, file_name, dim=6000, batch_size=32, n_channels=3, phase_window=40,
                  shuffle=True, norm_mode="std", label_type="gaussian", augmentation=False,
                  add_event_r=None, add_gap_r=None, coda_ratio=0.4, shift_event_r=None,
                  add_noise_r=None, drop_channe_r=None, scale_amplitude_r=None, pre_emphasis=False,
                  max_d=114.5, min_d=1e-5, *, task="location", labeller=None, steps=None,
-                 augment_steps=None, seed=0, skip_bad=False, bad_log=None, shard=None,
-                 drop_remainder=True, cache_metadata=None, input_name=None, output_name=None,
-                 workers=1, use_multiprocessing=False, max_queue_size=10, **kwargs):
+                 augment_steps=None, seed=0, skip_bad=False, fill_bad="auto", bad_log=None,
+                 shard=None, drop_remainder=True, cache_metadata=None, input_name=None,
+                 output_name=None, workers=1, use_multiprocessing=False, max_queue_size=10,
+                 **kwargs):
+        if "drop_channel_r" in kwargs:
+            if drop_channe_r is not None:
+                raise TypeError("DataGenerator: give drop_channe_r or drop_channel_r, not both. "
+                                f"Received: drop_channe_r={drop_channe_r}, "
+                                f"drop_channel_r={kwargs['drop_channel_r']}")
+            drop_channe_r = kwargs.pop("drop_channel_r")
+        if kwargs:
+            raise TypeError("DataGenerator: unknown keyword argument(s). Received: "
+                            + ", ".join(f"unknown keyword '{k}'" for k in sorted(kwargs)))
+        if labeller is not None and not isinstance(labeller, Labeller):
+            raise TypeError(f"DataGenerator: labeller must be a utrans.labels.Labeller. "
+                            f"Received: labeller={labeller!r}")
+        if steps is not None:
+            given = {k: v for k, v in dict(
+                norm_mode=norm_mode, add_event_r=add_event_r, add_gap_r=add_gap_r,
+                shift_event_r=shift_event_r, add_noise_r=add_noise_r, drop_channe_r=drop_channe_r,
+                scale_amplitude_r=scale_amplitude_r, pre_emphasis=pre_emphasis).items()
+                if v != _STEP_DEFAULTS[k]}
+            if given:
+                raise TypeError("DataGenerator: steps= replaces the reference augmentation keywords; "
+                                "put every step in steps=/augment_steps=. Received: "
+                                + ", ".join(f"{k}={v!r}" for k, v in given.items()))
+        if fill_bad not in ("auto", "replace", "drop"):
+            raise ValueError(f"DataGenerator: fill_bad must be 'auto', 'replace' or 'drop'. "
+                             f"Received: fill_bad={fill_bad!r}")
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
-        if kwargs:
-            logger.debug("DataGenerator ignores reference-only arguments: %s", sorted(kwargs))
+        if isinstance(dim, Labeller):
+            raise TypeError("DataGenerator: labeller and steps are keyword-only: "
+                            "DataGenerator(ids, file, labeller=..., steps=[...]). "
+                            f"Received: dim={dim!r}")
         if isinstance(dim, (tuple, list)):
             dim = int(dim[0])
         if not isinstance(dim, (int, np.integer)) or dim <= 0:
@@ -222,6 +527,9 @@ class DataGenerator(keras.utils.PyDataset):
         self.skip_bad = bool(skip_bad)
         self.bad_log = Path(bad_log) if bad_log is not None else None
         self.drop_remainder = bool(drop_remainder)
+        if fill_bad == "auto":
+            fill_bad = "drop" if not self.shuffle and not self.drop_remainder else "replace"
+        self.fill_bad = fill_bad
         self.input_name, self.output_name = input_name, output_name
         self.norm_mode = norm_mode
 
@@ -233,8 +541,7 @@ class DataGenerator(keras.utils.PyDataset):
         if isinstance(list_IDs, (str, os.PathLike)):
             ids = load_split(list_IDs)
         else:
-            ids = [v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
-                   for v in np.asarray(list_IDs, dtype=object).reshape(-1)]
+            ids = [_decode(v) for v in np.asarray(list_IDs, dtype=object).reshape(-1)]
         if shard is not None:
             index, count = int(shard[0]), int(shard[1])
             if not 0 <= index < count:
@@ -288,22 +595,43 @@ class DataGenerator(keras.utils.PyDataset):
         self._fds = {}
         self._fd_pid = None
         self._resolved = {}
+        self.skipped = []
+        self.skipped_last_epoch = 0
+        self._epoch_base = None
+        self.failure = None
 
         self.epoch = 0
-        self._set_order()
-        if cache_metadata or (cache_metadata is None and use_multiprocessing):
+        dropping = self.skip_bad and self.fill_bad == "drop"
+        if cache_metadata or (cache_metadata is None and (use_multiprocessing or dropping)):
             self.cache_metadata()
+        # Traces whose metadata is known to be unusable leave the epoch order
+        # when they are dropped; the order is fixed from here on.
+        self._pool = np.flatnonzero(~self._bad) if dropping else np.arange(n)
+        self._set_order()
 
     # ------------------------------------------------------------------ order
     def _set_order(self):
-        n = len(self.list_IDs)
         if self.shuffle:
-            self.indexes = np.random.default_rng((self.seed, self.epoch)).permutation(n)
+            self.indexes = self._pool[np.random.default_rng((self.seed, self.epoch)).permutation(len(self._pool))]
         else:
-            self.indexes = np.arange(n)
+            self.indexes = self._pool.copy()
+
+    def on_epoch_begin(self):
+        """Start counting :attr:`skipped_this_epoch` afresh (Keras calls this before each epoch).
+
+        Traces found bad before the first epoch (Keras reads a batch to learn the
+        input shapes) count for the first epoch.
+        """
+        self._epoch_base = 0 if self._epoch_base is None else len(self.skipped)
+
+    @property
+    def skipped_this_epoch(self):
+        """Traces found bad since the last :meth:`on_epoch_begin` (readable in callbacks' ``on_epoch_end``)."""
+        return len(self.skipped) - (self._epoch_base or 0)
 
     def on_epoch_end(self):
-        """Advance the epoch counter and reshuffle deterministically from ``(seed, epoch)``."""
+        """Advance the epoch counter and reshuffle from ``(seed, epoch)``."""
+        self.skipped_last_epoch = self.skipped_this_epoch
         self.epoch += 1
         self._set_order()
 
@@ -317,15 +645,11 @@ class DataGenerator(keras.utils.PyDataset):
         return self.batch_size // 2 if self.augmentation else self.batch_size
 
     def __len__(self):
-        n = len(self.list_IDs)
+        n = len(self._pool)
         if self.drop_remainder:
             full = n // self.batch_size
             return 2 * full if self.augmentation else full
         return int(math.ceil(n / self._per_batch))
-
-    @property
-    def num_batches(self):
-        return len(self)
 
     def _nominal(self, index):
         if not 0 <= index < len(self):
@@ -379,17 +703,13 @@ class DataGenerator(keras.utils.PyDataset):
 
     # ------------------------------------------------------------------ metadata cache
     def _fill(self, i):
-        """Read and cache the metadata of trace ``i``; raise BadTraceError if unusable."""
+        """Read, check and cache the metadata of trace ``i``; raise BadTraceError if unusable."""
         tid = self.list_IDs[i]
         meta = self.reader.read_metadata(tid)
+        problems = trace_problems(meta, self.labeller, self.dim)
+        if problems:
+            raise BadTraceError(self.file_name, tid, "; ".join(problems))
         noise = meta.get("trace_category") == "noise"
-        missing = [k for k in self.labeller.required if _is_missing(meta.get(k))]
-        if not noise:
-            missing += [k for k in self.labeller.required_earthquake if _is_missing(meta.get(k))]
-        if missing:
-            raise BadTraceError(self.file_name, tid, "missing required metadata for "
-                                f"{type(self.labeller).__name__}: "
-                                + ", ".join(f"{k} (Received: {meta.get(k)!r})" for k in missing))
         loc = self.reader.locate(tid)
         if loc is not None and loc[2] == (self.dim, 3) and loc[0] == self.file_name:
             dt = np.dtype(loc[3])
@@ -403,17 +723,16 @@ class DataGenerator(keras.utils.PyDataset):
         self._s[i] = meta.get("trace_s_arrival_sample", np.nan)
         self._coda[i] = meta.get("trace_coda_end_sample", np.nan)
         snr = np.asarray(meta.get("trace_snr_db", np.nan), dtype=np.float64)
-        self._snr_min[i] = np.min(snr) if snr.size else np.nan
+        # clipped: a float32 column, and absurd SNRs (1e300 dB) must not warn on the cast
+        self._snr_min[i] = np.clip(np.min(snr), -1e30, 1e30) if snr.size else np.nan
         self._noise[i] = noise
         for k in self._extra_keys:
-            v = meta.get(k)
-            self._extra[k][i] = v if self._extra[k].dtype == object else \
-                (np.nan if v is None else float(v))
+            self._extra[k][i] = meta.get(k) if self._extra[k].dtype == object else _number(meta.get(k))
         self._offset[i] = offset
         self._filled[i] = True
 
     def cache_metadata(self, verbose=False):
-        """Read every trace's metadata once (call before multiprocessing fits).
+        """Read and check every trace's metadata once (call before multiprocessing fits).
 
         Args:
             verbose: show a progress bar.
@@ -435,15 +754,19 @@ class DataGenerator(keras.utils.PyDataset):
         return int(self._bad.sum())
 
     def _mark_bad(self, i, err):
+        """Raise ``err`` (``skip_bad=False``) or record trace ``i`` as skipped."""
         if not self.skip_bad:
+            self.failure = err
             raise err
-        if not self._bad[i]:
+        with self._lock:
+            if self._bad[i]:
+                return
             self._bad[i] = True
-            logger.warning("Skipping bad trace: %s", err)
+            self.skipped.append((self.list_IDs[i], err.reason))
             if self.bad_log is not None:
-                with self._lock or threading.Lock():
-                    with open(self.bad_log, "a", encoding="utf-8") as fh:
-                        fh.write(f"{err.trace_id}\t{err.reason}\n")
+                with open(self.bad_log, "a", encoding="utf-8") as fh:
+                    fh.write(f"{self.list_IDs[i]}\t{err.reason}\n")
+        logger.warning("Skipping bad trace: %s", err)
 
     def metadata(self, trace_id):
         """Full metadata dict of a trace (read from the file, not cached)."""
@@ -456,14 +779,20 @@ class DataGenerator(keras.utils.PyDataset):
         off = self._offset[i]
         if off >= 0:
             dt = self._dtypes[self._dtype_idx[i]]
-            if dt == np.float32:
-                got = os.preadv(self._fd(self.file_name), [buf], int(off))
-                if got != buf.nbytes:
-                    raise BadTraceError(self.file_name, tid, f"short read of {got} bytes")
-            else:
-                raw = np.empty((self.dim, 3), dtype=dt)
-                os.preadv(self._fd(self.file_name), [raw], int(off))
-                buf[...] = raw
+            try:
+                if dt == np.float32:
+                    got = os.preadv(self._fd(self.file_name), [buf], int(off))
+                    want = buf.nbytes
+                else:
+                    raw = np.empty((self.dim, 3), dtype=dt)
+                    got = os.preadv(self._fd(self.file_name), [raw], int(off))
+                    want = raw.nbytes
+                    buf[...] = raw
+            except OSError as exc:
+                raise BadTraceError(self.file_name, tid, f"cannot read the samples ({exc})") from None
+            if got != want:
+                raise BadTraceError(self.file_name, tid,
+                                    f"short read: {got} of {want} bytes (truncated file?)")
         else:
             w = self.reader.read_waveform(tid)
             if w.shape != (self.dim, 3):
@@ -471,32 +800,47 @@ class DataGenerator(keras.utils.PyDataset):
                                     f"expected waveform shape ({self.dim}, 3). Received: shape={w.shape}")
             buf[...] = w
 
+    def _usable(self, i):
+        """True when trace ``i`` is not known bad (its metadata read and checked)."""
+        if self._bad[i]:
+            return False
+        if not self._filled[i]:
+            try:
+                self._fill(int(i))
+            except BadTraceError as err:
+                self._mark_bad(int(i), err)
+                return False
+        return True
+
     def _resolve(self, index):
-        """Trace indices of batch ``index`` (unique part), bad traces replaced, metadata cached."""
-        nominal = list(self._nominal(index))
+        """Trace indices of batch ``index`` (unique part) with usable metadata.
+
+        Bad traces are replaced by the next usable trace of the epoch order
+        (``fill_bad='replace'``) or left out (``'drop'``).
+        """
+        nominal = [int(i) for i in self._nominal(index)]
+        if self.fill_bad == "drop":
+            return [i for i in nominal if self._usable(i)]
         chosen = []
-        cursor = (index + 1) * self._per_batch
+        used = set()
+        for i in nominal:
+            if i in used or not self._usable(i):
+                i = self._replacement(index, used | set(nominal))
+            chosen.append(i)
+            used.add(i)
+        return chosen
+
+    def _replacement(self, index, used):
+        """The next usable trace of the epoch order after batch ``index`` not in ``used``."""
         order = self.indexes
         n = len(order)
-        tried = 0
-        for i in nominal:
-            while True:
-                if not self._bad[i]:
-                    if not self._filled[i]:
-                        try:
-                            self._fill(int(i))
-                        except BadTraceError as err:
-                            self._mark_bad(int(i), err)
-                    if not self._bad[i] and i not in chosen:
-                        chosen.append(int(i))
-                        break
-                # replacement: next trace of the epoch order
-                i = order[cursor % n]
-                cursor += 1
-                tried += 1
-                if tried > n:
-                    raise BadTraceError(self.file_name, "*", "no usable trace left to fill the batch")
-        return chosen
+        cursor = (index + 1) * self._per_batch
+        for t in range(n):
+            i = int(order[(cursor + t) % n])
+            if i not in used and self._usable(i):
+                return i
+        raise BadTraceError(self.file_name, "*", "no usable trace left to fill the batch "
+                                                 f"({len(self.skipped)} traces skipped)")
 
     def _buffer(self, name, shape):
         """A float32 scratch array reused by this thread (avoids page faults of fresh arrays)."""
@@ -510,15 +854,17 @@ class DataGenerator(keras.utils.PyDataset):
         return buf
 
     def _load(self, index):
-        """Read the unique traces of batch ``index`` into (k, dim, 3), replacing bad ones.
+        """Read the unique traces of batch ``index`` into (k, dim, 3).
 
         Traces are read in file order (byte offset) straight into their slot of
-        the batch; a trace failing its checks is replaced in the same slot.
+        the batch; a trace failing its checks is replaced in the same slot
+        (``fill_bad='replace'``) or its slot removed (``'drop'``).
         """
         chosen = self._resolve(index)
         raw = self._buffer("raw", (len(chosen), self.dim, 3))
         order = sorted(range(len(chosen)), key=lambda j: (self._offset[chosen[j]], chosen[j]))
-        used = set(chosen)
+        used = set(int(i) for i in self._nominal(index)) | set(chosen)
+        keep = np.ones(len(chosen), dtype=bool)
         for j in order:
             i = chosen[j]
             while True:
@@ -528,54 +874,46 @@ class DataGenerator(keras.utils.PyDataset):
                     break
                 except BadTraceError as err:
                     self._mark_bad(i, err)
+                    if self.fill_bad == "drop":
+                        keep[j] = False
+                        break
                     i = self._replacement(index, used)
                     used.add(i)
             chosen[j] = i
-        return np.asarray(chosen, dtype=np.intp), raw
-
-    def _replacement(self, index, used):
-        order = self.indexes
-        n = len(order)
-        cursor = (index + 1) * self._per_batch
-        for t in range(n):
-            i = int(order[(cursor + t) % n])
-            if self._bad[i] or i in used:
-                continue
-            if not self._filled[i]:
-                try:
-                    self._fill(i)
-                except BadTraceError as err:
-                    self._mark_bad(i, err)
-                    continue
-            return i
-        raise BadTraceError(self.file_name, "*", "no usable trace left to fill the batch")
+        chosen = np.asarray(chosen, dtype=np.intp)
+        if not keep.all():
+            chosen, raw = chosen[keep], raw[keep]
+        return chosen, raw
 
     def _check(self, i, w):
         """Validate samples of one (dim, 3) trace; raise BadTraceError when unusable."""
         flat = w.reshape(-1)
-        energy = float(np.dot(flat, flat))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            energy = float(np.dot(flat, flat))
         if not math.isfinite(energy):
-            raise BadTraceError(self.file_name, self.list_IDs[i], "non-finite samples (NaN or inf)")
+            bad = "non-finite samples (NaN or inf)" if not np.isfinite(flat).all() else \
+                "samples too large (their energy overflows float32)"
+            raise BadTraceError(self.file_name, self.list_IDs[i], bad)
         if energy == 0.0:
             raise BadTraceError(self.file_name, self.list_IDs[i], "all samples are zero")
         return True
 
     def batch_ids(self, index):
-        """Trace IDs of batch ``index`` in batch order (augmented batches list each ID twice).
+        """Trace IDs of the rows of batch ``index``, in batch order.
 
-        After the batch was produced this reflects replaced bad traces.
+        After the batch was produced this lists the rows actually returned
+        (replacements included, dropped traces left out); augmented batches
+        list each ID twice.
         """
         if index in self._resolved:
             rows = self._resolved[index]
         else:
             rows = [int(i) for i in self._nominal(index)]
+            if self.fill_bad == "drop":
+                rows = [i for i in rows if not self._bad[i]]
             if self.augmentation:
                 rows = rows + rows
         return [self.list_IDs[i] for i in rows]
-
-    def batch_metadata(self, index):
-        """Metadata dicts (full, read from the file) of the traces of batch ``index``."""
-        return [self.metadata(t) for t in self.batch_ids(index)]
 
     def __getitem__(self, index):
         if index < 0:
@@ -586,7 +924,12 @@ class DataGenerator(keras.utils.PyDataset):
         return x, y
 
     def get_batch(self, index):
-        """Batch ``index`` as ``(x, y)`` numpy arrays (``x`` float32 ``(batch, dim, 3)``)."""
+        """Batch ``index`` as ``(x, y)`` numpy arrays (``x`` float32 ``(batch, dim, 3)``).
+
+        With ``fill_bad='drop'`` the batch may hold fewer rows than
+        ``batch_size`` (none when all its traces are bad); :meth:`batch_ids`
+        names the rows returned.
+        """
         ids, raw = self._load(index)
         k = len(ids)
         rows = np.concatenate([ids, ids]) if self.augmentation else ids
