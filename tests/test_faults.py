@@ -208,3 +208,119 @@ def test_tester_names_a_fake_model_file(tmp_path, capsys, data):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert str(fake) in err and "not found" not in err.lower()
+
+
+# --------------------------------------------------------------------------- bad traces
+def _copy_dataset(data, tmp_path):
+    import shutil
+
+    target = tmp_path / "data"
+    shutil.copytree(os.path.dirname(data.hdf5), target)
+    return DataFiles(hdf5=str(target / os.path.basename(data.hdf5)),
+                     train=str(target / os.path.basename(data.train)),
+                     valid=str(target / os.path.basename(data.valid)),
+                     test=str(target / os.path.basename(data.test)))
+
+
+class PoisonAfter(keras.callbacks.Callback):
+    """After epoch ``n``, write NaN into the waveform of ``trace`` on disk (as a disk error would).
+
+    The bytes are written straight into the file (the dataset is stored
+    contiguously), since the training run holds the HDF5 file open.
+    """
+
+    def __init__(self, n, hdf5, trace):
+        import h5py
+
+        super().__init__()
+        self.n, self.hdf5 = n, hdf5
+        with h5py.File(hdf5, "r") as f:
+            self.offset = f[trace]["data"].id.get_offset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.n:
+            fd = os.open(self.hdf5, os.O_WRONLY)
+            try:
+                os.pwrite(fd, np.array([np.nan], dtype="<f4").tobytes(), self.offset + 4 * 300)
+            finally:
+                os.close(fd)
+
+
+def test_bad_trace_mid_run_is_one_line_and_keeps_the_finished_epoch(data, tmp_path, capsys,
+                                                                    monkeypatch):
+    from utrans import train
+    from utrans.formats import load_split
+
+    files = _copy_dataset(data, tmp_path)
+    trace = load_split(files.train)[3]
+    real_fit = train.fit
+
+    def poisoned(*args, **kwargs):
+        kwargs["callbacks"] = [PoisonAfter(1, files.hdf5, trace)]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", poisoned)
+    with pytest.raises(SystemExit) as exc:
+        run_script("01_train/trainer8.py", "--model", "magnet", "--input_hdf5", files.hdf5,
+                   "--input_trainset", files.train, "--input_validset", files.valid,
+                   "--output_name", tmp_path / "b", "--epochs", 3, "--in_samples", 256,
+                   "--batch_size", 4, "--max_traces", 8, "--verbose", 0, "--run_eagerly",
+                   "--model_kwargs", '{"conv_channels": [4, 4], "lstm_dim": 4}')
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and trace in err[0] and files.hdf5 in err[0] and "non-finite" in err[0]
+    out = tmp_path / "b_outputs"
+    assert pd.read_csv(out / "history.csv").epoch.tolist() == [1]
+    assert (out / "models" / "best.keras").exists()
+
+
+def test_skip_bad_training_counts_the_skipped_traces(data, tmp_path):
+    import h5py
+
+    from utrans.formats import load_split
+
+    files = _copy_dataset(data, tmp_path)
+    trace = load_split(files.train)[2]
+    with h5py.File(files.hdf5, "r+") as f:
+        f[trace]["data"][50, 1] = np.inf
+    result = _run(files, tmp_path / "k", 2, skip_bad=True)
+    assert result.history.skipped_traces.tolist() == [1, 1]  # left out of both epochs
+
+
+def test_bad_validation_id_stops_before_training(data, tmp_path, capsys):
+    from utrans.formats import load_split
+
+    files = _copy_dataset(data, tmp_path)
+    ids = list(load_split(files.valid)) + ["NOT.THERE_20200101000000_EV"]
+    np.save(files.valid, np.array(ids))
+    with pytest.raises(SystemExit) as exc:
+        run_script("01_train/trainer8.py", "--model", "magnet", "--input_hdf5", files.hdf5,
+                   "--input_trainset", files.train, "--input_validset", files.valid,
+                   "--output_name", tmp_path / "v", "--in_samples", 256, "--verbose", 0)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "NOT.THERE_20200101000000_EV" in err and files.valid in err
+    assert not (tmp_path / "v_outputs" / "history.csv").exists()
+
+
+def test_tester_skip_bad_writes_each_usable_trace_once(data, tmp_path):
+    import h5py
+
+    from utrans import evaluate
+    from utrans.formats import load_split
+
+    files = _copy_dataset(data, tmp_path)
+    _run(files, tmp_path / "t", 1)
+    test_ids = load_split(files.test)
+    with h5py.File(files.hdf5, "r+") as f:
+        f[test_ids[1]]["data"][10, 2] = np.nan
+        f[test_ids[1]].attrs["magnitude"] = 42.0  # out of range, found from the metadata
+        f[test_ids[2]]["data"][10, 2] = np.nan
+    frame = evaluate.test("magnitude", output_name=str(tmp_path / "t"), run_eagerly=True,
+                          batch_size=4, skip_bad=True)
+    assert sorted(frame.trace_name) == sorted(set(test_ids) - {test_ids[1], test_ids[2]})
+    assert frame.trace_name.is_unique
+    skipped = pd.read_csv(tmp_path / "t_outputs" / "test" / "skipped_traces.csv")
+    assert set(skipped.trace_name) == {test_ids[1], test_ids[2]}
+    assert skipped.reason.str.contains("magnitude").any()
+    assert skipped.reason.str.contains("non-finite").any()

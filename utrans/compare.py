@@ -226,7 +226,7 @@ def main(argv=None):
     import argparse
 
     from utrans.convert import CheckpointMismatchError
-    from utrans.formats import BadTraceError
+    from utrans.formats import DataError
     from utrans.options import OPTIONS, add_options
     from utrans.presets import PresetUnavailableError
     from utrans.resolve import ModelInputError
@@ -261,7 +261,7 @@ def main(argv=None):
     given.setdefault("verbose", args["verbose"])
     try:
         table = compare(task, models, data, **given)
-    except (BadTraceError, PresetUnavailableError, FileNotFoundError, ModelInputError,
+    except (DataError, PresetUnavailableError, FileNotFoundError, ModelInputError,
             CheckpointMismatchError, KeyError, ValueError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(json.dumps(table.drop(columns=["run"]).to_dict(orient="records"), indent=1,

@@ -381,16 +381,46 @@ def _model_kwargs(opts, task, model_name, conventions, demo):
     return kwargs
 
 
-def _datasets(opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids,
-              label_type=None):
+def _labeller(opts, task, adapter, label_type=None):
+    from utrans.labels import get_labeller
+
+    return adapter.labeller(get_labeller(task.labeller_name, max_d=opts["max_d"],
+                                         min_d=opts["min_d"], label_type=label_type or "gaussian"))
+
+
+def _checked_splits(opts, files, labeller, out):
+    """Training and validation IDs after checking both splits from their metadata alone.
+
+    Missing IDs, empty splits and metadata out of range stop the run before
+    any training (with ``skip_bad``: the unusable traces are left out, logged
+    and listed in ``skipped_traces.csv``); duplicates are counted and warned about.
+    """
+    from utrans.data import check_split
+
+    ids, skipped = {}, []
+    for name, split in (("training", files.train), ("validation", files.valid)):
+        check = check_split(split, files.hdf5, labeller=labeller, skip_bad=opts["skip_bad"],
+                            name=split)
+        ids[name] = check.ids[: opts["max_traces"]] if opts["max_traces"] else check.ids
+        skipped += [(name, i, reason) for i, reason in check.skipped]
+        if check.skipped or check.duplicates:
+            logger.warning("%s split: %s", name.capitalize(), check.summary())
+    if skipped:
+        import pandas as pd
+
+        from utrans.evaluate.common import write_csv_atomic
+
+        write_csv_atomic(pd.DataFrame(skipped, columns=["split", "trace_name", "reason"]),
+                         out / "skipped_traces.csv")
+    return ids["training"], ids["validation"]
+
+
+def _datasets(opts, files, adapter, labeller, strategy, role, global_batch, train_ids,
+              valid_ids):
     """Training and validation inputs, and the generators EpochSync keeps in step."""
     from utrans import data as data_mod
     from utrans.adapters import AdaptedDataset
-    from utrans.labels import get_labeller
 
-    labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=opts["max_d"],
-                                             min_d=opts["min_d"],
-                                             label_type=label_type or "gaussian"))
     replicas = strategy.num_replicas_in_sync
     # Under several replicas a short last validation batch would leave some
     # replicas an empty slice (which CPU convolutions reject): drop it.
@@ -588,7 +618,6 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
         utrans.formats.BadTraceError: an unusable trace (``skip_bad=False``).
     """
     from utrans import presets
-    from utrans.formats import load_split
     from utrans.tasks import get_task
 
     task = get_task(task)
@@ -610,9 +639,9 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
         description += " (augmentation off: the short demo learns faster on clean traces)"
     logger.info("Training with the %s", description)
     global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
-    train_ids, valid_ids = load_split(files.train), load_split(files.valid)
-    if opts["max_traces"]:
-        train_ids, valid_ids = train_ids[: opts["max_traces"]], valid_ids[: opts["max_traces"]]
+    adapter = _adapter(model, model_name, opts, task, files)
+    labeller = _labeller(opts, task, adapter, settings["label_type"])
+    train_ids, valid_ids = _checked_splits(opts, files, labeller, outs.root)
     for name, ids, needed in (("training", train_ids, global_batch),
                               ("validation", valid_ids, strategy.num_replicas_in_sync)):
         if len(ids) < needed:
@@ -622,15 +651,13 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
                 + f" ({needed}: --batch_size {settings['batch_size']} x "
                 f"{strategy.num_replicas_in_sync} replica(s)). Lower --batch_size. Split: "
                 + (files.train if name == "training" else files.valid))
-    adapter = _adapter(model, model_name, opts, task, files)
     model_kwargs = _model_kwargs(opts, task, model_name, adapter.conventions, files.demo)
     logger.info("Strategy: %s with %d replica(s); batch size %d per replica, %d global%s",
                 distribute.strategy_name(strategy), strategy.num_replicas_in_sync,
                 settings["batch_size"], global_batch,
                 f"; {role.count} workers" if role.count > 1 else "")
     train_gen, valid_gen, generators, validation = _datasets(
-        opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids,
-        settings["label_type"])
+        opts, files, adapter, labeller, strategy, role, global_batch, train_ids, valid_ids)
     with strategy.scope():
         built, note = _compile(opts, model_name, model_kwargs, adapter, settings["learning_rate"],
                                model if isinstance(model, keras.Model) else None)
@@ -648,10 +675,21 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
     # shuffle=False: the DataGenerator shuffles its traces from (seed, epoch);
     # Keras's own shuffling of the batch order would draw from the global random
     # state, which a resumed run does not share with the interrupted one.
-    history = built.fit(train_gen, validation_data=valid_gen, epochs=settings["epochs"],
-                        callbacks=_callbacks(outs, settings, generators, validation, timer,
-                                             callbacks),
-                        verbose=opts["verbose"], shuffle=False)
+    try:
+        history = built.fit(train_gen, validation_data=valid_gen, epochs=settings["epochs"],
+                            callbacks=_callbacks(outs, settings, generators, validation, timer,
+                                                 callbacks),
+                            verbose=opts["verbose"], shuffle=False)
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is a bad trace TF wrapped
+        from utrans.data import bad_trace_error
+
+        bad = bad_trace_error(exc, generators + validation)
+        if bad is None:
+            raise
+        raise bad from None
+    finally:
+        for dataset in generators + validation:  # release the data files
+            getattr(getattr(dataset, "generator", dataset), "close", lambda: None)()
     elapsed = time.time() - start
     if not role.is_chief:
         shutil.rmtree(outs.root, ignore_errors=True)
@@ -723,7 +761,7 @@ def trainer_main(task_name, argv=None, callbacks=()):
     """
     from utrans.checkpoints import BackupUnusableError
     from utrans.convert import CheckpointMismatchError
-    from utrans.formats import BadTraceError
+    from utrans.formats import DataError
     from utrans.presets import PresetUnavailableError
     from utrans.tasks import get_task
 
@@ -740,7 +778,7 @@ def trainer_main(task_name, argv=None, callbacks=()):
     model = args.pop("model")
     try:
         return fit(task, model=model, data=data, callbacks=callbacks, **args)
-    except (BadTraceError, PresetUnavailableError, FileNotFoundError, ModelInputError,
+    except (DataError, PresetUnavailableError, FileNotFoundError, ModelInputError,
             CheckpointMismatchError, OutputPathError, BackupUnusableError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     except KeyboardInterrupt:

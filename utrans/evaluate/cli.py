@@ -10,7 +10,7 @@ __all__ = ["reader_main", "tester_main"]
 
 def _main(task_name, argv, prog, description, names, call):
     from utrans.evaluate.common import EvaluationInputError
-    from utrans.formats import BadTraceError
+    from utrans.formats import DataError
     from utrans.presets import PresetUnavailableError
     from utrans.tasks import get_task
 
@@ -21,7 +21,7 @@ def _main(task_name, argv, prog, description, names, call):
     args = vars(parser.parse_args(argv))
     try:
         return call(task, args)
-    except (EvaluationInputError, BadTraceError, PresetUnavailableError,
+    except (EvaluationInputError, DataError, PresetUnavailableError,
             FileNotFoundError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     except KeyboardInterrupt:

@@ -251,7 +251,7 @@ def test(task, model=None, **options):
     """
     from tqdm.auto import tqdm
 
-    from utrans.data import DataGenerator
+    from utrans.data import DataGenerator, check_split
     from utrans.labels import get_labeller
     from utrans.tasks import get_task
     from utrans.train import output_dir
@@ -281,8 +281,13 @@ def test(task, model=None, **options):
             from None
     adapter = _adapter_for(opts, task, built, model_name, checkpoint is not None)
     base = get_labeller(task.labeller_name, max_d=max_d, min_d=min_d)
-    gen = DataGenerator(testset, hdf5, batch_size=opts["batch_size"], shuffle=False,
-                        augmentation=False, labeller=adapter.labeller(base),
+    labeller = adapter.labeller(base)
+    check = check_split(testset, hdf5, labeller=labeller, skip_bad=opts["skip_bad"],
+                        drop_duplicates=True, name=str(testset))
+    if check.skipped or check.duplicates:
+        logger.warning("Test split: %s", check.summary())
+    gen = DataGenerator(check.ids, hdf5, batch_size=opts["batch_size"], shuffle=False,
+                        augmentation=False, labeller=labeller,
                         norm_mode=opts["normalization_mode"] or config.get("normalization_mode",
                                                                            "std"),
                         drop_remainder=False, skip_bad=opts["skip_bad"],
@@ -296,6 +301,8 @@ def test(task, model=None, **options):
     for i in tqdm(range(len(gen)), desc=f"Testing {pathlib.Path(source).name}", unit="batch"):
         x, y = gen.get_batch(i)
         ids = gen.batch_ids(i)
+        if not len(ids):  # every trace of the batch was skipped as bad
+            continue
         metas = [gen.metadata(t) for t in ids]
         try:
             pred, pred_std, extras = _predict(built, adapter, x, y, opts, i)
@@ -307,11 +314,22 @@ def test(task, model=None, **options):
             _save_examples(results, task, ids, x, y, pred)
         y_task = y[:, :n_task] if n_task is not None else y
         frames.append(rows(ids, metas, y_task, pred, pred_std, extras, ctx))
+    gen.close()
+    skipped = list(check.skipped) + list(gen.skipped)
+    if skipped:
+        write_csv_atomic(pd.DataFrame(skipped, columns=["trace_name", "reason"]),
+                         results / "skipped_traces.csv")
+        logger.warning("%d test trace(s) skipped as unusable; listed in %s", len(skipped),
+                       results / "skipped_traces.csv")
+    if not frames:
+        raise EvaluationInputError(f"No usable test trace in {testset} (see "
+                                   f"{results / 'skipped_traces.csv'}).")
     frame = pd.concat(frames, ignore_index=True)
     path = write_csv_atomic(frame, results / "predictions.csv")
     meta = dict(model=source, model_name=model_name, input_hdf5=str(hdf5),
                 input_testset=str(testset), max_d=max_d, min_d=min_d,
                 number_of_sampling=opts["number_of_sampling"], n_traces=len(frame),
+                n_skipped=len(skipped),
                 conventions=adapter.settings(), thresholds=ctx["thresholds"],
                 pick_rule=ctx["rule"], min_peak_distance_s=ctx["min_peak_distance_s"],
                 max_picks=ctx["max_picks"],
