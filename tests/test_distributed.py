@@ -199,7 +199,7 @@ def test_killed_run_resumes_to_identical_weights(runs):
     assert "Resuming from the backup" in done["restart"][1]
     assert not (_outputs(tmp, "resumed") / "backup").exists()
     resumed, single = _history(tmp, "resumed"), _history(tmp, "single")
-    assert list(resumed.epoch) == [0, 1, 2]  # epoch 0 from the first process, 1-2 resumed
+    assert list(resumed.epoch) == [1, 2, 3]  # epoch 1 from the first process, 2-3 resumed
     pd.testing.assert_frame_equal(resumed, single)
     a, b = _weights(tmp, "single"), _weights(tmp, "resumed")
     for key in a:

@@ -181,14 +181,18 @@ class VerifiedBackupAndRestore(keras.callbacks.BackupAndRestore):
         backup_dir: the backup folder.
         history: ``history -> None`` called with the restored history rows
             (to rebuild ``history.csv``).
+        rows: ``rows() -> list of dict``, the history rows to store with each
+            state (e.g. a :class:`HistoryCSV`'s, with its extra columns); by
+            default the rows are built from the epoch logs.
         delete_checkpoint: remove the folder when training finishes.
     """
 
-    def __init__(self, backup_dir, history=None, delete_checkpoint=True):
+    def __init__(self, backup_dir, history=None, rows=None, delete_checkpoint=True):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=delete_checkpoint)
         self.folder = pathlib.Path(backup_dir)
         self.on_restore = history
         self.history_rows = []
+        self.rows = rows
         self.restored_epoch = 0
 
     # -- states
@@ -220,8 +224,11 @@ class VerifiedBackupAndRestore(keras.callbacks.BackupAndRestore):
             weights.unlink(missing_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.history_rows = [r for r in self.history_rows if r["epoch"] < epoch + 1]
-        self.history_rows.append(_row(epoch + 1, logs))
+        if self.rows is not None:
+            self.history_rows = [dict(r) for r in self.rows()]
+        else:
+            self.history_rows = [r for r in self.history_rows if r["epoch"] < epoch + 1]
+            self.history_rows.append(_row(epoch + 1, logs))
         super().on_epoch_end(epoch, logs)
 
     # -- restore

@@ -566,7 +566,7 @@ def _callbacks(outs, settings, generators, validation, timer, extra):
     return [
         # history first: an epoch's row is on disk before its checkpoints are written
         history,
-        VerifiedBackupAndRestore(outs.backup, history=restored),
+        VerifiedBackupAndRestore(outs.backup, history=restored, rows=lambda: history.rows),
         distribute.EpochSync(generators, validation),
         best,
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"]),
