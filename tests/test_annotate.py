@@ -412,6 +412,10 @@ def _tiny(name):
                          projection_dim=8, num_heads=2, num_layers=1)
     if name == "seist_s_dpk":
         return get_model(name, in_samples=512, layer_blocks=[1, 1, 1, 1])
+    if name == "eqtransformer":
+        return get_model(name, in_samples=W, conv_channels=(4, 8), conv_kernels=(5, 3),
+                         resconv_kernels=(3,), num_lstm_blocks=1, num_transformer_layers=1,
+                         feedforward_dim=16)
     return get_model(name, in_samples=W)
 
 

@@ -27,43 +27,45 @@ One job per submodule:
   :mod:`~utrans.annotate.cli`: files, figures and the ``utrans-annotate`` command.
 """
 
-from utrans.annotate.batching import SegmentResult, predict_segments
-from utrans.annotate.core import Annotator, annotate, classify, resolve_model
-from utrans.annotate.picks import ClassifyOutput, DecodeRules, decode_rules, decode_segment
-from utrans.annotate.predict import Predictor, normalize_windows
-from utrans.annotate.stacking import Accumulator
-from utrans.annotate.streams import (
-    AnnotateWarning,
-    InstrumentGroup,
-    Segment,
-    StationError,
-    group_stream,
-    map_components,
-    resample_trace,
-)
-from utrans.annotate.windows import WindowPlan, make_plan
+import importlib
 
-__all__ = [
-    "Accumulator",
-    "AnnotateWarning",
-    "Annotator",
-    "ClassifyOutput",
-    "DecodeRules",
-    "InstrumentGroup",
-    "Predictor",
-    "Segment",
-    "SegmentResult",
-    "StationError",
-    "WindowPlan",
-    "annotate",
-    "classify",
-    "decode_rules",
-    "decode_segment",
-    "group_stream",
-    "make_plan",
-    "map_components",
-    "normalize_windows",
-    "predict_segments",
-    "resample_trace",
-    "resolve_model",
-]
+# Public names -> submodule. Imported on first use, so ``python -m utrans.annotate
+# --help`` answers without loading the deep-learning framework.
+_EXPORTS = {
+    "Accumulator": "stacking",
+    "AnnotateWarning": "streams",
+    "Annotator": "core",
+    "ClassifyOutput": "picks",
+    "DecodeRules": "picks",
+    "InstrumentGroup": "streams",
+    "Predictor": "predict",
+    "Segment": "streams",
+    "SegmentResult": "batching",
+    "StationError": "streams",
+    "WindowPlan": "windows",
+    "annotate": "core",
+    "classify": "core",
+    "decode_rules": "picks",
+    "decode_segment": "picks",
+    "group_stream": "streams",
+    "make_plan": "windows",
+    "map_components": "streams",
+    "normalize_windows": "predict",
+    "predict_segments": "batching",
+    "resample_trace": "streams",
+    "resolve_model": "core",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -168,8 +168,7 @@ class Annotator:
         rate = self.conventions.sampling_rate
         estimate = sum(self.plan.count(g.duration_samples(rate)) for g in groups)
         predictor = self.predictor(estimate)
-        segments = (seg for g in groups
-                    for seg in g.segments(rate, self.missing_components, self.min_length_s))
+        segments = self._segments(groups, rate)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -181,6 +180,19 @@ class Annotator:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _segments(self, groups, rate):
+        # Resampling happens here, group by group as the batch loop asks for more
+        # windows; a group that fails now is skipped like a bad group at check time.
+        for group in groups:
+            try:
+                segments = group.segments(rate, self.missing_components, self.min_length_s)
+            except ValueError as err:
+                if self.errors == "raise":
+                    raise
+                warnings.warn(f"Skipping {group.group_id}: {err}", AnnotateWarning, stacklevel=2)
+                continue
+            yield from segments
 
     # ------------------------------------------------------------------ outputs
     def channel_names(self, groups):
