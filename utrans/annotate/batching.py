@@ -47,11 +47,15 @@ class _State:
 
 
 def cut_window(segment, offset, in_samples, out):
-    """Copy one window of a segment into ``out`` (channels, in_samples), demeaned.
+    """Copy one window of a segment into ``out`` (channels, in_samples), offset removed.
 
-    Each channel's mean over the window's samples is removed (in float64,
-    so large offsets of raw counts do not cost float32 precision); samples
-    past the segment's end and missing channels are zero.
+    A full window has each channel's first sample subtracted (in float64, so
+    large offsets of raw counts cost no float32 precision; the compiled
+    forward pass then normalises the window exactly, and the value depends on
+    the window alone, so any cut of a record gives the same windows). A
+    window longer than the rest of the segment has the mean of its samples
+    subtracted and zeros after them (demeaned, then padded). Missing channels
+    are zero.
 
     Args:
         segment: a :class:`~utrans.annotate.streams.Segment`.
@@ -66,9 +70,11 @@ def cut_window(segment, offset, in_samples, out):
             out[c] = 0.0
             continue
         piece = data[offset:stop]
-        np.subtract(piece, piece.mean(dtype=np.float64), out=out[c, :k], casting="unsafe")
         if k < in_samples:
+            np.subtract(piece, piece.mean(dtype=np.float64), out=out[c, :k], casting="unsafe")
             out[c, k:] = 0.0
+        else:
+            np.subtract(piece, np.float64(piece[0]), out=out[c], casting="unsafe")
 
 
 def predict_segments(segments, predictor, plan, n_labels, stacking="avg", progress=None):

@@ -240,7 +240,7 @@ def run(args):
             is not None else None, title=f"{current}  {ann.name}"))
 
     try:
-        for result in ann.results(groups, progress=not args.no_progress):
+        for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
             gid = result.segment.group_id
             if gid != current:
                 finish_group()

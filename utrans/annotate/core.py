@@ -155,12 +155,15 @@ class Annotator:
             batch = min(batch, 1 << max(0, int(n_windows - 1).bit_length()))
         return Predictor(self.model, batch, self.conventions.normalization, self._forward)
 
-    def results(self, groups, progress=False):
+    def results(self, groups, progress=False, skipped=None):
         """Stacked model output of every gap-free segment of the groups.
 
         Args:
             groups: from :meth:`groups`.
             progress: show a tqdm bar over windows.
+            skipped: optional list to which ``(group_id, reason)`` of groups that
+                fail while resampled or cut is appended (they are skipped with a
+                warning unless ``errors="raise"``).
 
         Yields:
             :class:`utrans.annotate.batching.SegmentResult`, group by group in time order.
@@ -168,7 +171,7 @@ class Annotator:
         rate = self.conventions.sampling_rate
         estimate = sum(self.plan.count(g.duration_samples(rate)) for g in groups)
         predictor = self.predictor(estimate)
-        segments = self._segments(groups, rate)
+        segments = self._segments(groups, rate, skipped)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -181,7 +184,7 @@ class Annotator:
             if bar is not None:
                 bar.close()
 
-    def _segments(self, groups, rate):
+    def _segments(self, groups, rate, skipped):
         # Resampling happens here, group by group as the batch loop asks for more
         # windows; a group that fails now is skipped like a bad group at check time.
         for group in groups:
@@ -191,6 +194,8 @@ class Annotator:
                 if self.errors == "raise":
                     raise
                 warnings.warn(f"Skipping {group.group_id}: {err}", AnnotateWarning, stacklevel=2)
+                if skipped is not None:
+                    skipped.append((group.group_id, str(err)))
                 continue
             yield from segments
 
@@ -271,7 +276,7 @@ class Annotator:
         rules = self.rules(thresholds, min_peak_distance_s)
         groups, skipped = self.groups(stream)
         pick_rows, det_rows = [], []
-        for result in self.results(groups, progress):
+        for result in self.results(groups, progress, skipped):
             p, d = self.decode(result, rules)
             pick_rows += p
             det_rows += d

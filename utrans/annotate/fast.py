@@ -9,7 +9,9 @@ graph and returns a function computing the same outputs with:
 * each ``BatchNormalization`` that directly follows a ``Conv1D`` or
   ``Conv1DTranspose`` (and is that convolution's only consumer) folded into
   the convolution's kernel and bias: ``W' = W * g / sqrt(v + eps)``,
-  ``b' = (b - m) * g / sqrt(v + eps) + beta``;
+  ``b' = (b - m) * g / sqrt(v + eps) + beta``, and a ReLU right after them
+  applied inside the same step (on TensorFlow the convolution runs as a 2-D
+  convolution, bias-add and ReLU that oneDNN fuses into one kernel);
 * any other ``BatchNormalization`` as one precomputed scale and shift;
 * a ``ZeroPadding1D`` whose only consumer is a ``"valid"`` ``Conv1D`` turned
   into that convolution's ``"same"`` padding when the two are the same
@@ -84,6 +86,13 @@ def _same_padding(length, kernel, stride):
     return total // 2, total - total // 2
 
 
+def _is_plain_relu(layer):
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is None and not layer.negative_slope and not layer.threshold
+    return isinstance(layer, keras.layers.Activation) and \
+        layer.activation is keras.activations.relu
+
+
 class _Plan:
     """The rewritten evaluation of one functional model."""
 
@@ -106,49 +115,58 @@ class _Plan:
                 consumers.setdefault(id(t), []).append(layer)
         for t in _flat(model.output):
             consumers.setdefault(id(t), []).append(None)
-        self.steps = []  # (layer, how, constants)
-        folded, padded = {}, {}
+
+        def only_consumer(layer):
+            found = consumers.get(id(layer.output), [])
+            return found[0] if len(found) == 1 else None
+
+        # Convolutions absorb a following BatchNormalization and ReLU, and a
+        # ZeroPadding1D before them when it equals "same" padding.
+        convs, absorbed = {}, set()
+        for layer in layers:
+            if type(layer) not in _CONVS or layer.data_format != "channels_last" or \
+                    getattr(layer, "groups", 1) != 1 or layer.padding not in ("valid", "same"):
+                continue
+            spec = {"bn": None, "padding": layer.padding, "relu": False,
+                    "transpose": isinstance(layer, keras.layers.Conv1DTranspose)}
+            tail = layer
+            if layer.activation is keras.activations.linear:
+                nxt = only_consumer(tail)
+                if isinstance(nxt, keras.layers.BatchNormalization):
+                    spec["bn"] = _check_bn(nxt)
+                    absorbed.add(nxt.name)
+                    tail = nxt
+                nxt = only_consumer(tail)
+                if nxt is not None and _is_plain_relu(nxt):
+                    spec["relu"] = True
+                    absorbed.add(nxt.name)
+            convs[layer.name] = spec
+        for layer in layers:
+            conv = only_consumer(layer) if isinstance(layer, keras.layers.ZeroPadding1D) else None
+            if conv is not None and conv.name in convs and not convs[conv.name]["transpose"] \
+                    and conv.padding == "valid" and tuple(conv.dilation_rate) == (1,) and \
+                    layer.input.shape[1] is not None and tuple(layer.padding) == \
+                    _same_padding(layer.input.shape[1], conv.kernel_size[0], conv.strides[0]):
+                convs[conv.name]["padding"] = "same"
+                absorbed.add(layer.name)
+
+        self.steps = []  # (layer, how, spec)
         for layer in layers:
             kind = type(layer).__name__
             if isinstance(layer, keras.layers.InputLayer):
                 continue
-            if kind == "BatchNormalization":
-                (src,) = self.inputs_of[layer.name]
-                producer = self._producer(layers, src)
-                if producer is not None and type(producer) in _CONVS and \
-                        consumers.get(id(src)) == [layer] and producer.activation is \
-                        keras.activations.linear and getattr(producer, "groups", 1) == 1:
-                    folded[producer.name] = _check_bn(layer)
-                    self.steps.append((layer, "identity", None))
-                else:
-                    self.steps.append((layer, "affine", _check_bn(layer)))
-            elif kind in _DROPOUTS:
+            if layer.name in absorbed or kind in _DROPOUTS:
                 self.steps.append((layer, "identity", None))
-            elif kind == "ZeroPadding1D":
-                nxt = consumers.get(id(layer.output), [])
-                conv = nxt[0] if len(nxt) == 1 else None
-                if type(conv) is keras.layers.Conv1D and conv.padding == "valid" and \
-                        conv.dilation_rate == (1,) and conv.data_format == "channels_last" \
-                        and layer.input.shape[1] is not None and \
-                        tuple(layer.padding) == _same_padding(layer.input.shape[1],
-                                                              conv.kernel_size[0],
-                                                              conv.strides[0]):
-                    padded[conv.name] = True
-                    self.steps.append((layer, "identity", None))
-                else:
-                    self.steps.append((layer, "call", None))
+            elif layer.name in convs:
+                self.steps.append((layer, "conv", convs[layer.name]))
+            elif kind == "BatchNormalization":
+                self.steps.append((layer, "affine", _check_bn(layer)))
             elif kind == "Softmax" and layer.input.shape[-1] is not None and \
                     2 <= layer.input.shape[-1] <= 4 and layer.axis in (-1, [-1]):
                 self.steps.append((layer, "softmax", None))
             else:
                 self.steps.append((layer, "call", None))
-        # Convolutions get their folded weights and padding once all is known.
-        self.steps = [(layer, "conv", self._conv_constants(layer, folded.get(layer.name),
-                                                           padded.get(layer.name, False)))
-                      if layer.name in folded or layer.name in padded else (layer, how, c)
-                      for layer, how, c in self.steps]
-        self.n_rewrites = len(folded) + len(padded) + sum(
-            how in ("identity", "affine", "softmax") for _, how, _c in self.steps)
+        self.n_rewrites = sum(how != "call" for _, how, _c in self.steps)
         # Every tensor a step reads must be made by an earlier step. (A nested model's
         # ``output`` is its inner graph's tensor, not the one its call made in this
         # graph: such models are left to Keras.)
@@ -159,20 +177,6 @@ class _Plan:
             known.update(id(t) for t in _flat(layer.output))
         if any(id(t) not in known for t in _flat(model.output)):
             raise _Unsupported("an output is made inside a nested model")
-
-    @staticmethod
-    def _producer(layers, tensor):
-        for layer in layers:
-            if any(t is tensor for t in _flat(layer.output)):
-                return layer
-        return None
-
-    @staticmethod
-    def _conv_constants(conv, bn, same):
-        if not isinstance(conv, _CONVS) or conv.data_format != "channels_last":
-            raise _Unsupported(f"{conv.name}: not a channels-last 1-D convolution")
-        return {"bn": bn, "padding": "same" if same else conv.padding,
-                "transpose": isinstance(conv, keras.layers.Conv1DTranspose)}
 
     @staticmethod
     def _folded(conv, bn):
@@ -191,6 +195,44 @@ class _Plan:
             kernel = kernel * scale
         return kernel, bias * scale + shift
 
+    @staticmethod
+    def _conv(layer, spec, x):
+        kernel, bias = _Plan._folded(layer, spec["bn"])
+        ops = keras.ops
+        if keras.backend.backend() == "tensorflow" and (
+                not spec["transpose"] or (spec["padding"] == "valid" and
+                                          layer.output_padding is None and
+                                          tuple(layer.dilation_rate) == (1,))):
+            # As a 2-D convolution with a bias_add and a ReLU next to it, so that
+            # TensorFlow fuses them into one oneDNN kernel.
+            import tensorflow as tf
+
+            x4 = tf.expand_dims(x, 1)
+            if spec["transpose"]:
+                stride, size = layer.strides[0], layer.kernel_size[0]
+                length = (tf.shape(x)[1] - 1) * stride + size
+                y = tf.nn.conv2d_transpose(
+                    x4, tf.expand_dims(kernel, 0),
+                    tf.stack([tf.shape(x)[0], 1, length, layer.filters]),
+                    strides=[1, 1, stride, 1], padding="VALID")
+            else:
+                y = tf.nn.conv2d(x4, tf.expand_dims(kernel, 0),
+                                 strides=[1, 1, layer.strides[0], 1],
+                                 padding=spec["padding"].upper(),
+                                 dilations=[1, 1, layer.dilation_rate[0], 1])
+            y = tf.nn.bias_add(y, bias)
+            y = tf.nn.relu(y) if spec["relu"] else layer.activation(y)
+            return tf.squeeze(y, 1)
+        if spec["transpose"]:
+            y = ops.conv_transpose(x, kernel, strides=layer.strides, padding=spec["padding"],
+                                   output_padding=layer.output_padding,
+                                   dilation_rate=layer.dilation_rate)
+        else:
+            y = ops.conv(x, kernel, strides=layer.strides, padding=spec["padding"],
+                         dilation_rate=layer.dilation_rate)
+        y = y + bias
+        return ops.relu(y) if spec["relu"] else layer.activation(y)
+
     def __call__(self, x):
         values = {id(t): v for t, v in zip(_flat(self.model.input), _flat(x))}
         ops = keras.ops
@@ -199,6 +241,8 @@ class _Plan:
             arg = args if type(layer).__name__ in _MERGES else args[0]
             if how == "identity":
                 y = arg
+            elif how == "conv":
+                y = self._conv(layer, c, arg)
             elif how == "affine":
                 scale, shift = _bn_scale_shift(c)
                 y = arg * scale + shift
@@ -212,17 +256,6 @@ class _Plan:
                 for e in exps[1:]:
                     total = total + e
                 y = ops.stack([e / total for e in exps], axis=-1)
-            elif how == "conv":
-                kernel, bias = self._folded(layer, c["bn"])
-                if c["transpose"]:
-                    y = ops.conv_transpose(arg, kernel, strides=layer.strides,
-                                           padding=c["padding"],
-                                           output_padding=layer.output_padding,
-                                           dilation_rate=layer.dilation_rate)
-                else:
-                    y = ops.conv(arg, kernel, strides=layer.strides, padding=c["padding"],
-                                 dilation_rate=layer.dilation_rate)
-                y = layer.activation(y + bias)
             else:
                 y = layer(arg, training=False)
             for t, v in zip(_flat(layer.output), _flat(y)):

@@ -1,11 +1,12 @@
 """Stacking overlapping window predictions into one curve per label.
 
-An :class:`Accumulator` holds a preallocated ``(labels, length)`` float32
-array for one segment; each window's kept prediction is folded in as it
-arrives (``"max"``: element-wise maximum; ``"avg"``: running sum, divided at
-the end by the number of windows that covered each sample, counted in
-chunks from the windows' ranges). Memory is the output itself, whatever the
-number of windows.
+An :class:`Accumulator` holds a ``(labels, length)`` float32 array for one
+segment. Windows arrive in the order of their start, so each kept prediction
+is written where no earlier window reached and combined (``"max"``:
+element-wise maximum; ``"avg"``: sum) where one did; with ``"avg"``, the
+samples before the newest window's start can no longer change and are
+divided by their window count right away, while still in cache. Memory is
+the output itself, whatever the number of windows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import numpy as np
 __all__ = ["STACKING", "Accumulator"]
 
 STACKING = ("avg", "max")
-_CHUNK = 1 << 16  # samples per chunk when dividing the sums by the counts
 
 
 class Accumulator:
@@ -35,40 +35,59 @@ class Accumulator:
             raise ValueError(f"stacking must be one of {STACKING}. Received: stacking={method!r}")
         self.method = method
         self.length = int(length)
-        fill = -np.inf if method == "max" else 0.0
-        self.values = np.full((n_labels, self.length), fill, dtype=np.float32)
-        self._starts, self._stops = [], []
+        self.values = np.empty((n_labels, self.length), dtype=np.float32)
+        self._reached = 0  # samples [0, reached) hold at least one prediction
+        self._final = 0  # avg: samples [0, final) are divided by their counts
+        self._ranges = []  # avg: (start, stop) of windows that may still cover unfinished samples
 
     def add(self, start, prediction):
-        """Fold in a window's kept prediction ``(n_labels, k)`` starting at sample ``start``."""
+        """Fold in a window's kept prediction ``(n_labels, k)`` starting at sample ``start``.
+
+        Raises:
+            AssertionError: windows out of order or leaving a sample uncovered
+                (the window plan guarantees neither happens).
+        """
         stop = start + prediction.shape[1]
-        target = self.values[:, start:stop]
-        if self.method == "max":
-            np.maximum(target, prediction, out=target)
-        else:
-            target += prediction
-        self._starts.append(start)
-        self._stops.append(stop)
+        if start > self._reached or start < self._final:
+            raise AssertionError(f"window at {start} out of order (covered up to {self._reached})")
+        if self.method == "avg":
+            self._divide(start)
+        seen = min(stop, self._reached)
+        if seen > start:
+            target = self.values[:, start:seen]
+            if self.method == "max":
+                np.maximum(target, prediction[:, :seen - start], out=target)
+            else:
+                target += prediction[:, :seen - start]
+        if stop > self._reached:
+            self.values[:, self._reached:stop] = prediction[:, self._reached - start:]
+            self._reached = stop
+        if self.method == "avg":
+            self._ranges.append((start, stop))
+
+    def _divide(self, upto):
+        """Divide samples [final, upto) by the number of windows that covered them."""
+        a = self._final
+        if upto <= a:
+            return
+        self._ranges = [(s, e) for s, e in self._ranges if e > a]
+        diff = np.zeros(upto - a + 1, dtype=np.int32)
+        for s, e in self._ranges:
+            diff[max(s, a) - a] += 1
+            diff[min(e, upto) - a] -= 1
+        counts = np.cumsum(diff[:-1], dtype=np.int32)
+        self.values[:, a:upto] /= counts.astype(np.float32)  # >= 1: samples before upto are reached
+        self._final = upto
 
     def result(self):
         """The stacked curves (the accumulator's own array, finished in place).
 
         Raises:
-            AssertionError: a sample received no prediction (the window plan
-                guarantees it does).
+            AssertionError: a sample received no prediction.
         """
-        starts = np.asarray(self._starts, dtype=np.int64)
-        stops = np.asarray(self._stops, dtype=np.int64)
-        for c0 in range(0, self.length, _CHUNK):
-            c1 = min(c0 + _CHUNK, self.length)
-            a, b = np.clip(starts, c0, c1) - c0, np.clip(stops, c0, c1) - c0
-            diff = np.zeros(c1 - c0 + 1, dtype=np.int32)
-            np.add.at(diff, a, 1)
-            np.add.at(diff, b, -1)
-            counts = np.cumsum(diff[:-1], dtype=np.int32)
-            if not counts.all():
-                raise AssertionError("a sample received no prediction")
-            if self.method == "avg":
-                self.values[:, c0:c1] /= counts
-        self._starts, self._stops = [], []
+        if self._reached != self.length:
+            raise AssertionError(f"samples from {self._reached} received no prediction")
+        if self.method == "avg":
+            self._divide(self.length)
+            self._ranges = []
         return self.values
