@@ -468,6 +468,17 @@ def test_batches_mix_stations_and_keep_them_apart():
         assert got == [("XX.A.", "P", 3.0), ("XX.B.", "P", 6.0), ("XX.C.", "S", 20.0)]
 
 
+def test_the_compiled_forward_pass_is_traced_once():
+    pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.function path only")
+    ann = Annotator(spike_model(), batch_size=4)
+    ann.annotate(make_stream(seconds=30))  # 15 windows: 3 full batches and a padded one
+    ann.annotate(make_stream(seconds=25, seed=1))
+    predict = ann.predictor(1000)._fn
+    assert predict.experimental_get_tracing_count() == 1
+
+
 def test_input_stream_is_not_modified():
     st = make_stream(seconds=20, rate=200.0)
     before = [tr.copy() for tr in st]

@@ -56,7 +56,30 @@ _EXPORTS = {
     "resolve_model": "core",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Accumulator",
+    "AnnotateWarning",
+    "Annotator",
+    "ClassifyOutput",
+    "DecodeRules",
+    "InstrumentGroup",
+    "Predictor",
+    "Segment",
+    "SegmentResult",
+    "StationError",
+    "WindowPlan",
+    "annotate",
+    "classify",
+    "decode_rules",
+    "decode_segment",
+    "group_stream",
+    "make_plan",
+    "map_components",
+    "normalize_windows",
+    "predict_segments",
+    "resample_trace",
+    "resolve_model",
+]
 
 
 def __getattr__(name):

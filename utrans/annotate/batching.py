@@ -37,7 +37,7 @@ class SegmentResult:
 
 
 class _State:
-    __slots__ = ("segment", "acc", "offsets", "remaining")
+    __slots__ = ("acc", "offsets", "remaining", "segment")
 
     def __init__(self, segment, n_labels, offsets, stacking):
         self.segment = segment
@@ -46,7 +46,7 @@ class _State:
         self.remaining = len(offsets)
 
 
-def cut_window(segment, offset, in_samples, out):
+def cut_window(segment, offset, in_samples, out, remove_offset=True):
     """Copy one window of a segment into ``out`` (channels, in_samples), offset removed.
 
     A full window has each channel's first sample subtracted (in float64, so
@@ -62,6 +62,8 @@ def cut_window(segment, offset, in_samples, out):
         offset: the window's first sample.
         in_samples: window length.
         out: float32 array (channels, in_samples) to fill.
+        remove_offset: ``False`` copies the samples unchanged (models with
+            ``normalization="none"``).
     """
     stop = min(offset + in_samples, segment.length)
     k = stop - offset
@@ -70,7 +72,10 @@ def cut_window(segment, offset, in_samples, out):
             out[c] = 0.0
             continue
         piece = data[offset:stop]
-        if k < in_samples:
+        if not remove_offset:
+            out[c, :k] = piece
+            out[c, k:] = 0.0
+        elif k < in_samples:
             np.subtract(piece, piece.mean(dtype=np.float64), out=out[c, :k], casting="unsafe")
             out[c, k:] = 0.0
         else:
@@ -92,6 +97,7 @@ def predict_segments(segments, predictor, plan, n_labels, stacking="avg", progre
         :class:`SegmentResult`, in the order of ``segments``.
     """
     w, batch_size = plan.in_samples, predictor.batch_size
+    remove_offset = predictor.normalization != "none"
     buffer = np.zeros((batch_size, predictor.channels, w), dtype=np.float32)
     segments = iter(segments)
     in_flight = deque()  # states whose windows are not all stacked yet, in order
@@ -111,7 +117,7 @@ def predict_segments(segments, predictor, plan, n_labels, stacking="avg", progre
             break
         batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
         for i, (state, offset) in enumerate(batch):
-            cut_window(state.segment, offset, w, buffer[i])
+            cut_window(state.segment, offset, w, buffer[i], remove_offset)
         predictions = predictor(buffer[:len(batch)])
         for pred, (state, offset) in zip(predictions, batch):
             lo, hi = plan.kept(offset, state.segment.length)

@@ -24,6 +24,7 @@ skipped with a warning and the others are annotated.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import logging
 import os
@@ -130,7 +131,7 @@ def read_inputs(files):
     for name in files:
         try:
             stream += obspy.read(name)
-        except Exception as err:  # noqa: BLE001 - ObsPy raises many types for unreadable files
+        except Exception as err:  # noqa: BLE001 - each ObsPy reader fails its own way
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(f"cannot read {name}: {reason}") from err
     return stream
@@ -149,7 +150,7 @@ def _quiet(verbose):
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            import keras  # noqa: F401 - loaded here so that its start-up lines are dropped
             import tensorflow as tf
         except ImportError:
             os.dup2(saved, 2)
@@ -180,9 +181,8 @@ def run(args):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    import pandas as pd
-
     import obspy
+    import pandas as pd
 
     from utrans.annotate import output
     from utrans.annotate.core import Annotator, resolve_model
@@ -220,7 +220,6 @@ def run(args):
     by_id = {g.group_id: g for g in groups}
     pick_rows, det_rows = [], []
     mseed_path = out_dir / f"{ann.name}_probabilities.mseed"
-    mseed = open(mseed_path, "wb") if args.mseed else None
     plots = []
     current, pending = None, []
 
@@ -228,18 +227,20 @@ def run(args):
         if current is None or args.no_plots:
             return
         group = by_id[current]
+        key = (group.station, group.instrument)
         waveforms = obspy.Stream([tr for trs in group.traces.values() for tr in trs])
         probs = obspy.Stream([tr for r in pending for tr in ann.traces(r, names[current])])
-        mine = [r for r in pick_rows if (r["trace_id"], r["instrument"]) ==
-                (group.station, group.instrument)]
-        dets = [r for r in det_rows if (r["trace_id"], r["instrument"]) ==
-                (group.station, group.instrument)]
-        plots.append(plot_station(
-            out_dir / "plots" / f"{current}.png", waveforms, probs, pd.DataFrame(mine),
-            pd.DataFrame(dets, columns=["start_time", "end_time"]) if rules.detection_threshold
-            is not None else None, title=f"{current}  {ann.name}"))
+        mine = pd.DataFrame([r for r in pick_rows if (r["trace_id"], r["instrument"]) == key],
+                            columns=["phase", "peak_time", "peak_value"])
+        dets = None
+        if rules.detection_threshold is not None:
+            dets = pd.DataFrame([r for r in det_rows
+                                 if (r["trace_id"], r["instrument"]) == key],
+                                columns=["start_time", "end_time"])
+        plots.append(plot_station(out_dir / "plots" / f"{current}.png", waveforms, probs, mine,
+                                  dets, title=f"{current}  {ann.name}"))
 
-    try:
+    with open(mseed_path, "wb") if args.mseed else contextlib.nullcontext() as mseed:
         for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
             gid = result.segment.group_id
             if gid != current:
@@ -254,9 +255,6 @@ def run(args):
             if not args.no_plots:
                 pending.append(result)
         finish_group()
-    finally:
-        if mseed is not None:
-            mseed.close()
     found = ClassifyOutput.from_rows(ann.name, pick_rows,
                                      det_rows if rules.detection_threshold is not None else None,
                                      skipped)
@@ -270,7 +268,7 @@ def run(args):
     if args.quakeml:
         output.write_quakeml(found.picks, out_dir / "picks.xml", ann.name)
         print(f"Wrote {out_dir / 'picks.xml'}")
-    if mseed is not None:
+    if args.mseed:
         print(f"Wrote {mseed_path}")
     if plots:
         print(f"Wrote {len(plots)} figure(s) in {out_dir / 'plots'}")

@@ -1,7 +1,7 @@
 """The compiled forward pass that annotate calls on every batch of windows.
 
 :class:`Predictor` wraps a model into one function of fixed batch shape
-``(batch_size, in_samples, channels)``: per-window normalisation
+``(batch_size, channels, in_samples)``: per-window normalisation
 (``conventions.normalization``), the model in inference mode, and the
 outputs arranged as ``(batch, labels, samples)``. On the TensorFlow backend
 it is a ``tf.function`` traced once per batch size (eager ``model(x)`` is

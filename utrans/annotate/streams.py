@@ -42,6 +42,7 @@ Rules (documented for users in the package README):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import warnings
 from collections import defaultdict
@@ -236,7 +237,7 @@ class InstrumentGroup:
         min_len = max(2, int(round(min_length_s * sampling_rate)))
         # Spans between consecutive cut points with a constant set of components.
         spans = []
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             present = frozenset(c for c, items in placed.items()
                                 if any(i0 <= a and b <= i1 for i0, i1, _ in items))
             if not present:
