@@ -8,6 +8,7 @@ so a pick means the same thing everywhere:
   within ``min_distance`` samples of a higher one removed (SeisT rule);
 * :func:`highest_peak`: the single highest peak above a threshold (U-Trans rule);
 * :func:`detect_events`: runs of samples above a threshold (detection windows);
+* :func:`peak_extents`: the run above the threshold around each peak (pick start/end);
 * :func:`decode_outputs`: a batch of SeisT-style outputs (det/P/S curves) to
   fixed-size arrays of detections and picks, laid out as SeisT's
   ``training/postprocess.py process_outputs`` returns them (the reference's
@@ -46,6 +47,7 @@ __all__ = [
     "detection_mask",
     "find_peaks",
     "highest_peak",
+    "peak_extents",
     "pick_traces",
 ]
 
@@ -290,3 +292,29 @@ def detection_mask(probs, threshold: float = 0.5, max_events: int | None = 1) ->
     ) if p.shape[0] else np.zeros(p.shape, dtype=bool)
 
 
+
+
+def peak_extents(prob, peaks, threshold: float) -> np.ndarray:
+    """The run of samples at or above ``threshold`` around each peak.
+
+    Gives picks a start and an end (the trigger window of the peak), as
+    :func:`detect_events` gives detections theirs.
+
+    Args:
+        prob: 1-D probability curve.
+        peaks: sample indices of peaks, each at or above ``threshold``
+            (as returned by :func:`find_peaks` with the same threshold).
+        threshold: the peaks' threshold.
+
+    Returns:
+        int64 array (len(peaks), 2) of inclusive ``[start, end]`` samples.
+    """
+    peaks = np.asarray(peaks, dtype=np.int64)
+    runs = detect_events(prob, threshold)
+    if peaks.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    idx = np.searchsorted(runs[:, 0], peaks, side="right") - 1
+    if (idx < 0).any() or (runs[np.maximum(idx, 0), 1] < peaks).any():
+        raise ValueError(f"Every peak must be at or above the threshold {threshold}. "
+                         f"Received: peaks={peaks.tolist()}")
+    return runs[idx]

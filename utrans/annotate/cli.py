@@ -1,0 +1,311 @@
+"""``utrans-annotate``: pick phases on continuous records from the command line.
+
+::
+
+    utrans-annotate day/*.mseed --model seist_m_dpk_diting --output picks_out --quakeml --mseed
+    python -m utrans.annotate --help
+
+Reads every file ObsPy can read (miniSEED, SAC, GSE2, ...; globs allowed),
+applies one model with :class:`utrans.annotate.Annotator` and writes into the
+output folder:
+
+* ``picks.csv`` (and ``detections.csv`` for models with a detection output);
+* ``picks.xml`` with ``--quakeml``: the picks as QuakeML;
+* ``<model>_probabilities.mseed`` with ``--mseed``: the probability traces
+  (channel codes in :mod:`utrans.annotate.output`);
+* ``plots/<NET.STA.LOC.BI>.png``: waveforms, probabilities and picks per
+  instrument (``--no_plots`` skips them).
+
+Bad input (a missing or unreadable file, an unknown model, nothing to
+annotate) stops with one line on stderr and exit code 2; a bad station is
+skipped with a warning and the others are annotated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import logging
+import os
+import pathlib
+import sys
+import tempfile
+import warnings
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("utrans.annotate")
+
+
+class InputError(Exception):
+    """Bad command-line input: reported in one line, exit code 2."""
+
+
+def build_parser():
+    """The argparse parser of ``utrans-annotate``.
+
+    Returns:
+        ``argparse.ArgumentParser``.
+    """
+    p = argparse.ArgumentParser(
+        prog="utrans-annotate",
+        description="Apply a phase picker to continuous records (any format ObsPy reads) and "
+                    "write picks (CSV, QuakeML), probability traces (miniSEED) and one figure "
+                    "per station. Sampling rate, component order, window, normalisation and "
+                    "thresholds come from the model.",
+        epilog="Examples:\n"
+               "  utrans-annotate 'data/*.mseed' --model seist_m_dpk_diting --quakeml --mseed\n"
+               "  utrans-annotate rec.sac --model my_picker.keras --P_threshold 0.5\n"
+               "Models: a preset (seist_{s,m,l}_dpk_diting: published weights, downloaded once "
+               "to $UTRANS_HOME), a registered model (phasenet, eqtransformer, seist_m_dpk, "
+               "utrans_eqcct_p, ...: random weights) or a .keras file.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="waveform files or glob patterns (quote globs for the shell)")
+    p.add_argument("--model", required=True,
+                   help="preset name, registered model name or .keras file")
+    p.add_argument("--output", default="annotate_outputs", type=pathlib.Path,
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--batch_size", type=int, default=64,
+                   help="windows per model call (default: %(default)s)")
+    p.add_argument("--overlap", type=float, default=None,
+                   help="window overlap: a fraction < 1 of the window or a number of samples "
+                        "(default: half a window)")
+    p.add_argument("--blinding", type=int, default=None,
+                   help="samples dropped at interior window edges (default: 5%% of the window)")
+    p.add_argument("--stacking", choices=("avg", "max"), default="avg",
+                   help="combining overlapping windows (default: %(default)s)")
+    for label in ("P", "S", "det"):
+        p.add_argument(f"--{label}_threshold", type=float, default=None, metavar="T",
+                       help=f"{label} threshold in [0, 1] (default: the model's)")
+    p.add_argument("--min_peak_distance_s", type=float, default=None, metavar="S",
+                   help="minimum time between two picks of one phase (default: the model's)")
+    p.add_argument("--missing_components", choices=("zeros", "copy", "skip"), default="zeros",
+                   help="absent components of a station: fed as zeros, as copies of the "
+                        "vertical, or the span skipped (default: %(default)s)")
+    p.add_argument("--quakeml", action="store_true", help="also write picks.xml (QuakeML)")
+    p.add_argument("--mseed", action="store_true",
+                   help="also write the probability traces as miniSEED")
+    p.add_argument("--no_plots", action="store_true", help="skip the per-station figures")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the model (default: all)")
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="show framework messages")
+    return p
+
+
+def expand_inputs(patterns):
+    """The files named by arguments (globs expanded, order kept, duplicates dropped).
+
+    Raises:
+        InputError: a pattern matches nothing or a file is missing.
+    """
+    files = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise InputError(f"no file matches {pattern!r}")
+        else:
+            if not os.path.exists(pattern):
+                raise InputError(f"file not found: {pattern}")
+            if os.path.isdir(pattern):
+                raise InputError(f"{pattern} is a folder; give files or a glob such as "
+                                 f"'{pattern}/*.mseed'")
+            matches = [pattern]
+        files += [m for m in matches if m not in files]
+    return files
+
+
+def read_inputs(files):
+    """One ObsPy Stream of every file.
+
+    Raises:
+        InputError: a file cannot be read (its name and ObsPy's reason).
+    """
+    import obspy
+
+    stream = obspy.Stream()
+    for name in files:
+        try:
+            stream += obspy.read(name)
+        except Exception as err:  # noqa: BLE001 - each ObsPy reader fails its own way
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(f"cannot read {name}: {reason}") from err
+    return stream
+
+
+def _quiet(verbose):
+    """Silence TensorFlow's start-up chatter (C++ lines written to fd 2 while it loads)."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        return
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import keras  # noqa: F401 - loaded here so that its start-up lines are dropped
+            import tensorflow as tf
+        except ImportError:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+    except ImportError:
+        return
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run(args):
+    """Run one command: read, annotate, write. Returns the output folder."""
+    files = expand_inputs(args.inputs)
+    stream = read_inputs(files)
+    print(f"Read {len(stream)} trace(s) from {len(files)} file(s)")
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    import obspy
+    import pandas as pd
+
+    from utrans.annotate import output
+    from utrans.annotate.core import Annotator, resolve_model
+    from utrans.annotate.picks import ClassifyOutput
+    from utrans.annotate.plot import plot_station
+
+    try:
+        model, _, name = resolve_model(args.model)
+    except (KeyError, OSError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(f"model {args.model!r}: {message}") from err
+    thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
+                  if getattr(args, f"{k}_threshold") is not None}
+    try:
+        ann = Annotator(model, name=name, batch_size=args.batch_size,
+                        overlap=_overlap(args.overlap), blinding=args.blinding,
+                        stacking=args.stacking, missing_components=args.missing_components)
+        rules = ann.rules({k: v for k, v in thresholds.items() if k in ann.labels},
+                          args.min_peak_distance_s)
+    except ValueError as err:
+        raise InputError(str(err)) from err
+    ignored = sorted(k for k in thresholds if k not in ann.labels)
+    if ignored:
+        print(f"warning: {args.model} has no output {', '.join(ignored)}; "
+              f"--{ignored[0]}_threshold ignored", file=sys.stderr)
+    print(f"Model {ann.name}: {ann.conventions.describe()}")
+    try:
+        groups, skipped = ann.groups(stream)
+    except ValueError as err:
+        raise InputError(str(err)) from err
+
+    out_dir = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = ann.channel_names(groups)
+    by_id = {g.group_id: g for g in groups}
+    pick_rows, det_rows = [], []
+    mseed_path = out_dir / f"{ann.name}_probabilities.mseed"
+    plots = []
+    current, pending = None, []
+
+    def finish_group():
+        if current is None or args.no_plots:
+            return
+        group = by_id[current]
+        key = (group.station, group.instrument)
+        waveforms = obspy.Stream([tr for trs in group.traces.values() for tr in trs])
+        probs = obspy.Stream([tr for r in pending for tr in ann.traces(r, names[current])])
+        mine = pd.DataFrame([r for r in pick_rows if (r["trace_id"], r["instrument"]) == key],
+                            columns=["phase", "peak_time", "peak_value"])
+        dets = None
+        if rules.detection_threshold is not None:
+            dets = pd.DataFrame([r for r in det_rows
+                                 if (r["trace_id"], r["instrument"]) == key],
+                                columns=["start_time", "end_time"])
+        plots.append(plot_station(out_dir / "plots" / f"{current}.png", waveforms, probs, mine,
+                                  dets, title=f"{current}  {ann.name}"))
+
+    with open(mseed_path, "wb") if args.mseed else contextlib.nullcontext() as mseed:
+        for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
+            gid = result.segment.group_id
+            if gid != current:
+                finish_group()
+                current, pending = gid, []
+            p, d = ann.decode(result, rules)
+            pick_rows += p
+            det_rows += d
+            if mseed is not None:
+                obspy.Stream(output.mseed_traces(result, ann.labels)).write(
+                    mseed, format="MSEED", encoding="FLOAT32")
+            if not args.no_plots:
+                pending.append(result)
+        finish_group()
+    found = ClassifyOutput.from_rows(ann.name, pick_rows,
+                                     det_rows if rules.detection_threshold is not None else None,
+                                     skipped)
+    output.write_csv(found.picks, out_dir / "picks.csv")
+    counts = found.picks.phase.value_counts().to_dict() if len(found.picks) else {}
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no picks"
+    print(f"Wrote {out_dir / 'picks.csv'} ({summary} on {len(groups)} instrument(s))")
+    if found.detections is not None:
+        output.write_csv(found.detections, out_dir / "detections.csv")
+        print(f"Wrote {out_dir / 'detections.csv'} ({len(found.detections)} detections)")
+    if args.quakeml:
+        output.write_quakeml(found.picks, out_dir / "picks.xml", ann.name)
+        print(f"Wrote {out_dir / 'picks.xml'}")
+    if args.mseed:
+        print(f"Wrote {mseed_path}")
+    if plots:
+        print(f"Wrote {len(plots)} figure(s) in {out_dir / 'plots'}")
+    if skipped:
+        print(f"Skipped {len(skipped)} instrument(s): {', '.join(g for g, _ in skipped)}")
+    return out_dir
+
+
+def _overlap(value):
+    # The command line reads a float; whole numbers >= 1 are sample counts.
+    if value is None or value < 1 or not float(value).is_integer():
+        return value
+    return int(value)
+
+
+def main(argv=None):
+    """Entry point of ``utrans-annotate`` and ``python -m utrans.annotate``.
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        Exit code: 0 on success, 2 on bad input.
+    """
+    args = build_parser().parse_args(argv)
+    _quiet(args.verbose)
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        run(args)
+    except InputError as err:
+        print(f"utrans-annotate: error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = previous
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

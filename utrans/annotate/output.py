@@ -1,0 +1,158 @@
+"""Files of an annotate run: picks CSV, QuakeML picks, probability traces as miniSEED.
+
+* **CSV**: one row per pick (:data:`utrans.annotate.picks.PICK_COLUMNS`),
+  detections in their own CSV.
+* **QuakeML**: an ObsPy ``Catalog`` holding one ``Event`` (the picks are not
+  associated into events) with one ``Pick`` per row: ``time`` = peak time,
+  ``phase_hint``, ``time_errors`` from the pick's start and end
+  (``lower_uncertainty = peak - start``, ``upper_uncertainty = end - peak``),
+  ``evaluation_mode="automatic"``, ``method_id = smi:local/utrans/<model>``,
+  the probability in a comment ``probability=0.9687``, and the waveform id
+  ``NET.STA.LOC.<band+instrument>Z``.
+* **miniSEED**: SEED channel codes have three characters, so the
+  ``<model>_<label>`` names of :func:`~utrans.annotate.annotate` cannot be
+  kept; a probability trace is written with the network, station and
+  location of its instrument and the channel ``<band><instrument><code>``
+  where the code is the label's first letter (``P``, ``S``, ``D`` for
+  ``det``) and ``X`` for PhaseNet's noise label ``N`` (not to be read as a
+  north component). Samples are float32; the file name carries the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+import obspy
+from obspy.core.event import (
+    Catalog,
+    Comment,
+    CreationInfo,
+    Event,
+    Pick,
+    QuantityError,
+    ResourceIdentifier,
+    WaveformStreamID,
+)
+
+__all__ = ["label_code", "mseed_traces", "picks_to_catalog", "write_csv", "write_quakeml"]
+
+logger = logging.getLogger(__name__)
+
+_LABEL_CODES = {"det": "D", "N": "X"}
+
+
+def label_code(label, labels=()):
+    """The one-letter miniSEED channel code of an output label (module doc).
+
+    Args:
+        label: the label.
+        labels: all labels of the model (a clash of first letters falls back
+            to the label's position, ``0``-``9``).
+
+    Returns:
+        One character.
+    """
+    codes = [_LABEL_CODES.get(lab, lab[:1].upper()) for lab in labels] or [None]
+    code = _LABEL_CODES.get(label, label[:1].upper())
+    if labels and codes.count(code) > 1:
+        return str(list(labels).index(label))
+    return code
+
+
+def mseed_traces(result, labels):
+    """SEED-named probability traces of one segment result (module doc).
+
+    Args:
+        result: a :class:`utrans.annotate.batching.SegmentResult`.
+        labels: the model's labels.
+
+    Returns:
+        A list of ``obspy.Trace`` (float32).
+    """
+    seg = result.segment
+    net, sta, loc = seg.station.split(".")
+    band = (seg.instrument + "XX")[:2]
+    return [obspy.Trace(np.ascontiguousarray(result.probabilities[k], dtype=np.float32), header={
+        "network": net, "station": sta, "location": loc,
+        "channel": band + label_code(label, labels),
+        "sampling_rate": seg.sampling_rate, "starttime": seg.start,
+    }) for k, label in enumerate(labels)]
+
+
+def _atomic(path, write):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+    logger.info("Wrote %s", path)
+    return path
+
+
+def write_csv(frame, path):
+    """Write a picks or detections DataFrame as CSV (atomically).
+
+    Args:
+        frame: ``pandas.DataFrame``.
+        path: output file.
+
+    Returns:
+        The path.
+    """
+    return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def picks_to_catalog(picks, model=""):
+    """An ObsPy ``Catalog`` of the picks (module doc).
+
+    Args:
+        picks: DataFrame with :data:`utrans.annotate.picks.PICK_COLUMNS`.
+        model: model name for ``method_id`` (default: the ``model`` column).
+
+    Returns:
+        ``obspy.core.event.Catalog`` with one ``Event`` holding every pick.
+    """
+    out = []
+    for row in picks.itertuples(index=False):
+        net, sta, loc = row.trace_id.split(".")
+        peak = obspy.UTCDateTime(row.peak_time)
+        name = model or row.model
+        out.append(Pick(
+            time=peak,
+            time_errors=QuantityError(
+                lower_uncertainty=float(peak - obspy.UTCDateTime(row.start_time)),
+                upper_uncertainty=float(obspy.UTCDateTime(row.end_time) - peak)),
+            waveform_id=WaveformStreamID(network_code=net, station_code=sta,
+                                         location_code=loc, channel_code=f"{row.instrument}Z"),
+            phase_hint=row.phase,
+            evaluation_mode="automatic",
+            method_id=ResourceIdentifier(f"smi:local/utrans/{name}"),
+            comments=[Comment(text=f"probability={row.peak_value:.4f}")],
+            creation_info=CreationInfo(author="utrans.annotate"),
+        ))
+    event = Event(picks=out, event_type="not reported",
+                  comments=[Comment(text="picks of utrans.annotate, not associated")])
+    return Catalog(events=[event], creation_info=CreationInfo(author="utrans.annotate"))
+
+
+def write_quakeml(picks, path, model=""):
+    """Write the picks as QuakeML (atomically).
+
+    Args:
+        picks: DataFrame with :data:`utrans.annotate.picks.PICK_COLUMNS`.
+        path: output file.
+        model: model name for ``method_id``.
+
+    Returns:
+        The path.
+    """
+    catalog = picks_to_catalog(picks, model)
+    return _atomic(path, lambda tmp: catalog.write(tmp, format="QUAKEML"))

@@ -1,0 +1,413 @@
+"""From an ObsPy Stream to continuous, model-ready segments.
+
+A stream is cut into *instrument groups*, one per ``NET.STA.LOC`` and
+band/instrument code (``HH``, ``EH``, ...): the traces of one seismometer.
+Each group is checked, its component codes are mapped onto the model's
+(``component_order``), it is resampled to the model's rate and split into
+*segments*: the spans in which the same components are recorded without a
+gap. Segments are what the window planner (:mod:`utrans.annotate.windows`)
+cuts; no window ever spans a gap.
+
+Rules (documented for users in the package README):
+
+* **Component codes.** The last letter of the channel code names the
+  component. ``Z`` is vertical; horizontals may be ``N``/``E``, ``1``/``2``
+  (``1`` -> ``N``, ``2`` -> ``E``) or ``2``/``3`` (``2`` -> ``N``,
+  ``3`` -> ``E``). A group that mixes these conventions (``N`` and ``1``) is
+  refused; other codes (``R``, ``T``, ``U``, ...) are ignored with a warning.
+  Picking models are trained on arbitrary horizontal orientations, so the
+  mapping only fixes the channel order.
+* **Resampling** (ObsPy). An integer down-sampling factor applies a
+  zero-phase Butterworth low-pass at the new Nyquist frequency and keeps
+  every k-th sample; any other ratio uses ObsPy's FFT resampling
+  (``Trace.resample``).
+* **Alignment.** Traces of a group are placed on one sample grid that starts
+  at the group's earliest sample; a component starting a fraction of a sample
+  later is rounded to the nearest sample (at most half a sample).
+* **Gaps.** A segment ends wherever any component starts, stops or has a
+  gap. Spans shorter than ``min_length_s`` are dropped (logged).
+* **Missing components** (a station with one or two components, or a span in
+  which one component has a gap): ``"zeros"`` (default) feeds zeros in their
+  place, as SeisBench does and as the channel-dropout augmentations of the
+  training recipes do; ``"copy"`` copies the vertical (or, without a vertical,
+  the first recorded component) into them; ``"skip"`` drops the span. Each
+  case is reported with a warning.
+* **Bad data** (non-finite samples, mixed sampling rates within one group,
+  conflicting component conventions, no usable component) make a
+  :class:`StationError` naming the trace; :func:`group_stream` either raises
+  it or skips that group with a warning, so one bad station never stops the
+  others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import warnings
+from collections import defaultdict
+
+import numpy as np
+import obspy
+
+__all__ = [
+    "AnnotateWarning",
+    "InstrumentGroup",
+    "Segment",
+    "StationError",
+    "group_stream",
+    "map_components",
+    "resample_trace",
+]
+
+logger = logging.getLogger(__name__)
+
+_HORIZONTAL_CONVENTIONS = ({"N": "N", "E": "E"}, {"1": "N", "2": "E"}, {"2": "N", "3": "E"})
+MISSING_POLICIES = ("zeros", "copy", "skip")
+
+
+class AnnotateWarning(UserWarning):
+    """A data problem that annotate worked around (skipped station, filled component, ...)."""
+
+
+class StationError(ValueError):
+    """An instrument group that cannot be annotated; the message names the trace(s)."""
+
+
+@dataclasses.dataclass
+class Segment:
+    """A continuous, gap-free span of one instrument at the model's sampling rate.
+
+    Args:
+        station: ``NET.STA.LOC``.
+        instrument: band and instrument code (``"HH"``).
+        start: time of sample 0.
+        sampling_rate: Hz (the model's).
+        length: number of samples.
+        components: one 1-D array per model component (in the model's
+            ``component_order``), ``length`` samples each; ``None`` for a
+            component that is fed as zeros.
+        channels: model component -> source channel code (``{"N": "HH1"}``).
+        filled: model components that were missing (zero-filled or copied).
+        grid_index: the absolute sample index of sample 0,
+            ``round(start.timestamp * sampling_rate)``; windows are laid on
+            a grid of this index so that any cut of a record gives the same
+            windows away from its edges.
+    """
+
+    station: str
+    instrument: str
+    start: obspy.UTCDateTime
+    sampling_rate: float
+    length: int
+    components: list
+    channels: dict
+    filled: str = ""
+    grid_index: int = 0
+
+    @property
+    def group_id(self):
+        """``NET.STA.LOC.BI``: the instrument group."""
+        return f"{self.station}.{self.instrument}"
+
+    @property
+    def end(self):
+        """Time of the last sample."""
+        return self.start + (self.length - 1) / self.sampling_rate
+
+
+def map_components(codes, component_order):
+    """Map the component letters of one instrument onto the model's components.
+
+    Args:
+        codes: iterable of component letters present (``{"Z", "1", "2"}``).
+        component_order: the model's components (``"ZNE"``, ``"ENZ"``, ``"Z"``).
+
+    Returns:
+        ``(mapping, ignored)``: dict source letter -> model component, and the
+        sorted letters that are no component code at all (``R``, ``T``, ...);
+        known letters the model does not take (horizontals for a ``"Z"``
+        model) are left out silently.
+
+    Raises:
+        StationError: the horizontals mix conventions (``N`` with ``1``).
+    """
+    codes = set(codes)
+    horizontals = codes - {"Z"}
+    candidates = [conv for conv in _HORIZONTAL_CONVENTIONS if horizontals & set(conv)]
+    if len(candidates) > 1:
+        # {"2"} alone fits both 1/2 and 2/3; prefer 1/2 (2 -> E) unless 3 is present.
+        exact = [conv for conv in candidates if horizontals <= set(conv)]
+        if horizontals == {"2"}:
+            exact = [_HORIZONTAL_CONVENTIONS[1]]
+        if len(exact) != 1:
+            raise StationError(
+                "horizontal components mix naming conventions (N/E, 1/2, 2/3). "
+                f"Received: components={''.join(sorted(codes))}")
+        candidates = exact
+    mapping = {"Z": "Z"} if "Z" in codes else {}
+    if candidates:
+        mapping.update({k: v for k, v in candidates[0].items() if k in codes})
+    mapping = {k: v for k, v in mapping.items() if v in component_order}
+    ignored = sorted(codes - set(mapping) - {"Z", "N", "E", "1", "2", "3"})
+    return mapping, ignored
+
+
+def resample_trace(trace, sampling_rate):
+    """A copy of ``trace`` at ``sampling_rate`` (the original is not modified).
+
+    Integer down-sampling factors use a zero-phase Butterworth low-pass at the
+    new Nyquist frequency and decimation; other ratios ObsPy's FFT
+    resampling.
+
+    Args:
+        trace: an ``obspy.Trace``.
+        sampling_rate: target rate in Hz.
+
+    Returns:
+        An ``obspy.Trace`` (``trace`` itself when the rate already matches).
+    """
+    rate = float(trace.stats.sampling_rate)
+    if np.isclose(rate, sampling_rate, rtol=1e-9, atol=0.0):
+        return trace
+    out = trace.copy()
+    out.data = np.asarray(out.data, dtype=np.float64)
+    factor = rate / sampling_rate
+    if abs(factor - round(factor)) < 1e-9 and round(factor) > 1:
+        out.filter("lowpass", freq=0.5 * sampling_rate, corners=4, zerophase=True)
+        out.decimate(int(round(factor)), no_filter=True)
+    else:
+        out.resample(sampling_rate)
+    return out
+
+
+@dataclasses.dataclass
+class InstrumentGroup:
+    """The traces of one instrument, checked, before resampling.
+
+    Args:
+        station: ``NET.STA.LOC``.
+        instrument: band and instrument code.
+        traces: model component -> list of ``obspy.Trace`` (time order).
+        channels: model component -> source channel code.
+        component_order: the model's components.
+    """
+
+    station: str
+    instrument: str
+    traces: dict
+    channels: dict
+    component_order: str
+
+    @property
+    def group_id(self):
+        """``NET.STA.LOC.BI``."""
+        return f"{self.station}.{self.instrument}"
+
+    def duration_samples(self, sampling_rate):
+        """Approximate number of samples at ``sampling_rate`` (for planning)."""
+        t0 = min(tr.stats.starttime for trs in self.traces.values() for tr in trs)
+        t1 = max(tr.stats.endtime for trs in self.traces.values() for tr in trs)
+        return int(round((t1 - t0) * sampling_rate)) + 1
+
+    def segments(self, sampling_rate, missing_components="zeros", min_length_s=1.0):
+        """Resample and cut into gap-free :class:`Segment` s.
+
+        Args:
+            sampling_rate: the model's rate in Hz.
+            missing_components: ``"zeros"``, ``"copy"`` or ``"skip"`` (module doc).
+            min_length_s: shorter spans are dropped.
+
+        Returns:
+            A list of :class:`Segment`, in time order.
+        """
+        pieces = {c: [resample_trace(tr, sampling_rate) for tr in trs]
+                  for c, trs in self.traces.items()}
+        origin = min(tr.stats.starttime for trs in pieces.values() for tr in trs)
+        # Integer sample intervals of every piece on the group's grid.
+        placed = {}
+        for comp, trs in pieces.items():
+            items = []
+            for tr in trs:
+                i0 = int(round((tr.stats.starttime - origin) * sampling_rate))
+                items.append((i0, i0 + tr.stats.npts, tr.data))
+            items.sort(key=lambda item: item[0])
+            placed[comp] = _resolve_overlaps(items, f"{self.group_id}{comp}")
+        cuts = sorted({i for items in placed.values() for i0, i1, _ in items for i in (i0, i1)})
+        min_len = max(2, int(round(min_length_s * sampling_rate)))
+        # Spans between consecutive cut points with a constant set of components.
+        spans = []
+        for a, b in itertools.pairwise(cuts):
+            present = frozenset(c for c, items in placed.items()
+                                if any(i0 <= a and b <= i1 for i0, i1, _ in items))
+            if not present:
+                continue
+            if spans and spans[-1][1] == a and spans[-1][2] == present:
+                spans[-1] = (spans[-1][0], b, present)
+            else:
+                spans.append((a, b, present))
+        out = []
+        order = self.component_order
+        for a, b, present in spans:
+            if b - a < min_len:
+                logger.info("%s: span of %d samples at %s shorter than %g s, not annotated",
+                            self.group_id, b - a, origin + a / sampling_rate, min_length_s)
+                continue
+            missing = "".join(c for c in order if c not in present)
+            start = origin + a / sampling_rate
+            if missing:
+                if missing_components == "skip":
+                    warnings.warn(f"{self.group_id}: component(s) {missing} missing from "
+                                  f"{start} for {(b - a) / sampling_rate:g} s; span skipped "
+                                  "(missing_components='skip').", AnnotateWarning, stacklevel=4)
+                    continue
+                how = "zeros" if missing_components == "zeros" else "copies of another component"
+                warnings.warn(f"{self.group_id}: component(s) {missing} missing from {start} "
+                              f"for {(b - a) / sampling_rate:g} s; fed as {how} "
+                              f"(missing_components={missing_components!r}).",
+                              AnnotateWarning, stacklevel=4)
+            arrays = {c: _slice(placed[c], a, b) for c in present}
+            if missing and missing_components == "copy":
+                source = "Z" if "Z" in arrays else next(c for c in order if c in arrays)
+                arrays.update({c: arrays[source] for c in missing})
+            out.append(Segment(
+                station=self.station,
+                instrument=self.instrument,
+                start=start,
+                sampling_rate=float(sampling_rate),
+                length=b - a,
+                components=[arrays.get(c) for c in order],
+                channels=dict(self.channels),
+                filled=missing,
+                grid_index=int(round(start.timestamp * sampling_rate)),
+            ))
+        return out
+
+
+def _resolve_overlaps(items, label):
+    """Trim overlapping pieces of one component (the earlier piece wins)."""
+    out = []
+    for i0, i1, data in items:
+        if out and i0 < out[-1][1]:
+            prev_end = out[-1][1]
+            overlap = min(prev_end, i1) - i0
+            prev = out[-1]
+            same = np.array_equal(prev[2][i0 - prev[0]:i0 - prev[0] + overlap], data[:overlap])
+            if not same:
+                warnings.warn(f"{label}: overlapping traces with different data; the earlier "
+                              f"trace is kept for {overlap} samples.", AnnotateWarning,
+                              stacklevel=5)
+            if i1 <= prev_end:
+                continue
+            data = data[prev_end - i0:]
+            i0 = prev_end
+        out.append((i0, i1, data))
+    return out
+
+
+def _slice(items, a, b):
+    """Samples [a, b) of one component (a view when one piece covers them)."""
+    for i0, i1, data in items:
+        if i0 <= a and b <= i1:
+            return data[a - i0:b - i0]
+    raise AssertionError("span not covered")  # spans are built from the same intervals
+
+
+def _split_masked(stream):
+    """Traces with masked gaps (``merge(fill_value=None)``) become contiguous pieces."""
+    out = []
+    for tr in stream:
+        if np.ma.isMaskedArray(tr.data):
+            out.extend(tr.split())
+        else:
+            out.append(tr)
+    return out
+
+
+def _check_group(key, traces, component_order):
+    """Validate one instrument group; returns (traces by model component, channels)."""
+    net, sta, loc, bi = key
+    group_id = f"{net}.{sta}.{loc}.{bi}"
+    rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
+    if len(rates) > 1:
+        detail = ", ".join(f"{tr.id} {tr.stats.sampling_rate:g} Hz" for tr in traces)
+        raise StationError(f"{group_id}: mixed sampling rates within one instrument ({detail}).")
+    if not rates[0] > 0:
+        raise StationError(f"{group_id}: sampling rate must be positive. "
+                           f"Received: sampling_rate={rates[0]}")
+    for tr in traces:
+        data = np.asarray(tr.data)
+        if data.dtype.kind not in "iuf":
+            raise StationError(f"{tr.id}: samples must be numbers. Received: dtype={data.dtype}")
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            bad = int((~np.isfinite(data)).sum())
+            raise StationError(f"{tr.id}: {bad} non-finite sample(s) (NaN or inf) in the trace "
+                               f"starting {tr.stats.starttime}. Remove or fill them first.")
+    codes = {tr.stats.channel[-1:].upper() for tr in traces}
+    mapping, ignored = map_components(codes, component_order)
+    if ignored:
+        warnings.warn(f"{group_id}: component(s) {', '.join(ignored)} not used "
+                      f"(model components {component_order}).", AnnotateWarning, stacklevel=4)
+    if not mapping:
+        raise StationError(f"{group_id}: no usable component for a {component_order} model. "
+                           f"Received: channels={sorted({tr.stats.channel for tr in traces})}")
+    by_comp = defaultdict(list)
+    channels = {}
+    for tr in traces:
+        comp = mapping.get(tr.stats.channel[-1:].upper())
+        if comp is not None and tr.stats.npts > 0:
+            by_comp[comp].append(tr)
+            channels[comp] = tr.stats.channel
+    if not by_comp:
+        raise StationError(f"{group_id}: every usable trace is empty.")
+    for trs in by_comp.values():
+        trs.sort(key=lambda tr: tr.stats.starttime)
+    return dict(by_comp), channels
+
+
+def group_stream(stream, component_order, errors="warn"):
+    """Split a stream into checked :class:`InstrumentGroup` s.
+
+    Args:
+        stream: an ``obspy.Stream`` (or ``Trace``); not modified.
+        component_order: the model's components (``"ZNE"``).
+        errors: ``"warn"``: a bad group is skipped with an
+            :class:`AnnotateWarning` naming the trace; ``"raise"``: raise its
+            :class:`StationError`.
+
+    Returns:
+        ``(groups, problems)``: the groups sorted by id, and a list of
+        ``(group_id, message)`` for the skipped ones.
+
+    Raises:
+        ValueError: ``stream`` is empty or not a stream.
+        StationError: a bad group with ``errors="raise"``.
+    """
+    if isinstance(stream, obspy.Trace):
+        stream = obspy.Stream([stream])
+    if not isinstance(stream, obspy.Stream):
+        raise TypeError(f"annotate needs an obspy Stream. Received: {type(stream).__name__}")
+    if errors not in ("warn", "raise"):
+        raise ValueError(f"errors must be 'warn' or 'raise'. Received: errors={errors!r}")
+    traces = [tr for tr in _split_masked(stream) if tr.stats.npts > 0]
+    if not traces:
+        raise ValueError("The stream holds no samples (no traces, or only empty ones).")
+    keyed = defaultdict(list)
+    for tr in traces:
+        s = tr.stats
+        keyed[(s.network, s.station, s.location, s.channel[:-1])].append(tr)
+    groups, problems = [], []
+    for key in sorted(keyed):
+        net, sta, loc, bi = key
+        try:
+            by_comp, channels = _check_group(key, keyed[key], component_order)
+        except StationError as err:
+            if errors == "raise":
+                raise
+            warnings.warn(f"Skipping {net}.{sta}.{loc}.{bi}: {err}", AnnotateWarning, stacklevel=3)
+            problems.append((f"{net}.{sta}.{loc}.{bi}", str(err)))
+            continue
+        groups.append(InstrumentGroup(station=f"{net}.{sta}.{loc}", instrument=bi,
+                                      traces=by_comp, channels=channels,
+                                      component_order=component_order))
+    return groups, problems
