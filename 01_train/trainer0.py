@@ -11,7 +11,7 @@ its ``reconstruction`` output). The best model, ``models/best.keras``, is a
     python 01_train/trainer0.py --help     # all options
 """
 
-from utrans.train import trainer_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    trainer_main("reconstruction")
+    script("train", "reconstruction")

@@ -4,7 +4,7 @@
     python 01_train/trainer3.py --help     # all options
 """
 
-from utrans.train import trainer_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    trainer_main("polarity")
+    script("train", "polarity")

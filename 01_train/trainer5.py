@@ -4,7 +4,7 @@
     python 01_train/trainer5.py --help     # all options
 """
 
-from utrans.train import trainer_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    trainer_main("s_pick")
+    script("train", "s_pick")

@@ -4,7 +4,7 @@
     python 01_train/trainer6.py --help     # all options
 """
 
-from utrans.train import trainer_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    trainer_main("dpk")
+    script("train", "dpk")

@@ -4,7 +4,7 @@
     python 02_test/tester0.py --checkpoint utrans_foundation --input_hdf5 X.hdf5 --input_testset T.npy
 """
 
-from utrans.evaluate import tester_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    tester_main("reconstruction")
+    script("test", "reconstruction")

@@ -3,7 +3,7 @@
     python 02_test/tester1.py --max_d 114.5    # uses trainer1's demo output by default
 """
 
-from utrans.evaluate import tester_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    tester_main("location")
+    script("test", "location")

@@ -4,7 +4,7 @@
     python 02_test/tester5.py --help
 """
 
-from utrans.evaluate import tester_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    tester_main("s_pick")
+    script("test", "s_pick")

@@ -3,7 +3,7 @@
     python 03_read/reader0.py
 """
 
-from utrans.evaluate import reader_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    reader_main("reconstruction")
+    script("read", "reconstruction")

@@ -3,7 +3,7 @@
     python 03_read/reader10.py              # writes metrics.json, metrics.md and PNGs
 """
 
-from utrans.evaluate import reader_main
+from utrans.cli import script
 
 if __name__ == "__main__":
-    reader_main("dis")
+    script("read", "dis")

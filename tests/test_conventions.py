@@ -112,9 +112,9 @@ def test_user_model_declares_its_own_adapter():
 
 
 def test_contradicting_sampling_rate_warns_with_both_values(caplog):
-    from utrans.train import plan_conventions
+    from utrans.resolve import plan_conventions
 
-    with caplog.at_level(logging.WARNING, logger="utrans.train"):
+    with caplog.at_level(logging.WARNING, logger="utrans.resolve"):
         conv = plan_conventions("seist_m_dpk", get_task("dpk"), given={"sampling_rate": 100.0},
                                 checkpoint="seist_m_dpk_diting")
     assert conv.sampling_rate == 100.0

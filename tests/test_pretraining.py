@@ -73,13 +73,13 @@ def test_tester0_and_reader0(pretrained):
 
 def test_reconstruction_rows_by_hand():
     """A reconstruction equal to twice the clean trace: MAE = mean |clean|, correlation 1."""
-    from utrans.evaluate import ROW_BUILDERS
+    from utrans.evaluate import reconstruction
     from utrans.tasks import get_task
 
     rng = np.random.default_rng(1)
     clean = rng.standard_normal((2, 100, 3))
     clean[1, :, 0] = 0.0  # a dead channel: correlation undefined
-    frame = ROW_BUILDERS["reconstruction"](["a", "b"], [{}, {}], clean, 2 * clean, None,
+    frame = reconstruction.rows(["a", "b"], [{}, {}], clean, 2 * clean, None,
                                            {"masked_input_mae": np.array([0.5, 0.25])},
                                            dict(task=get_task("reconstruction")))
     np.testing.assert_allclose(frame.mae, np.abs(clean).mean(axis=(1, 2)))
@@ -89,11 +89,11 @@ def test_reconstruction_rows_by_hand():
 
 
 def test_trainer1_accepts_the_pretrained_backbone(pretrained):
-    from utrans.train import build_task_model
+    from utrans.resolve import build_model
 
     work, folder, files = pretrained
     best = folder / "models" / "best.keras"
-    model, note = build_task_model("utrans_convmixer_location", foundation_weights=str(best),
+    model, note = build_model("utrans_convmixer_location", foundation_weights=str(best),
                                    filters=8, depth=1)
     assert str(best) in note
     backbone = keras.saving.load_model(best, compile=False)

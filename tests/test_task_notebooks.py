@@ -28,10 +28,10 @@ NOTEBOOKS = {
         ("n_traces", "accuracy", "precision", "recall", "f1")),
     4: ("p_pick_evaluation.ipynb",
         r"P picking within 0.5 s: precision (\S+), recall (\S+), F1 (\S+), MAE (\S+) s, std (\S+) s",
-        ("precision", "recall", "f1", "mae_s", "std_s")),
+        ("p_precision_0.5s", "p_recall_0.5s", "p_f1_0.5s", "p_mae_s_0.5s", "p_std_s_0.5s")),
     5: ("s_pick_evaluation.ipynb",
         r"S picking within 0.5 s: precision (\S+), recall (\S+), F1 (\S+), MAE (\S+) s, std (\S+) s",
-        ("precision", "recall", "f1", "mae_s", "std_s")),
+        ("s_precision_0.5s", "s_recall_0.5s", "s_f1_0.5s", "s_mae_s_0.5s", "s_std_s_0.5s")),
 }
 
 
@@ -75,15 +75,15 @@ def test_task_notebook(dataset, number, monkeypatch):
     assert "metrics.json agrees" in text
     assert images >= 1
     if number in (4, 5):
-        assert "same picks as the CSV" in text  # highest_peak re-picked the example curves
+        assert "same picks as the CSV" in text  # the model's rule re-picked the example curves
 
 
 @pytest.mark.parametrize("number,phase", [(4, "P"), (5, "S")])
 def test_picking_notebook_by_hand(tmp_path, number, phase, monkeypatch):
-    """Known picks at 100 Hz: 0.1 s and 0.4 s off (TP at 0.5 s), 2 s off (FN only), one on noise (FP).
+    """Known picks at 100 Hz: 0.1 s and 0.4 s off (TP at 0.5 s), 2 s off (FP and FN), one on noise (FP).
 
-    At 0.5 s: TP 2, FP 1, FN 1 -> precision = recall = F1 = 2/3, residual MAE 0.25 s, std 0.15 s;
-    at 0.1 s only the 0.1 s pick is a TP (F1 0.4).
+    At 0.5 s: TP 2, FP 2, FN 1 -> precision 1/2, recall 2/3, F1 4/7, residual MAE 0.25 s,
+    std 0.15 s; at 0.1 s only the 0.1 s pick is a TP (precision 1/4, recall 1/3, F1 2/7).
     """
     from script_runner import run_script
 
@@ -91,21 +91,21 @@ def test_picking_notebook_by_hand(tmp_path, number, phase, monkeypatch):
     results = tmp_path / "hand_outputs" / "test"
     results.mkdir(parents=True)
     true = np.array([500.0, 500.0, 500.0, np.nan])
-    pred = np.array([510.0, 540.0, 700.0, 300.0])
     import pandas as pd
 
     pd.DataFrame({"trace_name": [f"T{i}" for i in range(4)], f"true_{ph}_sample": true,
-                  f"pred_{ph}_sample": pred, f"pred_{ph}_prob": [0.9, 0.5, 0.3, 0.2],
-                  f"{ph}_residual_s": (pred - true) / 100.0, "sampling_rate": 100.0}
-                 ).to_csv(results / "predictions.csv", index=False)
+                  f"pred_{ph}_samples": ["510", "540", "700", "300"],
+                  f"pred_{ph}_probs": ["0.9", "0.5", "0.3", "0.2"], "sampling_rate": 100.0,
+                  "outputs": phase}).to_csv(results / "predictions.csv", index=False)
+    (results / "test_config.json").write_text(json.dumps(
+        {"thresholds": {phase: 0.1}, "pick_rule": "highest"}))
     run_script(f"03_read/reader{number}.py", "--output_name", tmp_path / "hand")
     stored = json.loads((results / "metrics.json").read_text())
-    assert stored["f1_0.5s"] == pytest.approx(2 / 3) and stored["tp_0.1s"] == 1
+    assert stored[f"{ph}_f1_0.5s"] == pytest.approx(4 / 7) and stored[f"{ph}_tp_0.1s"] == 1
     text, images = execute_notebook(NOTEBOOKS[number][0], tmp_path, tmp_path / "hand", monkeypatch)
     match = re.search(NOTEBOOKS[number][1], text)
     assert match, text
     np.testing.assert_allclose([float(v) for v in match.groups()],
-                               [2 / 3, 2 / 3, 2 / 3, 0.25, 0.15], atol=1e-4)
-    # 0.1 s: TP 1, FP 1, FN 2 -> precision 1/2, recall 1/3, F1 0.4
-    assert "metrics.json agrees: F1 0.6667 at 0.5 s, 0.4000 at 0.1 s" in text
+                               [1 / 2, 2 / 3, 4 / 7, 0.25, 0.15], atol=1e-4)
+    assert "metrics.json agrees: F1 0.5714 at 0.5 s, 0.2857 at 0.1 s" in text
     assert images >= 1

@@ -19,26 +19,33 @@ def _read(tmp_path, number, frame):
     return json.loads((results / "metrics.json").read_text()), results
 
 
-def test_picking_reader_utrans_rule(tmp_path):
-    """P picks at 0.05, 0.3 and 1.0 s from the truth, one missing, one on noise, one silent noise."""
+def test_picking_reader_single_phase_model(tmp_path):
+    """An EQCCT-P-like CSV (P curve only): picks at 0.05, 0.3 and 1.0 s, one missed, one on noise.
+
+    Every picker is scored by one rule: one-to-one matching, an unmatched pick
+    is a false positive (also a too-far one), an unmatched arrival a miss.
+    """
     nan = np.nan
     frame = pd.DataFrame({
         "trace_name": [f"T{i}" for i in range(6)],
         "true_p_sample": [500, 800, 300, 600, nan, nan],
-        "pred_p_sample": [505, 830, 400, nan, 200, nan],
-        "sampling_rate": 100.0,
+        "pred_p_samples": ["505", "830", "400", "", "200", ""],
+        "true_s_sample": nan, "pred_s_samples": nan,
+        "true_det_start": nan, "true_det_end": nan, "pred_det_start": nan, "pred_det_end": nan,
+        "n_samples": 6000, "sampling_rate": 100.0, "outputs": "P",
     })
     m, results = _read(tmp_path, 4, frame)
-    # 0.5 s: TP T0, T1; FN T2 (too far: a miss, not a false pick), T3; FP T4 (pick on noise)
-    assert (m["tp_0.5s"], m["fp_0.5s"], m["fn_0.5s"]) == (2, 1, 2)
-    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(0.5)
-    assert m["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
-    assert m["mae_s"] == pytest.approx(0.175) and m["std_s"] == pytest.approx(0.125)
+    # 0.5 s: TP T0, T1; T2's pick is 1 s off: FP and FN; FN T3; FP T4 (pick on noise)
+    assert (m["p_tp_0.5s"], m["p_fp_0.5s"], m["p_fn_0.5s"]) == (2, 2, 2)
+    assert m["p_precision_0.5s"] == pytest.approx(0.5) and m["p_recall_0.5s"] == pytest.approx(0.5)
+    assert m["p_f1_0.5s"] == pytest.approx(0.5)
+    assert m["p_mae_s_0.5s"] == pytest.approx(0.175) and m["p_std_s_0.5s"] == pytest.approx(0.125)
     # 0.1 s: only T0
-    assert (m["tp_0.1s"], m["fp_0.1s"], m["fn_0.1s"]) == (1, 1, 3)
-    assert m["precision_0.1s"] == pytest.approx(0.5) and m["f1_0.1s"] == pytest.approx(1 / 3)
-    assert m["mae_s_0.1s"] == pytest.approx(0.05)
-    assert (results / "residual_hist.png").stat().st_size > 1000
+    assert (m["p_tp_0.1s"], m["p_fp_0.1s"], m["p_fn_0.1s"]) == (1, 3, 3)
+    assert m["p_mae_s_0.1s"] == pytest.approx(0.05)
+    assert "s_f1_0.5s" not in m and m["det_f1"] is None  # the model has no S or detection curve
+    assert m["outputs"] == ["P"]
+    assert (results / "p_residual_hist.png").stat().st_size > 1000
 
 
 def test_dpk_reader_seist_rule(tmp_path):
@@ -49,7 +56,7 @@ def test_dpk_reader_seist_rule(tmp_path):
         "true_s_sample": [300, 500, nan], "pred_s_samples": ["292", "540", ""],
         "true_det_start": [100, 200, nan], "true_det_end": [380, 620, nan],
         "pred_det_start": [100, 250, 0], "pred_det_end": [380, 620, 99],
-        "n_samples": 1000, "sampling_rate": 100.0,
+        "n_samples": 1000, "sampling_rate": 100.0, "outputs": "det;P;S",
     })
     m, results = _read(tmp_path, 6, frame)
     # P: 105 matches 100; 600 and 50 are false picks; T1's P is missed

@@ -33,6 +33,14 @@ CASES = [
         '"transformer_io_channels": 4, "transformer_d_model": 4, "feedforward_dim": 8}']),
     ("pmp_seist", 7, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
     ("pmp_ditingmotion", 7, "ditingmotion", []),
+    # Every script of a quantity accepts every model of the quantity.
+    ("magnitude_magnet", 2, "magnet", ["--in_samples", "512", "--model_kwargs",
+                                       '{"conv_channels": [8, 8], "lstm_dim": 8}']),
+    ("polarity_ditingmotion", 3, "ditingmotion", []),
+    ("p_pick_phasenet", 4, "phasenet", ["--in_samples", "2048", "--model_kwargs",
+                                        '{"conv_channels": [4, 4, 8]}']),
+    ("dpk_eqcct_s", 6, "utrans_eqcct_s", ["--model_kwargs",
+                                          '{"conv_filters": [4, 4, 4], "num_heads": 1, "num_layers": 1}']),
     ("emg_seist", 8, None, ["--in_samples", "512", "--model_kwargs", SEIST_TINY]),
     ("emg_magnet", 8, "magnet", ["--in_samples", "512", "--model_kwargs", '{"conv_channels": [8, 8], "lstm_dim": 8}']),
     ("baz_seist", 9, None, ["--in_samples", "512", "--p_position_ratio", "0.2",
@@ -45,14 +53,13 @@ CASES = [
                                           '{"tcn_channels": 4, "dilations": [1, 2, 4]}']),
 ]
 
+PICK_COLUMNS = ["trace_name", "true_p_sample", "pred_p_samples", "pred_p_probs", "true_s_sample",
+                "pred_s_samples", "pred_s_probs", "true_det_start", "true_det_end",
+                "pred_det_start", "pred_det_end", "n_samples", "sampling_rate", "outputs"]
 COLUMNS = {
     2: ["trace_name", "true_magnitude", "pred_magnitude", "error_magnitude"],
     3: ["trace_name", "true_polarity", "pred_polarity", "prob_up"],
-    4: ["trace_name", "true_p_sample", "pred_p_sample", "pred_p_prob", "p_residual_s", "sampling_rate"],
-    5: ["trace_name", "true_s_sample", "pred_s_sample", "pred_s_prob", "s_residual_s", "sampling_rate"],
-    6: ["trace_name", "true_p_sample", "pred_p_samples", "true_s_sample", "pred_s_samples",
-        "true_det_start", "true_det_end", "pred_det_start", "pred_det_end", "n_samples",
-        "sampling_rate"],
+    4: PICK_COLUMNS, 5: PICK_COLUMNS, 6: PICK_COLUMNS,
     7: ["trace_name", "true_polarity", "pred_polarity", "prob_up"],
     8: ["trace_name", "true_magnitude", "pred_magnitude", "error_magnitude"],
     9: ["trace_name", "true_baz_deg", "pred_baz_deg", "error_baz_deg", "pred_cos", "pred_sin"],
@@ -61,19 +68,25 @@ COLUMNS = {
 }
 
 REGRESSION_KEYS = {"n_traces", "mae", "std", "rmse", "r2", "mean_error", "baseline_mae"}
-CLASS_KEYS = {"n_traces", "accuracy", "precision", "recall", "f1", "confusion_matrix"}
-PICK_KEYS = {"n_traces", "precision", "recall", "f1", "mae_s", "std_s", "precision_0.1s",
-             "f1_0.1s", "mae_s_0.1s", "f1_0.5s"}
+CLASS_KEYS = {"n_traces", "accuracy", "precision", "recall", "f1", "confusion_matrix",
+              "baseline_accuracy"}
+
+
+def _pick_keys(ph):
+    return {f"{ph}_precision_0.1s", f"{ph}_recall_0.1s", f"{ph}_f1_0.1s", f"{ph}_f1_0.5s",
+            f"{ph}_mean_s_0.5s", f"{ph}_mae_s_0.5s", f"{ph}_rmse_s_0.5s", f"baseline_{ph}_f1_0.5s"}
+
+
 METRIC_KEYS = {
-    2: REGRESSION_KEYS, 3: CLASS_KEYS, 4: PICK_KEYS, 5: PICK_KEYS,
-    6: {"n_traces", "p_precision_0.1s", "p_recall_0.1s", "p_f1_0.1s", "p_f1_0.5s", "s_f1_0.5s",
-        "p_mean_s_0.5s", "p_mae_s_0.5s", "p_rmse_s_0.5s", "det_precision", "det_recall", "det_f1"},
+    2: REGRESSION_KEYS, 3: CLASS_KEYS, 4: {"n_traces"} | _pick_keys("p"),
+    5: {"n_traces"} | _pick_keys("s"),
+    6: {"n_traces", "det_precision", "det_recall", "det_f1"} | _pick_keys("p") | _pick_keys("s"),
     7: CLASS_KEYS, 8: REGRESSION_KEYS,
-    9: {"n_traces", "mae_deg", "std_deg", "rmse_deg", "mean_deg", "r2"},
+    9: {"n_traces", "mae_deg", "std_deg", "rmse_deg", "mean_deg", "r2", "baseline_mae_deg"},
     10: REGRESSION_KEYS,
 }
 PNGS = {2: ["pred_vs_true.png", "residual_hist.png"], 3: ["confusion_matrix.png"],
-        4: ["residual_hist.png", "example_0.png"], 5: ["residual_hist.png", "example_0.png"],
+        4: ["p_residual_hist.png", "example_0.png"], 5: ["s_residual_hist.png", "example_0.png"],
         6: ["p_residual_hist.png", "s_residual_hist.png", "example_0.png"], 7: ["confusion_matrix.png"],
         8: ["pred_vs_true.png", "residual_hist.png"], 9: ["pred_vs_true.png", "residual_hist.png"],
         10: ["pred_vs_true.png", "residual_hist.png"]}
@@ -99,7 +112,7 @@ def run_task(work, files, case, number, model, extra):
     out = work / case
     args = [*_data_args(files, number), "--output_name", out, "--epochs", 1, "--batch_size", 4,
             "--max_traces", 8, "--no_augmentation", "--verbose", 0, "--run_eagerly", *extra]
-    if number <= 5:
+    if (model or "utrans_" if number <= 5 else model or "").startswith("utrans_"):
         args += ["--foundation_weights", "random", "--backbone_kwargs", UTRANS_BACKBONE]
     if model:
         args += ["--model", model]
@@ -122,7 +135,11 @@ def test_task_end_to_end(dataset, case, number, model, extra):
     assert len(frame) == n_test
     assert list(frame.columns[: len(COLUMNS[number])]) == COLUMNS[number]
     metrics = json.loads((folder / "test" / "metrics.json").read_text())
-    assert METRIC_KEYS[number] <= set(metrics), METRIC_KEYS[number] - set(metrics)
+    expected = METRIC_KEYS[number]
+    if model == "utrans_eqcct_s":  # an S picker in the detection + P/S task: S metrics only
+        expected = {"n_traces"} | _pick_keys("s")
+        assert "p_f1_0.5s" not in metrics and metrics["outputs"] == ["S"]
+    assert expected <= set(metrics), expected - set(metrics)
     assert metrics["n_traces"] == n_test
     for png in PNGS[number]:
         assert (folder / "test" / png).stat().st_size > 1000, png
@@ -207,7 +224,7 @@ def test_wrong_model_or_checkpoint_is_a_clear_error(dataset, tmp_path, capsys):
         run_script("01_train/trainer8.py", *_data_args(files, 8), "--output_name", tmp_path / "w",
                    "--model", "phasenet")
     assert exc.value.code == 2
-    assert "phasenet is registered for the dpk task, not emg" in capsys.readouterr().err
+    assert "Model phasenet measures picking, not magnitude" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_script("02_test/tester8.py", "--output_name", tmp_path / "none", "--model", "magnet",
                    "--checkpoint", tmp_path / "missing.pth", "--input_hdf5", files["datacollected"],
@@ -215,15 +232,18 @@ def test_wrong_model_or_checkpoint_is_a_clear_error(dataset, tmp_path, capsys):
     assert "missing.pth" in capsys.readouterr().err
 
 
-def test_published_seist_dpk_on_real_waveform(reference, tmp_path):
-    """seist_m_dpk_diting through tester6 on ObsPy's example event (100 Hz, E/N/Z, 30 s).
+def test_published_seist_dpk_on_real_waveform(reference, tmp_path, utrans_home):
+    """The seist_m_dpk_diting preset through tester6 on ObsPy's example event (100 Hz, E/N/Z, 30 s).
 
-    The adapter resamples to the checkpoint's 50 Hz, reorders to Z, N, E and pads to
-    8192 samples; the picks must land on the reference's peaks (P at 50 Hz sample 235,
-    S at 281, MANIFEST) within 2 samples at 50 Hz, i.e. 4 samples at 100 Hz.
+    No --sampling_rate: the preset carries its training data's 50 Hz, so the
+    adapter resamples to 50 Hz, reorders to Z, N, E and pads to 8192 samples;
+    the picks must land on the reference's peaks (P at 50 Hz sample 235, S at
+    281, MANIFEST) within 2 samples at 50 Hz, i.e. 4 samples at 100 Hz.
     """
+    import shutil
+
     obspy = pytest.importorskip("obspy")
-    pth = reference("seist/seist_m_dpk_diting.pth")
+    shutil.copy(reference("seist/seist_m_dpk_diting.pth"), utrans_home)
     st = obspy.read()
     wave = np.zeros((6000, 3), dtype=np.float32)
     for c, comp in enumerate("ENZ"):
@@ -235,10 +255,12 @@ def test_published_seist_dpk_on_real_waveform(reference, tmp_path):
                   station_lat=47.74, station_lon=12.80, polarity="U")
     hdf5 = synthetic.write_datacollected(tmp_path / "rjob.hdf5", [record])
     np.save(tmp_path / "test.npy", np.array([record["trace_name"]]))
-    run_script("02_test/tester6.py", "--output_name", tmp_path / "none", "--model", "seist_m_dpk",
-               "--checkpoint", pth, "--sampling_rate", 50, "--in_samples", 8192,
+    run_script("02_test/tester6.py", "--output_name", tmp_path / "none",
+               "--checkpoint", "seist_m_dpk_diting",
                "--input_hdf5", hdf5, "--input_testset", tmp_path / "test.npy",
                "--output_dir", tmp_path / "t", "--run_eagerly")
+    config = json.loads((tmp_path / "t" / "test_config.json").read_text())
+    assert config["conventions"]["sampling_rate"] == 50.0
     row = pd.read_csv(tmp_path / "t" / "predictions.csv").iloc[0]
     p = [int(v) for v in str(row.pred_p_samples).split(";")]
     s = [int(v) for v in str(row.pred_s_samples).split(";")]

@@ -51,6 +51,7 @@ from utrans.losses import AleatoricLoss, FocalLoss, WeightedBinaryCrossentropy
 __all__ = [
     "AdaptedDataset",
     "BAZNetworkAdapter",
+    "CurvePickingAdapter",
     "DetectionPickingAdapter",
     "DiTingMotionAdapter",
     "DistPTAdapter",
@@ -327,6 +328,36 @@ class DetectionPickingAdapter(ModelAdapter):
 
     def predictions(self, outputs, x, y):
         return self._time_back(outputs, x.shape[1]), {}
+
+
+@register_adapter("curve_picking")
+class CurvePickingAdapter(ModelAdapter):
+    """Pickers with one sigmoid curve per label among (det, P, S), trained with the task's loss.
+
+    The U-Trans EQCCT pickers output one curve (``labels=("P",)`` or
+    ``("S",)``): their targets are that channel of the picking labels, and
+    their predictions come back as (det, P, S) with NaN for the curves they
+    lack, so every picker is scored by the same code.
+    """
+
+    _CHANNELS = {"det": 0, "P": 1, "S": 2}
+
+    @property
+    def _channels(self):
+        try:
+            return [self._CHANNELS[label] for label in self.conventions.labels]
+        except KeyError as err:
+            raise ValueError(f"A picking model's labels must be among det, P, S. Received: "
+                             f"labels={self.conventions.labels}") from err
+
+    def targets(self, y):
+        return self._time_forward(np.asarray(y)[..., self._channels], curves=True)
+
+    def predictions(self, outputs, x, y):
+        curves = self._time_back(outputs, x.shape[1])
+        full = np.full(curves.shape[:2] + (3,), np.nan, dtype=np.float32)
+        full[..., self._channels] = curves
+        return full, {}
 
 
 @register_adapter("phasenet")

@@ -1,6 +1,6 @@
 """Data feeding, worker roles and epoch bookkeeping under ``tf.distribute``.
 
-How batches reach the replicas (the choice made by :func:`utrans.train.run_training`):
+How batches reach the replicas (the choice made by :func:`utrans.train.fit`):
 
 * **default strategy / MirroredStrategy (one machine)**: the
   :class:`utrans.data.DataGenerator` (a ``keras.utils.PyDataset``) is given to

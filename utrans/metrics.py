@@ -439,15 +439,14 @@ def confusion_matrix(y_true, y_pred, labels: Sequence) -> np.ndarray:
     Returns:
         int64 array (C, C).
     """
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
     t, p = np.asarray(y_true), np.asarray(y_pred)
     _check_same_shape(t, p, "y_true", "y_pred")
     labels = list(labels)
-    index = {lab: i for i, lab in enumerate(labels)}
-    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for a, b in zip(t.tolist(), p.tolist()):
-        if a in index and b in index:
-            cm[index[a], index[b]] += 1
-    return cm
+    if t.size == 0:
+        return np.zeros((len(labels), len(labels)), dtype=np.int64)
+    return sk_confusion_matrix(t, p, labels=labels).astype(np.int64)
 
 
 def classification_metrics(
@@ -459,6 +458,9 @@ def classification_metrics(
     zero_division: float = 0.0,
 ) -> dict:
     """Accuracy, per-class / binary / macro precision, recall, F1 and confusion matrix.
+
+    Computed with scikit-learn (``precision_recall_fscore_support``,
+    ``confusion_matrix``) over the given ``labels``.
 
     Args:
         y_true: (N,) labels, or (N, C) one-hot/scores (argmax is taken).
@@ -478,6 +480,8 @@ def classification_metrics(
         ``precision_<label>`` etc., ``labels`` (list) and ``confusion_matrix``
         (nested list of ints, rows = true, columns = predicted).
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     t = _class_labels(y_true, "y_true", None)
     p = _class_labels(y_pred, "y_pred", threshold)
     _check_same_shape(t, p, "y_true", "y_pred")
@@ -493,16 +497,19 @@ def classification_metrics(
     cm = confusion_matrix(t, p, labels)
     n = int(t.size)
     out: dict = {"n": n, "accuracy": float(np.trace(cm)) / n if n else float("nan")}
-    per = {}
+    if n:
+        pr, rc, f1, _ = precision_recall_fscore_support(
+            t, p, labels=labels, average=None, zero_division=zero_division)
+    else:
+        pr = rc = f1 = np.full(len(labels), float(zero_division))
     for i, lab in enumerate(labels):
-        tp, predp, possp = cm[i, i], cm[:, i].sum(), cm[i, :].sum()
-        pr, rc = _ratio(tp, predp, zero_division), _ratio(tp, possp, zero_division)
-        per[lab] = (pr, rc, _f1(pr, rc, zero_division))
-        out[f"precision_{lab}"], out[f"recall_{lab}"], out[f"f1_{lab}"] = per[lab]
-    out["precision"], out["recall"], out["f1"] = per[pos_label]
-    out["precision_macro"] = float(np.mean([v[0] for v in per.values()]))
-    out["recall_macro"] = float(np.mean([v[1] for v in per.values()]))
-    out["f1_macro"] = float(np.mean([v[2] for v in per.values()]))
+        out[f"precision_{lab}"], out[f"recall_{lab}"], out[f"f1_{lab}"] = (
+            float(pr[i]), float(rc[i]), float(f1[i]))
+    k = labels.index(pos_label)
+    out["precision"], out["recall"], out["f1"] = float(pr[k]), float(rc[k]), float(f1[k])
+    out["precision_macro"] = float(np.mean(pr))
+    out["recall_macro"] = float(np.mean(rc))
+    out["f1_macro"] = float(np.mean(f1))
     out["f1_micro"] = out["accuracy"]
     out["labels"] = [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
     out["confusion_matrix"] = cm.tolist()

@@ -28,6 +28,7 @@ __all__ = [
     "plot_location_map",
     "plot_waveform_with_probs",
     "plot_reconstruction",
+    "plot_comparison",
 ]
 
 
@@ -437,4 +438,53 @@ def plot_reconstruction(
                     title += f" (MAE to input {mae:.3g})"
                 ax.set_title(title, fontsize=10)
         axes[-1, col].set_xlabel("time (s)" if sampling_rate else "sample")
+    return _save(fig, path, dpi)
+
+
+def plot_comparison(table, path, title: str = "", dpi: int = 100) -> Path:
+    """Models side by side: the metric with its 95% interval, the baseline, size and speed.
+
+    Args:
+        table: rows with ``model``, ``value``, ``ci_low``, ``ci_high``, ``baseline``,
+            ``better`` and optionally ``parameters``, ``inference_traces_per_s``
+            (the table of :func:`utrans.compare.compare`).
+        path: output PNG.
+        title: figure title (the quantity and metric).
+        dpi: resolution.
+
+    Returns:
+        The path written.
+    """
+    rows = list(table.itertuples()) if hasattr(table, "itertuples") else list(table)
+    fig, axes = _new_figure(1, 2, figsize=(10.0, 1.2 + 0.6 * max(len(rows), 1)),
+                            width_ratios=(2, 1))
+    ax, ax2 = axes[0]
+    ypos = np.arange(len(rows))
+    values = np.array([float(r.value) if r.value is not None else np.nan for r in rows])
+    low = np.array([float(r.ci_low) for r in rows])
+    high = np.array([float(r.ci_high) for r in rows])
+    err = np.vstack([np.clip(values - low, 0, None), np.clip(high - values, 0, None)])
+    ax.barh(ypos, values, xerr=np.nan_to_num(err), color="tab:blue", alpha=0.8,
+            label="model (95% bootstrap interval)", capsize=4)
+    base = np.array([float(r.baseline) if r.baseline is not None else np.nan for r in rows])
+    ax.scatter(base, ypos, marker="|", s=400, color="tab:red", zorder=3,
+               label="trivial baseline")
+    ax.set_yticks(ypos, [r.model for r in rows])
+    ax.invert_yaxis()
+    better = getattr(rows[0], "better", "") if rows else ""
+    ax.set_xlabel(f"{getattr(rows[0], 'metric', 'metric') if rows else 'metric'} "
+                  f"({better} is better)")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    speed = np.array([float(getattr(r, "inference_traces_per_s", np.nan)) for r in rows])
+    ax2.barh(ypos, speed, color="tab:gray")
+    for y, r in zip(ypos, rows):
+        params = getattr(r, "parameters", None)
+        if params is not None and np.isfinite(float(params)):
+            ax2.text(0, y, f" {int(params):,} params", va="center", fontsize="small")
+    ax2.set_yticks(ypos, [""] * len(rows))
+    ax2.invert_yaxis()
+    ax2.set_xlabel("inference traces/s")
+    if title:
+        fig.suptitle(title)
     return _save(fig, path, dpi)

@@ -1,90 +1,144 @@
-"""One table: task -> script number, data labeller, default model, loss, evaluation kind, demo.
+"""Tasks by measured quantity: one table from script number to data, models and metrics.
 
-Every numbered script (``01_train/trainerN.py``, ``02_test/testerN.py``,
-``03_read/readerN.py``) looks its task up here; tasks differ only in this row,
-never in a copy of the training loop, the data generator or the evaluation.
-Evaluation is written once per *kind* (:mod:`utrans.evaluate`):
+A *quantity* is what a model measures: ``picking``, ``polarity``,
+``magnitude``, ``backazimuth``, ``distance``, ``location`` or
+``reconstruction`` (pretraining). Every model registers the quantity it
+predicts (``register_model(name, task=quantity)``), every quantity has one
+labeller and one evaluation (:mod:`utrans.evaluate`), so every model of a
+quantity is trained on the same targets and scored by the same code.
 
-=====  ==============  ==============  ==============  =========================
-N      task            labels          kind            default model
-=====  ==============  ==============  ==============  =========================
-0      reconstruction  reconstruction  reconstruction  utrans_foundation
-1      location        location        location        utrans_convmixer_location
-2      magnitude       magnitude       regression      utrans_vit_magnitude
-3      polarity        polarity        classification  utrans_cct_polarity
-4      p_pick          p_pick          picking         utrans_eqcct_p
-5      s_pick          s_pick          picking         utrans_eqcct_s
-6      dpk             dpk             dpk             seist_s_dpk
-7      pmp             polarity        classification  seist_s_pmp
-8      emg             magnitude       regression      seist_s_emg
-9      baz             baz             backazimuth     seist_s_baz
-10     dis             distance        regression      seist_s_dis
-=====  ==============  ==============  ==============  =========================
+A *task* is a numbered script (``01_train/trainerN.py``, ``02_test/testerN.py``,
+``03_read/readerN.py``): a quantity with a default model, an output folder and
+a small demo configuration. Several scripts share a quantity and differ only
+in their default model; each accepts every model of its quantity
+(``trainer2.py --model magnet``):
 
-``labels`` is the ``task=`` of :class:`utrans.data.DataGenerator` (SeisT's
-task names pmp/emg/dis map onto the polarity, magnitude and distance
-labellers). Which model fits which task comes from the registry
-(``register_model(name, task=...)``); how each model's inputs, targets, loss
-and outputs are conformed to the task is in :mod:`utrans.adapters`.
-Reconstruction pretraining (script 0) is a row too: the model is the
-backbone itself (``utrans_foundation``), trained on its ``reconstruction``
-output (:class:`utrans.adapters.ReconstructionAdapter`) to restore clean
-traces from the masked ones :class:`utrans.labels.ReconstructionLabeller`
-makes; its ``models/best.keras`` is what ``--foundation_weights`` of scripts
-1-5 takes.
+=====  ==============  ==============  =========================  =====================================
+N      task            quantity        default model              other models of the quantity
+=====  ==============  ==============  =========================  =====================================
+0      reconstruction  reconstruction  utrans_foundation
+1      location        location        utrans_convmixer_location
+2      magnitude       magnitude       utrans_vit_magnitude       seist_{s,m,l}_emg, magnet
+3      polarity        polarity        utrans_cct_polarity        seist_{s,m,l}_pmp, ditingmotion
+4      p_pick          picking (P)     utrans_eqcct_p             seist_*_dpk, phasenet, eqtransformer
+5      s_pick          picking (S)     utrans_eqcct_s             seist_*_dpk, phasenet, eqtransformer
+6      dpk             picking         seist_s_dpk                utrans_eqcct_{p,s}, phasenet, eqtr.
+7      pmp             polarity        seist_s_pmp                utrans_cct_polarity, ditingmotion
+8      emg             magnitude       seist_s_emg                utrans_vit_magnitude, magnet
+9      baz             backazimuth     seist_s_baz                baz_network
+10     dis             distance        seist_s_dis                distpt_network
+=====  ==============  ==============  =========================  =====================================
+
+How a model's inputs, targets, loss and outputs are conformed to its
+quantity is decided by the model's own conventions (:mod:`utrans.conventions`,
+:mod:`utrans.adapters`). Reconstruction pretraining (script 0) trains the
+backbone itself (``utrans_foundation``) on its ``reconstruction`` output to
+restore clean traces from the masked ones
+:class:`utrans.labels.ReconstructionLabeller` makes; its ``models/best.keras``
+is what ``--foundation_weights`` of scripts 1-5 takes.
 """
 
 import dataclasses
 
-__all__ = ["Task", "TASKS", "get_task", "task_by_number"]
+__all__ = ["QUANTITIES", "Quantity", "TASKS", "Task", "get_quantity", "get_task", "task_by_number",
+           "tasks_of"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantity:
+    """What a family of models measures, and how it is labelled and scored.
+
+    Attributes:
+        name: quantity name (the ``task=`` of ``register_model``).
+        labeller: labeller name of :func:`utrans.labels.get_labeller`.
+        kind: evaluation kind (:mod:`utrans.evaluate`).
+        description: one line.
+        unit: unit of the measured value.
+        column: column stem of the value in ``predictions.csv``.
+    """
+
+    name: str
+    labeller: str
+    kind: str
+    description: str
+    unit: str = ""
+    column: str = ""
+
+
+QUANTITIES = {q.name: q for q in [
+    Quantity("reconstruction", "reconstruction", "reconstruction",
+             "clean waveform restored from a masked one (self-supervised pretraining)"),
+    Quantity("location", "location", "location",
+             "event location from one station (offset to the station and depth)"),
+    Quantity("magnitude", "magnitude", "regression", "event magnitude", "", "magnitude"),
+    Quantity("polarity", "polarity", "classification", "P first-motion polarity (up/down)"),
+    Quantity("picking", "dpk", "picking", "P and S arrival times (and event detection)"),
+    Quantity("backazimuth", "baz", "backazimuth", "back-azimuth from station to event", "deg",
+             "baz_deg"),
+    Quantity("distance", "distance", "regression", "epicentral distance", "km",
+             "epicentral_distance_km"),
+]}
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """Static description of one task.
+    """One numbered script: a quantity, a default model, an output folder and a demo.
 
     Attributes:
-        name: task name (script names use ``number``); also the registry task
-            of the models that fit it.
+        name: task name.
         number: script number (``trainer{number}.py``).
+        quantity: name of the :class:`Quantity` it measures.
         default_model: registry name of the model trained by default.
-        loss: Keras loss identifier of models without an adapter-specific loss
-            (the U-Trans models).
+        loss: Keras loss of models whose adapter uses the task's loss (the
+            U-Trans models); other models bring their reference loss.
         output_name: default ``--output_name`` (outputs go to ``<output_name>_outputs/``).
         description: one line for ``--help``.
+        phases: picking tasks: the phases the task is about (``("P",)``).
         demo: keyword overrides of the embedded demo run (small, CPU, minutes):
             ``n_events``, ``n_noise``, ``batch_size``, ``epochs``, ``patience``,
             ``layout`` (synthetic file layout), ``with_noise`` (use the splits
             including noise traces), ``in_samples``, ``p_position_ratio``,
-            ``learning_rate``.
+            ``learning_rate``, ``augmentation``.
         model_kwargs_demo: constructor overrides of the default model for the demo.
-        labels: labeller name of :func:`utrans.labels.get_labeller` (default ``name``).
-        kind: evaluation kind: ``location``, ``regression``, ``backazimuth``,
-            ``classification``, ``picking`` (U-Trans rule), ``dpk`` (SeisT rule) or
-            ``reconstruction`` (per-trace MAE and correlation).
-        quantity: name of the predicted quantity (regression/picking columns).
-        unit: its unit.
-        models: other registered models offered for the task (``--help``).
     """
 
     name: str
     number: int
+    quantity: str
     default_model: str
     loss: str
     output_name: str
     description: str
+    phases: tuple = ()
     demo: dict = dataclasses.field(default_factory=dict)
     model_kwargs_demo: dict = dataclasses.field(default_factory=dict)
-    labels: str = None
-    kind: str = "location"
-    quantity: str = ""
-    unit: str = ""
-    models: tuple = ()
+
+    @property
+    def measures(self):
+        """The :class:`Quantity` of this task."""
+        return QUANTITIES[self.quantity]
+
+    @property
+    def kind(self):
+        """The evaluation kind (:mod:`utrans.evaluate`) of the task's quantity."""
+        return self.measures.kind
 
     @property
     def labeller_name(self):
-        """The DataGenerator ``task=`` (labeller) of this task."""
-        return self.labels or self.name
+        """The DataGenerator ``task=`` (labeller) of this task's quantity."""
+        return self.measures.labeller
+
+    @property
+    def unit(self):
+        """Unit of the measured value."""
+        return self.measures.unit
+
+    @property
+    def models(self):
+        """Registered models of this task's quantity other than the default."""
+        from utrans.models import registry
+
+        return tuple(m for m in registry.list_models(self.quantity) if m != self.default_model)
 
 
 _SMALL_BACKBONE_NOTE = "U-Trans backbone as in task 1 (preset weights when available)."
@@ -95,8 +149,8 @@ _SEIST_DEMO = dict(n_events=240, n_noise=0, batch_size=16, epochs=10, patience=1
 
 TASKS = {
     "reconstruction": Task(
-        name="reconstruction", number=0, default_model="utrans_foundation", loss="mae",
-        output_name="pretrain_demo", kind="reconstruction",
+        name="reconstruction", number=0, quantity="reconstruction",
+        default_model="utrans_foundation", loss="mae", output_name="pretrain_demo",
         description=("Self-supervised pretraining of the U-Trans foundation model: reconstruct "
                      "clean traces from frequency- and time-masked ones (MAE). Starts from "
                      "random initialisation unless --foundation_weights is given."),
@@ -104,8 +158,8 @@ TASKS = {
                   learning_rate=1e-3),
     ),
     "location": Task(
-        name="location", number=1, default_model="utrans_convmixer_location", loss="mse",
-        output_name="location_demo",
+        name="location", number=1, quantity="location",
+        default_model="utrans_convmixer_location", loss="mse", output_name="location_demo",
         description=("Single-station earthquake location (station-event offset and normalised "
                      "depth) with U-Trans features and a ConvMixer head."),
         demo=dict(n_events=2000, n_noise=0, batch_size=16, epochs=5, patience=5,
@@ -113,8 +167,8 @@ TASKS = {
         model_kwargs_demo=dict(filters=64, depth=3),
     ),
     "magnitude": Task(
-        name="magnitude", number=2, default_model="utrans_vit_magnitude", loss="mse",
-        output_name="magnitude_demo", kind="regression", quantity="magnitude",
+        name="magnitude", number=2, quantity="magnitude", default_model="utrans_vit_magnitude",
+        loss="mse", output_name="magnitude_demo",
         description="Magnitude regression with U-Trans features and a ViT head. "
                     + _SMALL_BACKBONE_NOTE,
         demo=_UTRANS_DEMO,
@@ -122,75 +176,87 @@ TASKS = {
                                num_layers=1, mlp_units=(64, 32), head_units=(64, 32)),
     ),
     "polarity": Task(
-        name="polarity", number=3, default_model="utrans_cct_polarity",
-        loss="binary_crossentropy", output_name="polarity_demo", kind="classification",
-        quantity="polarity",
+        name="polarity", number=3, quantity="polarity", default_model="utrans_cct_polarity",
+        loss="binary_crossentropy", output_name="polarity_demo",
         description="P first-motion polarity (up/down) with U-Trans features and a CCT head. "
                     + _SMALL_BACKBONE_NOTE,
         demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(tokenizer_filters=(32, 32), num_heads=2, num_layers=1),
     ),
     "p_pick": Task(
-        name="p_pick", number=4, default_model="utrans_eqcct_p", loss="binary_crossentropy",
-        output_name="p_pick_demo", kind="picking", quantity="P",
+        name="p_pick", number=4, quantity="picking", default_model="utrans_eqcct_p",
+        loss="binary_crossentropy", output_name="p_pick_demo", phases=("P",),
         description="P-wave picking with U-Trans features and an EQCCT head. "
                     + _SMALL_BACKBONE_NOTE,
         demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(num_heads=2, num_layers=1),
     ),
     "s_pick": Task(
-        name="s_pick", number=5, default_model="utrans_eqcct_s", loss="binary_crossentropy",
-        output_name="s_pick_demo", kind="picking", quantity="S",
+        name="s_pick", number=5, quantity="picking", default_model="utrans_eqcct_s",
+        loss="binary_crossentropy", output_name="s_pick_demo", phases=("S",),
         description="S-wave picking with U-Trans features and an EQCCT head. "
                     + _SMALL_BACKBONE_NOTE,
         demo=_UTRANS_DEMO,
         model_kwargs_demo=dict(num_heads=2, num_layers=1),
     ),
     "dpk": Task(
-        name="dpk", number=6, default_model="seist_s_dpk", loss="binary_crossentropy",
-        output_name="dpk_demo", kind="dpk",
+        name="dpk", number=6, quantity="picking", default_model="seist_s_dpk",
+        loss="binary_crossentropy", output_name="dpk_demo", phases=("P", "S"),
         description="Earthquake detection and P/S picking (SeisT dpk, PhaseNet, EQTransformer).",
         demo=dict(_SEIST_DEMO, n_noise=40, with_noise=True, in_samples=6144,
                   p_position_ratio=None, learning_rate=1e-4),
-        models=("seist_m_dpk", "seist_l_dpk", "phasenet", "eqtransformer"),
     ),
     "pmp": Task(
-        name="pmp", number=7, default_model="seist_s_pmp", loss="categorical_crossentropy",
-        output_name="pmp_demo", kind="classification", labels="polarity", quantity="polarity",
+        name="pmp", number=7, quantity="polarity", default_model="seist_s_pmp",
+        loss="categorical_crossentropy", output_name="pmp_demo",
         description="P first-motion polarity (SeisT pmp, DiTingMotion).",
         demo=dict(_SEIST_DEMO, in_samples=1024, p_position_ratio=0.5),
-        models=("seist_m_pmp", "seist_l_pmp", "ditingmotion"),
     ),
     "emg": Task(
-        name="emg", number=8, default_model="seist_s_emg", loss="huber",
-        output_name="emg_demo", kind="regression", labels="magnitude", quantity="magnitude",
-        description="Event magnitude (SeisT emg, MagNet).",
+        name="emg", number=8, quantity="magnitude", default_model="seist_s_emg", loss="huber",
+        output_name="emg_demo", description="Event magnitude (SeisT emg, MagNet).",
         demo=dict(_SEIST_DEMO),
-        models=("seist_m_emg", "seist_l_emg", "magnet"),
     ),
     "baz": Task(
-        name="baz", number=9, default_model="seist_s_baz", loss="huber",
-        output_name="baz_demo", kind="backazimuth", quantity="back-azimuth", unit="deg",
-        description="Back-azimuth (SeisT baz, BAZ-Network).",
+        name="baz", number=9, quantity="backazimuth", default_model="seist_s_baz", loss="huber",
+        output_name="baz_demo", description="Back-azimuth (SeisT baz, BAZ-Network).",
         demo=dict(_SEIST_DEMO),
-        models=("seist_m_baz", "seist_l_baz", "baz_network"),
     ),
     "dis": Task(
-        name="dis", number=10, default_model="seist_s_dis", loss="huber",
-        output_name="dis_demo", kind="regression", labels="distance",
-        quantity="epicentral distance", unit="km",
+        name="dis", number=10, quantity="distance", default_model="seist_s_dis", loss="huber",
+        output_name="dis_demo",
         description="Epicentral distance (SeisT dis, dist-PT Network with P travel time).",
         demo=dict(_SEIST_DEMO, layout="stead"),
-        models=("seist_m_dis", "seist_l_dis", "distpt_network"),
     ),
 }
 
 
 def get_task(name):
-    """The :class:`Task` called ``name``; a clear error lists the known tasks."""
+    """The :class:`Task` called ``name`` (or numbered ``name``); a clear error lists the known ones."""
+    if isinstance(name, Task):
+        return name
+    if str(name).isdigit():
+        return task_by_number(int(name))
     if name not in TASKS:
-        raise KeyError(f"Unknown task {name!r}. Known tasks: {', '.join(sorted(TASKS))}")
+        raise KeyError(f"Unknown task {name!r}. Known tasks: {', '.join(sorted(TASKS))} "
+                       f"(or their numbers 0-{len(TASKS) - 1})")
     return TASKS[name]
+
+
+def get_quantity(name):
+    """The :class:`Quantity` called ``name``, or that of the task called or numbered ``name``."""
+    if name in QUANTITIES:
+        return QUANTITIES[name]
+    try:
+        return get_task(name).measures
+    except KeyError:
+        raise KeyError(f"Unknown quantity {name!r}. Quantities: {', '.join(QUANTITIES)}; tasks: "
+                       f"{', '.join(TASKS)}") from None
+
+
+def tasks_of(quantity):
+    """The tasks measuring ``quantity``, by script number."""
+    return sorted((t for t in TASKS.values() if t.quantity == quantity), key=lambda t: t.number)
 
 
 def task_by_number(number):

@@ -1,23 +1,36 @@
-"""The training engine behind every ``01_train/trainerN.py``.
+"""The training engine: :func:`fit`, and the ``01_train/trainerN.py`` command line over it.
 
-One function, :func:`run_training`, takes parsed command-line arguments and a
-:class:`utrans.tasks.Task`: it sets up the runtime (seed, determinism, logical
-CPU replicas, mixed precision), picks a ``tf.distribute`` strategy, builds the
-model inside ``strategy.scope()``, feeds :class:`utrans.data.DataGenerator`
-to ``model.fit`` and writes everything under ``<output_name>_outputs/``::
+:func:`fit` trains one model on one task and returns a :class:`FitResult`
+(history, output folder, best checkpoint); it prints nothing a caller did
+not ask for. It sets up the runtime (seed, determinism, logical CPU
+replicas, mixed precision), picks a ``tf.distribute`` strategy, builds the
+model inside ``strategy.scope()`` with the conventions of
+:func:`utrans.resolve.plan_conventions`, feeds :class:`utrans.data.DataGenerator`
+through the model's adapter to ``model.fit`` and writes everything under
+``<output_name>_outputs/``::
 
     <output_name>_outputs/
         data/                 the synthetic demo dataset (demo runs only)
         models/best.keras     best model (by val_loss), written atomically
         models/best.weights.h5
-        backup/               BackupAndRestore state (removed after a finished run;
-                              worker k > 0 of a multi-worker run: backup_worker<k>/)
-        training_config.json  task, model, data files, max_d/min_d, seed, ...
-        history.csv           one row per epoch (CSVLogger, appended on resume)
+        backup/               verified training states of the last two epochs (removed
+                              after a finished run; worker k > 0 of a multi-worker run:
+                              backup_worker<k>/), see utrans.checkpoints
+        training_config.json  task, model, conventions, data files (absolute), seed, ...
+        history.csv           one row per completed epoch (epoch counted from 1), rebuilt
+                              from the backup on resume
         loss_curves.png
 
-Distribution (``--strategy``): the model, optimizer and metrics are built
-inside ``strategy.scope()``; ``--batch_size`` is per replica and the global
+From Python::
+
+    from utrans.train import fit
+    result = fit("magnitude", model="magnet", data=dict(hdf5="merged.hdf5",
+                 train="train.npy", valid="valid.npy", test="test.npy"), epochs=20)
+    result.history            # pandas DataFrame, one row per epoch
+    result.best_checkpoint    # .../models/best.keras
+
+Distribution (``strategy=``): the model, optimizer and metrics are built
+inside ``strategy.scope()``; ``batch_size`` is per replica and the global
 batch is ``batch_size x replicas``. How the data reaches the replicas (the
 PyDataset split by Keras on one machine, explicit per-worker shards with
 ``AutoShardPolicy.OFF`` across machines) is explained in
@@ -27,13 +40,16 @@ folder and keep their BackupAndRestore state in ``backup_worker<k>/``.
 
 Fault tolerance: ``BackupAndRestore`` saves weights, optimizer state and the
 epoch after every epoch; rerunning the same command resumes there (the data
-generators are set to the resumed epoch, so with ``--deterministic`` the
-result equals an uninterrupted run); ``--no_resume`` starts over. The best
+generators are set to the resumed epoch, so with ``deterministic=True`` the
+result equals an uninterrupted run); ``resume=False`` starts over. The best
 model is written atomically (temporary file + rename).
 """
 
+from __future__ import annotations
+
 import argparse
-import inspect
+import dataclasses
+import errno
 import json
 import logging
 import os
@@ -46,28 +62,101 @@ import keras
 import numpy as np
 
 from utrans import distribute
+from utrans.options import OPTIONS, add_options, defaults
+from utrans.resolve import (
+    CONVENTION_OPTIONS,
+    ModelInputError,
+    build_model,
+    check_model_quantity,
+    load_checkpoint,
+    plan_conventions,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "AtomicBestCheckpoint",
-    "add_training_arguments",
-    "build_task_model",
-    "check_model_task",
-    "load_checkpoint",
-    "make_adapter",
-    "resolve_model_kwargs",
+    "DataFiles",
+    "FitResult",
+    "TRAIN_OPTIONS",
+    "fit",
     "make_strategy",
     "output_dir",
-    "run_training",
     "setup_runtime",
+    "trainer_main",
 ]
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
+#: The keyword options of :func:`fit` (and of ``trainerN.py``), defined in :mod:`utrans.options`.
+TRAIN_OPTIONS = (
+    "normalization_mode", "max_d", "min_d", "workers", "use_multiprocessing", "max_traces",
+    "skip_bad", "augmentation", "add_event_r", "shift_event_r", "add_noise_r", "drop_channel_r",
+    "add_gap_r", "scale_amplitude_r", "pre_emphasis", "checkpoint", *CONVENTION_OPTIONS,
+    "foundation_weights", "freeze_backbone", "demo_size", "model_kwargs", "backbone_kwargs",
+    "output_name", "batch_size", "epochs", "patience", "learning_rate", "seed", "deterministic",
+    "resume", "verbose", "strategy", "cpu_replicas", "mixed_precision", "jit_compile",
+    "run_eagerly",
+)
+_DATA_OPTIONS = ("input_hdf5", "input_trainset", "input_validset", "input_testset")
+_REAL_DEFAULTS = dict(batch_size=200, epochs=200, learning_rate=1e-4, patience=12,
+                      normalization_mode="std", max_d=114.5, min_d=1e-5)
 
-class TrainingInputError(ValueError):
-    """A trainer option does not fit (checkpoint, channel order, ...); the message says how."""
+
+@dataclasses.dataclass(frozen=True)
+class DataFiles:
+    """The data of a run: an HDF5 file (or SeisBench folder) and split files of trace IDs.
+
+    Attributes:
+        hdf5: the dataset file or folder.
+        train: ``.npy`` of training trace IDs.
+        valid: ``.npy`` of validation trace IDs.
+        test: ``.npy`` of test trace IDs (recorded for the tester; optional).
+        demo: whether this is the synthetic demo dataset.
+    """
+
+    hdf5: str
+    train: str
+    valid: str
+    test: str | None = None
+    demo: bool = False
+
+    @classmethod
+    def coerce(cls, data):
+        """A :class:`DataFiles` from itself, a mapping with the same keys, or ``None`` (demo)."""
+        if data is None or isinstance(data, cls):
+            return data
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+            if unknown:
+                raise TypeError(f"data: unknown key(s) {unknown}; expected hdf5, train, valid, "
+                                "test")
+            return cls(**data)
+        raise TypeError(f"data must be None (the demo dataset), a dict or a DataFiles. "
+                        f"Received: {type(data).__name__}")
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        output_dir: the run's ``<output_name>_outputs`` folder.
+        best_checkpoint: ``models/best.keras`` (``None`` when no epoch improved).
+        history: one row per completed epoch (``epoch``, ``loss``, ``val_loss``, ...).
+        config: the run's ``training_config.json`` as a dict.
+        seconds_per_epoch: mean wall time of the epochs run by this call.
+    """
+
+    output_dir: pathlib.Path
+    best_checkpoint: pathlib.Path | None
+    history: object
+    config: dict
+    seconds_per_epoch: float
+
+
+class OutputPathError(ValueError):
+    """The output folder cannot be created or written; the message names it."""
 
 
 def output_dir(output_name):
@@ -75,152 +164,33 @@ def output_dir(output_name):
     return pathlib.Path(f"{output_name}_outputs")
 
 
-def add_training_arguments(parser, task):
-    """Add the arguments shared by every trainer to ``parser``.
-
-    Args:
-        parser: an ``argparse.ArgumentParser``.
-        task: the :class:`utrans.tasks.Task` whose defaults to show.
-
-    Returns:
-        The parser.
-    """
-    data = parser.add_argument_group("data")
-    data.add_argument("--input_hdf5", default=None,
-                      help="HDF5 file with the traces (STEAD merged, U-Trans DataCollected or a "
-                           "SeisBench waveforms.hdf5). Default: write and use the synthetic demo "
-                           "dataset in the output folder.")
-    data.add_argument("--input_trainset", default=None, help=".npy file of training trace IDs.")
-    data.add_argument("--input_validset", default=None, help=".npy file of validation trace IDs.")
-    data.add_argument("--input_testset", default=None,
-                      help=".npy file of test trace IDs (recorded for the tester).")
-    data.add_argument("--normalization_mode", default="std", choices=("std", "max"),
-                      help="Per-trace normalisation (default: %(default)s).")
-    data.add_argument("--max_d", type=float, default=114.5,
-                      help="Depth normalisation maximum in km (default: %(default)s).")
-    data.add_argument("--min_d", type=float, default=1e-5,
-                      help="Depth normalisation minimum in km (default: %(default)s).")
-    data.add_argument("--workers", type=int, default=1,
-                      help="Data-loading workers of the PyDataset (default: %(default)s).")
-    data.add_argument("--use_multiprocessing", action="store_true",
-                      help="Load data in worker processes instead of threads.")
-
-    aug = parser.add_argument_group("augmentation (rates are probabilities per trace)")
-    aug.add_argument("--no_augmentation", dest="augmentation", action="store_false",
-                     help="Train on clean traces only.")
-    aug.add_argument("--add_event_r", type=float, default=0.6, help="(default: %(default)s)")
-    aug.add_argument("--shift_event_r", type=float, default=0.99, help="(default: %(default)s)")
-    aug.add_argument("--add_noise_r", type=float, default=0.3, help="(default: %(default)s)")
-    aug.add_argument("--drop_channel_r", type=float, default=0.5, help="(default: %(default)s)")
-    aug.add_argument("--add_gap_r", type=float, default=0.2, help="(default: %(default)s)")
-    aug.add_argument("--scale_amplitude_r", type=float, default=None, help="(default: off)")
-    aug.add_argument("--pre_emphasis", action="store_true", help="Pre-emphasise waveforms.")
-
-    model = parser.add_argument_group("model")
-    others = f" Other models for this task: {', '.join(task.models)}." if task.models else ""
-    model.add_argument("--model", default=task.default_model,
-                       help="Registered model name (default: %(default)s)." + others
-                            + " See utrans.models.list_models().")
-    model.add_argument("--checkpoint", default=None,
-                       help="Weights to start from: a PyTorch state_dict .pth (SeisT and "
-                            "baselines), a .keras or .weights.h5 file of the same model, or a "
-                            "preset name such as seist_s_dpk_diting (see utrans.presets).")
-    model.add_argument("--in_samples", type=int, default=None,
-                       help="Window length of SeisT/baseline models in samples (default 8192, "
-                            "DiTingMotion 128): the data's 6000 samples are zero padded at the "
-                            "end or cropped. U-Trans models always take 6000.")
-    model.add_argument("--sampling_rate", type=float, default=None,
-                       help="Sampling rate the model expects, in Hz (default: the model's "
-                            "convention, that of a preset --checkpoint: 50 for the DiTing "
-                            "checkpoints; otherwise 100, the data's).")
-    model.add_argument("--component_order", "--channel_order", dest="component_order",
-                       default=None,
-                       help="Component order the model expects, a permutation of ENZ (default: "
-                            "the model's convention; ZNE for SeisT and the baselines).")
-    model.add_argument("--p_position_ratio", type=float, default=None,
-                       help="Scalar tasks of SeisT/baseline models: cut the --in_samples window "
-                            "so the P pick sits at this fraction of it (default: the window "
-                            "starts with the trace; demo runs set it per task).")
-    model.add_argument("--foundation_weights", default=None,
-                       help="U-Trans foundation weights for U-Trans downstream models: a legacy "
-                            ".h5, a .weights.h5/.keras of UTransBackbone (e.g. trainer0's "
-                            "models/best.keras), 'preset' (the utrans_foundation preset) or "
-                            "'random'. Default: the preset when its file is available, otherwise "
-                            "random initialisation; for pretraining (trainer0) the weights to "
-                            "continue from, default random initialisation.")
-    model.add_argument("--freeze_backbone", action="store_true",
-                       help="Keep the U-Trans backbone frozen (default: fine-tune it).")
-    model.add_argument("--demo_size", action="store_true",
-                       help="Use the small demo configuration of the model.")
-    model.add_argument("--model_kwargs", type=json.loads, default=None, metavar="JSON",
-                       help="Model constructor overrides as JSON, e.g. '{\"depth\": 4}'.")
-    model.add_argument("--backbone_kwargs", type=json.loads, default=None, metavar="JSON",
-                       help="UTransBackbone constructor arguments for a randomly initialised "
-                            "backbone (with --foundation_weights random).")
-
-    train = parser.add_argument_group("training")
-    train.add_argument("--output_name", default=task.output_name,
-                       help="Outputs go to <output_name>_outputs/ (default: %(default)s).")
-    train.add_argument("--batch_size", type=int, default=None,
-                       help="Per-replica batch size (default: 200, demo: smaller).")
-    train.add_argument("--epochs", type=int, default=None, help="(default: 200, demo: a few)")
-    train.add_argument("--patience", type=int, default=None,
-                       help="Early-stopping patience in epochs (default: 12).")
-    train.add_argument("--learning_rate", type=float, default=None,
-                       help="Initial learning rate of the step schedule (default: 1e-4; demo "
-                            "runs of the SeisT tasks: 1e-3, the reference's maximum rate).")
-    train.add_argument("--max_traces", type=int, default=None,
-                       help="Use at most this many training/validation traces (quick checks).")
-    train.add_argument("--seed", type=int, default=0, help="Global random seed (default: 0).")
-    train.add_argument("--deterministic", action="store_true",
-                       help="Enable TensorFlow op determinism (identical weights on reruns).")
-    train.add_argument("--no_resume", dest="resume", action="store_false",
-                       help="Discard a backup left by an interrupted run in the output folder "
-                            "and start over. By default a rerun of an interrupted command "
-                            "resumes at its last completed epoch, with the optimizer state "
-                            "(BackupAndRestore); with --deterministic the result equals an "
-                            "uninterrupted run.")
-    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                       help="Keras progress output (default: %(default)s).")
-
-    dist = parser.add_argument_group("hardware")
-    dist.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                      help="auto: MirroredStrategy if more than one GPU is visible, else the "
-                           "default strategy; mirrored: all local GPUs (or CPU replicas); "
-                           "multiworker: MultiWorkerMirroredStrategy from TF_CONFIG.")
-    dist.add_argument("--cpu_replicas", type=int, default=0,
-                      help="Split the CPU into N logical devices before the strategy is made "
-                           "(testing distribution without GPUs).")
-    dist.add_argument("--mixed_precision", action="store_true",
-                      help="mixed_float16 compute with a loss-scaled optimizer (GPU; on CPU "
-                           "it runs, slower than float32, with a warning).")
-    dist.add_argument("--jit_compile", action="store_true", help="Compile the train step with XLA.")
-    dist.add_argument("--run_eagerly", action="store_true",
-                      help="Run the train step eagerly instead of tracing a graph (debugging, or "
-                           "tiny runs where tracing would dominate).")
-    return parser
-
-
-def setup_runtime(args):
+def setup_runtime(opts):
     """Seed, determinism, logical CPU devices and precision; returns the strategy.
 
     Must run before any TensorFlow op executes (logical devices cannot be
     changed afterwards).
+
+    Args:
+        opts: the run's options (``cpu_replicas``, ``strategy``, ``seed``,
+            ``deterministic``, ``mixed_precision``).
+
+    Returns:
+        The ``tf.distribute`` strategy.
     """
     import tensorflow as tf
 
-    if args.cpu_replicas and args.cpu_replicas > 1:
+    if opts["cpu_replicas"] and opts["cpu_replicas"] > 1:
         cpus = tf.config.list_physical_devices("CPU")
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * opts["cpu_replicas"]
         )
     # The strategy comes before anything that starts the TF runtime (seeding does):
     # MultiWorkerMirroredStrategy configures collective ops, possible at startup only.
-    strategy = make_strategy(args.strategy)
-    keras.utils.set_random_seed(args.seed)
-    if args.deterministic:
+    strategy = make_strategy(opts["strategy"])
+    keras.utils.set_random_seed(opts["seed"])
+    if opts["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    if args.mixed_precision:
+    if opts["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
         if not tf.config.list_physical_devices("GPU"):
             logger.warning("--mixed_precision without a GPU: Keras computes in float16 on the "
@@ -255,103 +225,18 @@ def make_strategy(name="auto"):
         )
 
 
-def _accepts(fn, name):
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def load_backbone(foundation_weights=None, backbone_kwargs=None):
-    """The U-Trans backbone for a downstream model, and a sentence saying where it came from.
-
-    Args:
-        foundation_weights: ``None`` (the preset when its file is cached or
-            can be downloaded, else random), ``"preset"``, ``"random"``, or a path to a legacy ``.h5``,
-            a ``.weights.h5`` or a ``.keras`` file of a ``UTransBackbone``.
-        backbone_kwargs: constructor arguments of a randomly initialised backbone.
-
-    Returns:
-        ``(backbone, description)``.
-    """
-    from utrans import presets
-    from utrans.models.utrans import UTransBackbone
-
-    if foundation_weights in (None, "preset"):
-        try:
-            path = presets.preset_path("utrans_foundation", timeout=15.0)
-        except presets.PresetUnavailableError as err:
-            if foundation_weights == "preset":
-                raise
-            return UTransBackbone(), (
-                f"U-Trans backbone: random initialisation, because the utrans_foundation preset "
-                f"is not available. {err}"
-            )
-        return UTransBackbone.from_legacy_h5(path), f"U-Trans backbone: preset weights {path}"
-    if foundation_weights == "random":
-        return (UTransBackbone(**(backbone_kwargs or {})),
-                "U-Trans backbone: random initialisation (requested)")
-    if backbone_kwargs:
-        raise ValueError("--backbone_kwargs applies to a randomly initialised backbone only "
-                         f"(--foundation_weights random). Received: --foundation_weights "
-                         f"{foundation_weights}")
-    path = pathlib.Path(foundation_weights)
-    if not path.exists():
-        raise FileNotFoundError(f"--foundation_weights file not found: {path}")
-    if path.name.endswith(".keras"):
-        backbone = keras.saving.load_model(path, compile=False)
-        if not isinstance(backbone, UTransBackbone):
-            raise ValueError(f"{path} holds a {type(backbone).__name__}, not a UTransBackbone.")
-    elif path.name.endswith(".weights.h5"):
-        backbone = UTransBackbone()
-        backbone.load_weights(path)
-    else:
-        backbone = UTransBackbone.from_legacy_h5(path)
-    return backbone, f"U-Trans backbone: weights from {path}"
-
-
-def build_task_model(model_name, *, foundation_weights=None, freeze_backbone=False,
-                     backbone_kwargs=None, **kwargs):
-    """Build a registered model; U-Trans downstream models get their backbone here.
-
-    The backbone itself (``utrans_foundation``, task 0) is built by
-    :func:`load_backbone` from ``foundation_weights`` (default: random
-    initialisation with ``backbone_kwargs`` and ``kwargs``).
-
-    Returns:
-        ``(model, description)`` where description says where weights came from.
-    """
-    from utrans.models import registry
-
-    fn = registry.get_model_builder(model_name)
-    if registry.model_task(model_name) == "reconstruction":
-        # Pretraining trains the backbone itself: random initialisation unless
-        # --foundation_weights names weights to continue from.
-        from utrans.conventions import CONVENTION_KEYS
-
-        arch = {k: v for k, v in kwargs.items() if k not in CONVENTION_KEYS}
-        return load_backbone(foundation_weights or "random",
-                             dict(backbone_kwargs or {}, **arch) or None)
-    if _accepts(fn, "backbone"):
-        backbone, note = load_backbone(foundation_weights, backbone_kwargs)
-        model = registry.get_model(
-            model_name, backbone=backbone, freeze_backbone=freeze_backbone, **kwargs
-        )
-        return model, note
-    return registry.get_model(model_name, **kwargs), "random initialisation"
-
-
 class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Save the best model as ``best.keras`` and ``best.weights.h5``, atomically.
 
-    Each file is written under a temporary name in the same folder and then
-    renamed, so a run killed mid-write never leaves a truncated model behind.
+    Each file is written under a temporary name in the same folder, flushed
+    and renamed (:func:`utrans.checkpoints.atomic_write`), so a run killed
+    mid-write never leaves a truncated model behind.
 
     Args:
         models_dir: folder of the two files.
         monitor: the logged quantity to minimise (default ``val_loss``).
-        best: the best value so far (a resumed run passes the one of its
-            ``history.csv``, so a worse epoch does not overwrite the best model).
+        best: the best value so far (a resumed run takes the one of its
+            restored history, :meth:`restore`).
     """
 
     def __init__(self, models_dir, monitor="val_loss", best=np.inf):
@@ -360,403 +245,519 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.best = float(best)
 
+    def restore(self, rows):
+        """Take the best value of the restored history ``rows``."""
+        values = [r.get(self.monitor, np.nan) for r in rows]
+        values = [v for v in values if np.isfinite(v)]
+        if values:
+            self.best = min(self.best, float(min(values)))
+
     def on_epoch_end(self, epoch, logs=None):
+        from utrans.checkpoints import atomic_write
+
         value = (logs or {}).get(self.monitor)
         if value is None or not np.isfinite(value) or value >= self.best:
             return
         previous, self.best = self.best, float(value)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
         for name, save in (("best.keras", self.model.save),
                            ("best.weights.h5", self.model.save_weights)):
-            fd, tmp = tempfile.mkstemp(dir=self.models_dir, suffix="." + name)
-            os.close(fd)
-            tmp = pathlib.Path(tmp)
-            try:
+            with atomic_write(self.models_dir / name) as tmp:
                 save(tmp)
-                os.replace(tmp, self.models_dir / name)
-            finally:
-                tmp.unlink(missing_ok=True)
         logger.info("Epoch %d: %s improved from %.5g to %.5g; saved %s", epoch + 1,
                     self.monitor, previous, self.best, self.models_dir / "best.keras")
 
 
-def _prepare_data(args, task, out):
-    """Resolve the data files: the user's, or the synthetic demo written into ``out/data``."""
+def _prepare_data(data, task, out, seed):
+    """The run's :class:`DataFiles`: the user's (checked, absolute) or the synthetic demo."""
     from utrans import synthetic
 
-    if args.input_hdf5 is None:
+    if data is None:
         data_dir = out / "data"
         demo = task.demo
         layout = demo.get("layout", "datacollected")
-        logger.info(f"No --input_hdf5 given: writing the synthetic California demo dataset to {data_dir}")
+        logger.info("No data given: writing the synthetic California demo dataset to %s",
+                    data_dir)
         files = synthetic.write_synthetic_dataset(
             data_dir, n_events=demo.get("n_events", 400), n_noise=demo.get("n_noise", 0),
-            seed=args.seed, layouts=(layout,),
+            seed=seed, layouts=(layout,),
         )
         suffix = "_all" if demo.get("with_noise") else ""
-        return dict(hdf5=str(files[layout]), train=str(files["train" + suffix]),
-                    valid=str(files["valid" + suffix]), test=str(files["test" + suffix]),
-                    demo=True)
-    missing = [n for n in ("input_trainset", "input_validset") if getattr(args, n) is None]
+        return DataFiles(hdf5=str(files[layout].resolve()),
+                         train=str(files["train" + suffix].resolve()),
+                         valid=str(files["valid" + suffix].resolve()),
+                         test=str(files["test" + suffix].resolve()), demo=True)
+    missing = [n for n in ("train", "valid") if getattr(data, n) is None]
     if missing:
-        raise FileNotFoundError(f"--input_hdf5 needs {' and '.join('--' + m for m in missing)} too.")
-    for name in ("input_hdf5", "input_trainset", "input_validset"):
-        if not pathlib.Path(getattr(args, name)).exists():
-            raise FileNotFoundError(f"--{name}: file not found: {getattr(args, name)}")
-    return dict(hdf5=args.input_hdf5, train=args.input_trainset, valid=args.input_validset,
-                test=args.input_testset, demo=False)
+        raise FileNotFoundError("--input_hdf5 needs " + " and ".join(
+            f"--input_{m}set" for m in missing) + " too.")
+    paths = {}
+    for key in ("hdf5", "train", "valid", "test"):
+        value = getattr(data, key)
+        if value is None:
+            paths[key] = None
+            continue
+        path = pathlib.Path(value).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"--input_{key if key == 'hdf5' else key + 'set'}: file not "
+                                    f"found: {value}")
+        paths[key] = str(path.resolve())
+    return DataFiles(**paths)
 
 
-def _generator_kwargs(args, training):
+#: The rates of the reference U-Trans data generator, used when nothing else sets them.
+_REFERENCE_RATES = dict(add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3, drop_channel_r=0.5,
+                        add_gap_r=0.2, scale_amplitude_r=None)
+_RECIPE_KEYS = ("batch_size", "epochs", "learning_rate", "patience", "normalization_mode",
+                "max_d", "min_d", *_REFERENCE_RATES)
+
+
+def _run_settings(opts, task, model_name, demo):
+    """Fill the run's unset options: the demo's, the model's published recipe, or the defaults.
+
+    With real data a U-Trans model trains by its published recipe
+    (:mod:`utrans.recipes`) unless an option says otherwise; the demo uses
+    its own small configuration. ``opts`` is completed in place.
+
+    Returns:
+        ``(settings, description)``: settings holds ``batch_size``, ``epochs``,
+        ``learning_rate``, ``patience``, ``lr_breakpoints`` and ``label_type``.
+    """
+    from utrans.recipes import get_recipe
+
+    recipe = None if demo else get_recipe(model_name)
+    if demo:
+        source = {**{k: _REAL_DEFAULTS[k] for k in ("normalization_mode", "max_d", "min_d")},
+                  **_REFERENCE_RATES, **task.demo}
+        source.setdefault("patience", source.get("epochs", 3))
+        what = f"demo configuration of task {task.number} (small, CPU, minutes)"
+    elif recipe is not None:
+        source = dict(_REAL_DEFAULTS, **{k: v for k, v in recipe.trainer_options().items()})
+        for key in _REFERENCE_RATES:
+            source[key] = getattr(recipe, key)
+        what = f"published training recipe of {model_name} ({recipe.source.split(' (')[0]})"
+    else:
+        source = dict(_REAL_DEFAULTS, **_REFERENCE_RATES)
+        what = "default configuration"
+    for key in _RECIPE_KEYS:
+        if opts[key] is None:
+            opts[key] = source.get(key, dict(batch_size=16, epochs=3, learning_rate=1e-4).get(key))
+    if recipe is not None and not recipe.augmentation and opts["augmentation"]:
+        opts["augmentation"] = False
+    settings = {k: opts[k] for k in ("batch_size", "epochs", "learning_rate", "patience")}
+    settings["lr_breakpoints"] = recipe.lr_breakpoints if recipe else None
+    settings["label_type"] = recipe.label_type if recipe else None
+    description = (f"{what}: batch {settings['batch_size']}, {settings['epochs']} epochs, "
+                   f"learning rate {settings['learning_rate']:g}, patience "
+                   f"{settings['patience']}, augmentation "
+                   + (", ".join(f"{k[:-2]} {opts[k]:g}" for k in _REFERENCE_RATES if opts[k])
+                      if opts["augmentation"] else "off"))
+    return settings, description
+
+
+def _generator_kwargs(opts, training):
     common = dict(
-        dim=6000, n_channels=3, norm_mode=args.normalization_mode, max_d=args.max_d,
-        min_d=args.min_d, seed=args.seed, workers=args.workers,
-        use_multiprocessing=args.use_multiprocessing,
+        dim=6000, n_channels=3, norm_mode=opts["normalization_mode"],
+        max_d=opts["max_d"], min_d=opts["min_d"],
+        seed=opts["seed"], workers=opts["workers"],
+        use_multiprocessing=opts["use_multiprocessing"], skip_bad=opts["skip_bad"],
     )
     if not training:
         return dict(common, shuffle=False, augmentation=False, drop_remainder=False)
     return dict(
-        common, shuffle=True, augmentation=args.augmentation, add_event_r=args.add_event_r,
-        shift_event_r=args.shift_event_r, add_noise_r=args.add_noise_r,
-        drop_channe_r=args.drop_channel_r, add_gap_r=args.add_gap_r,
-        scale_amplitude_r=args.scale_amplitude_r, pre_emphasis=args.pre_emphasis,
+        common, shuffle=True, augmentation=opts["augmentation"],
+        add_event_r=opts["add_event_r"] or None,
+        shift_event_r=opts["shift_event_r"] or None, add_noise_r=opts["add_noise_r"] or None,
+        drop_channe_r=opts["drop_channel_r"] or None, add_gap_r=opts["add_gap_r"] or None,
+        scale_amplitude_r=opts["scale_amplitude_r"] or None, pre_emphasis=opts["pre_emphasis"],
     )
 
 
-def check_model_task(model_name, task):
-    """Raise :class:`TrainingInputError` unless ``model_name`` is registered for ``task``."""
-    import utrans.models  # noqa: F401  (registers every model)
-    from utrans.models import registry
-
-    if model_name not in registry.list_models():
-        raise TrainingInputError(f"Unknown model {model_name!r}. Models for the {task.name} task: "
-                                 f"{', '.join(registry.list_models(task.name))}")
-    fits = registry.model_task(model_name)
-    if fits not in (None, task.name):
-        raise TrainingInputError(
-            f"Model {model_name} is registered for the {fits} task, not {task.name}. Models for the "
-            f"{task.name} task: {', '.join(registry.list_models(task.name))}")
-
-
-def load_checkpoint(model, checkpoint):
-    """Load ``checkpoint`` into ``model``; returns a sentence saying what was loaded.
-
-    Args:
-        model: the built Keras model.
-        checkpoint: a ``.pth`` PyTorch state_dict (read without PyTorch, see
-            :func:`utrans.convert.load_torch_checkpoint`), a ``.keras`` or
-            ``.weights.h5`` file of the same architecture, a legacy Keras 2
-            ``.h5`` file of the U-Trans backbone, or a preset name
-            (:mod:`utrans.presets`; downloaded to the cache when missing).
-
-    Returns:
-        A description for the log.
-    """
-    from utrans import presets
-
-    path = pathlib.Path(checkpoint)
-    if not path.exists() and checkpoint in presets.PRESETS:
-        preset = presets.get_preset(checkpoint)
-        path = presets.preset_path(checkpoint)
-        from utrans.models import registry
-
-        cls = registry.get_model_builder(preset.model)
-        if preset.model != model.name and not (isinstance(cls, type) and isinstance(model, cls)):
-            logger.warning("Preset %s was published for %s; loading it into %s.", checkpoint,
-                           preset.model, model.name)
-    if not path.exists():
-        raise FileNotFoundError(f"--checkpoint: no such file or preset: {checkpoint}. Presets: "
-                                f"{', '.join(presets.list_presets())}")
-    if path.suffix == ".pth":
-        from utrans.convert import load_torch_checkpoint
-
-        if not hasattr(model, "torch_weight_map"):
-            raise TrainingInputError(f"--checkpoint {path}: {model.name} has no PyTorch counterpart; "
-                             "use a .keras or .weights.h5 file.")
-        load_torch_checkpoint(model, path)
-    elif path.name.endswith((".keras", ".weights.h5")):
-        model.load_weights(path)
-    elif path.suffix == ".h5" and hasattr(model, "from_legacy_h5"):
-        from utrans.convert.keras_h5 import load_legacy_h5
-
-        load_legacy_h5(model, path)  # a Keras 2 U-Trans backbone file (utrans_foundation preset)
-    else:
-        raise TrainingInputError(f"--checkpoint must be a .pth, .keras or .weights.h5 file or a preset "
-                         f"name. Received: {checkpoint}")
-    return f"weights from {path}"
-
-
-#: The options that change a model's input conventions (see utrans.conventions).
-CONVENTION_OPTIONS = ("in_samples", "sampling_rate", "component_order", "p_position_ratio")
-
-
-def plan_conventions(model_name, task, *, given=None, checkpoint=None, stored=None, demo=False):
-    """The conventions a run gives ``model_name``, before the model is built.
-
-    Precedence, lowest first: the registered model's defaults; ``stored``
-    (the conventions a previous run of the same model recorded); the
-    conventions of a preset ``checkpoint`` (its training data); the task's
-    demo window (demo runs of whole-window models); ``given`` (the user's
-    options). A given value that contradicts a stored or preset convention
-    is used, with a warning naming both values.
-
-    Args:
-        model_name: registered model name.
-        task: the :class:`utrans.tasks.Task`.
-        given: dict of user options (keys of :data:`CONVENTION_OPTIONS`; ``None`` = not given).
-        checkpoint: a ``--checkpoint`` value (a preset name contributes its conventions).
-        stored: conventions dict recorded by a previous run.
-        demo: whether this is the embedded demo run.
-
-    Returns:
-        A :class:`utrans.conventions.Conventions`.
-    """
-    from utrans import presets
-    from utrans.models import registry
-
-    conv = registry.model_conventions(model_name)
-    source = {}
-    if stored:
-        keep = {k: stored[k] for k in CONVENTION_OPTIONS if stored.get(k) is not None}
-        conv = conv.replace(**keep)
-        source.update({k: "the trained model" for k in keep})
-    preset = presets.PRESETS.get(str(checkpoint)) if checkpoint else None
-    if preset is not None:
-        conv = conv.replace(**preset.conventions)
-        source.update({k: f"preset {preset.name}" for k in preset.conventions})
-    builder = registry.get_model_builder(model_name)
-    if demo and _accepts(builder, "in_samples") and conv.p_position_ratio is None:
-        conv = conv.replace(**{k: task.demo.get(k) for k in ("in_samples", "p_position_ratio")
-                               if task.demo.get(k) is not None and k not in source})
-    for key, value in (given or {}).items():
-        if value is None:
-            continue
-        current = getattr(conv, key)
-        if key in source and current is not None and value != current:
-            logger.warning("--%s %s contradicts the %s convention of %s (%s); using %s as asked.",
-                           key, value, key, source[key], current, value)
-        conv = conv.replace(**{key: value})
-    return conv
-
-
-def make_adapter(args, task, demo, stored=None):
-    """The model adapter of ``args.model`` with the conventions of :func:`plan_conventions`."""
-    from utrans.adapters import get_adapter
-
-    given = {k: getattr(args, k, None) for k in CONVENTION_OPTIONS}
-    try:
-        conv = plan_conventions(args.model, task, given=given, checkpoint=args.checkpoint,
-                                stored=stored, demo=demo)
-        return get_adapter(task, conv)
-    except ValueError as err:
-        raise TrainingInputError(str(err)) from err
-
-
-def resolve_model_kwargs(args, task, adapter, demo):
-    """Constructor arguments: demo size (default model), the conventions, then ``--model_kwargs``."""
+def _model_kwargs(opts, task, model_name, conventions, demo):
+    """Constructor arguments: demo size (default model), the conventions, then ``model_kwargs``."""
     kwargs = dict(task.model_kwargs_demo) if (
-        (demo or getattr(args, "demo_size", False)) and args.model == task.default_model) else {}
-    kwargs.update(adapter.conventions.to_config())
-    kwargs.update(args.model_kwargs or {})
+        (demo or opts["demo_size"]) and model_name == task.default_model) else {}
+    kwargs.update(conventions.to_config())
+    kwargs.update(opts["model_kwargs"] or {})
     return kwargs
 
 
-def _best_so_far(history, monitor):
-    """Smallest finite ``monitor`` in a CSVLogger file (``inf`` when absent)."""
-    import pandas as pd
-
-    if not history.exists():
-        return np.inf
-    try:
-        values = pd.read_csv(history)[monitor].to_numpy(dtype=float)
-    except (KeyError, ValueError, pd.errors.EmptyDataError):
-        return np.inf
-    values = values[np.isfinite(values)]
-    return float(values.min()) if values.size else np.inf
-
-
-def run_training(args, task, callbacks=()):
-    """Train ``args.model`` on ``task``; returns the output folder.
-
-    Args:
-        args: parsed arguments from a parser built with :func:`add_training_arguments`.
-        task: the :class:`utrans.tasks.Task`.
-        callbacks: extra Keras callbacks, run after the engine's own (backup,
-            best checkpoint, CSV log, early stopping, learning-rate schedule).
-
-    Returns:
-        ``pathlib.Path`` of ``<output_name>_outputs``.
-    """
-    strategy = setup_runtime(args)
-
+def _datasets(opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids,
+              label_type=None):
+    """Training and validation inputs, and the generators EpochSync keeps in step."""
     from utrans import data as data_mod
-    from utrans import plots
-
-    role = distribute.worker_role(strategy)
-    out = output_dir(args.output_name)
-    backup_dir = out / "backup"
-    if not role.is_chief:
-        # Standard MultiWorkerMirroredStrategy practice: only the chief writes the
-        # outputs; this worker keeps its own backup (to resume) and a scratch folder.
-        backup_dir = out / f"backup_worker{role.index}"
-        out = pathlib.Path(tempfile.mkdtemp(prefix=f"utrans_worker{role.index}_"))
-        logger.info(f"Worker {role.index} of {role.count}: outputs go to the chief; "
-                    f"scratch folder {out}")
-    models_dir = out / "models"
-    models_dir.mkdir(parents=True, exist_ok=True)
-    if backup_dir.exists() and not args.resume:
-        shutil.rmtree(backup_dir)
-    resuming = backup_dir.exists()
-
-    files = _prepare_data(args, task, out)
-    demo = files["demo"]
-    batch_size = args.batch_size or (task.demo.get("batch_size", 16) if demo else 200)
-    epochs = args.epochs or (task.demo.get("epochs", 3) if demo else 200)
-    learning_rate = args.learning_rate or (task.demo.get("learning_rate", 1e-4) if demo else 1e-4)
-    patience = args.patience or (task.demo.get("patience", epochs) if demo else 12)
-    if demo and args.augmentation and not task.demo.get("augmentation", True):
-        args.augmentation = False
-        logger.info("Demo run: augmentation off (the short demo learns faster on clean traces; "
-                    "real runs use the reference rates)")
-    replicas = strategy.num_replicas_in_sync
-    global_batch = batch_size * replicas
-
-    from utrans.formats import load_split
-
-    train_ids, valid_ids = load_split(files["train"]), load_split(files["valid"])
-    if args.max_traces:
-        train_ids, valid_ids = train_ids[: args.max_traces], valid_ids[: args.max_traces]
-
-    logger.info(f"Strategy: {distribute.strategy_name(strategy)} with {replicas} replica(s); "
-          f"batch size {batch_size} per replica, {global_batch} global"
-          + (f"; {role.count} workers" if role.count > 1 else ""))
     from utrans.adapters import AdaptedDataset
     from utrans.labels import get_labeller
 
-    check_model_task(args.model, task)
-    adapter = make_adapter(args, task, demo)
-    model_kwargs = resolve_model_kwargs(args, task, adapter, demo)
-    labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=args.max_d,
-                                             min_d=args.min_d))
+    labeller = adapter.labeller(get_labeller(task.labeller_name, max_d=opts["max_d"],
+                                             min_d=opts["min_d"],
+                                             label_type=label_type or "gaussian"))
+    replicas = strategy.num_replicas_in_sync
     # Under several replicas a short last validation batch would leave some
     # replicas an empty slice (which CPU convolutions reject): drop it.
-    valid_kwargs = dict(_generator_kwargs(args, False), drop_remainder=replicas > 1)
+    valid_kwargs = dict(_generator_kwargs(opts, False), drop_remainder=replicas > 1)
 
-    def make_data(ids, shard, size, training):
-        kwargs = _generator_kwargs(args, True) if training else valid_kwargs
+    def make(ids, shard, size, training):
+        kwargs = _generator_kwargs(opts, True) if training else valid_kwargs
         return AdaptedDataset(data_mod.DataGenerator(
-            ids, files["hdf5"], batch_size=size, labeller=labeller, shard=shard, **kwargs),
-            adapter)
+            ids, files.hdf5, batch_size=size, labeller=labeller, shard=shard, **kwargs), adapter)
 
     generators, validation = [], []
     if role.count > 1:  # explicit per-worker shards, see utrans.distribute
-        train_gen = distribute.distributed_dataset(
-            strategy, lambda ids, shard, size: make_data(ids, shard, size, True), train_ids,
+        train = distribute.distributed_dataset(
+            strategy, lambda ids, shard, size: make(ids, shard, size, True), train_ids,
             global_batch, made=generators, name="training")
-        valid_gen = distribute.distributed_dataset(
-            strategy, lambda ids, shard, size: make_data(ids, shard, size, False), valid_ids,
+        valid = distribute.distributed_dataset(
+            strategy, lambda ids, shard, size: make(ids, shard, size, False), valid_ids,
             global_batch, made=validation, name="validation")
     else:  # Keras splits each global batch across the local replicas
-        train_gen = make_data(train_ids, None, global_batch, True)
-        valid_gen = make_data(valid_ids, None, global_batch, False)
-        generators.append(train_gen)
-        validation.append(valid_gen)
+        train = make(train_ids, None, global_batch, True)
+        valid = make(valid_ids, None, global_batch, False)
+        generators.append(train)
+        validation.append(valid)
+    return train, valid, generators, validation
 
-    with strategy.scope():
-        model, weights_note = build_task_model(
-            args.model, foundation_weights=args.foundation_weights,
-            freeze_backbone=args.freeze_backbone, backbone_kwargs=args.backbone_kwargs,
-            **model_kwargs,
-        )
-        if args.checkpoint:
-            weights_note = load_checkpoint(model, args.checkpoint)
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        if args.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        loss, loss_weights = adapter.loss()
-        model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
-                      jit_compile=args.jit_compile, run_eagerly=args.run_eagerly)
-    logger.info(weights_note)
-    logger.info(f"Model {args.model}: {model.count_params():,} parameters")
 
-    config = dict(
-        task=task.name, model=args.model, model_kwargs=model_kwargs,
-        backbone_kwargs=args.backbone_kwargs, input_hdf5=files["hdf5"],
-        input_trainset=files["train"], input_validset=files["valid"],
-        input_testset=files["test"], max_d=args.max_d, min_d=args.min_d,
-        normalization_mode=args.normalization_mode, seed=args.seed,
-        batch_size=batch_size, global_batch_size=global_batch, replicas=replicas,
-        strategy=distribute.strategy_name(strategy), workers=role.count, epochs=epochs,
-        learning_rate=learning_rate,
-        weights=weights_note, demo=demo, adapter=adapter.settings(),
-        checkpoint=args.checkpoint,
+def _compile(opts, model_name, model_kwargs, adapter, learning_rate, given_model=None):
+    """Build (or take) the model, load the checkpoint and compile; returns (model, weights note)."""
+    if given_model is not None:
+        model, note = given_model, "the model object given to fit()"
+    else:
+        model, note = build_model(
+            model_name, foundation_weights=opts["foundation_weights"],
+            freeze_backbone=opts["freeze_backbone"], backbone_kwargs=opts["backbone_kwargs"],
+            **model_kwargs)
+    if opts["checkpoint"]:
+        note = load_checkpoint(model, opts["checkpoint"])
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    if opts["mixed_precision"]:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    loss, loss_weights = adapter.loss()
+    model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                  jit_compile=opts["jit_compile"], run_eagerly=opts["run_eagerly"])
+    return model, note
+
+
+def _model_name(model, checkpoint, task):
+    """Registry name of the model to train from ``model=`` (a name, a preset or a model)."""
+    from utrans import presets
+    from utrans.models import registry
+
+    if isinstance(model, keras.Model):
+        return model.name if model.name in registry.list_models() else task.default_model
+    if model in presets.PRESETS and model not in registry.list_models():
+        return presets.get_preset(model).model
+    if model is None and checkpoint in presets.PRESETS:
+        return presets.get_preset(checkpoint).model
+    return model or task.default_model
+
+
+@dataclasses.dataclass
+class _Outputs:
+    """Where a run writes: its folder, models, backup, and whether it resumes."""
+
+    root: pathlib.Path
+    models: pathlib.Path
+    backup: pathlib.Path
+    resuming: bool
+
+
+def _outputs(opts, task, role):
+    out = output_dir(opts["output_name"] or task.output_name)
+    backup = out / "backup"
+    if not role.is_chief:
+        # Standard MultiWorkerMirroredStrategy practice: only the chief writes the
+        # outputs; this worker keeps its own backup (to resume) and a scratch folder.
+        backup = out / f"backup_worker{role.index}"
+        out = pathlib.Path(tempfile.mkdtemp(prefix=f"utrans_worker{role.index}_"))
+        logger.info("Worker %d of %d: outputs go to the chief; scratch folder %s", role.index,
+                    role.count, out)
+    from utrans.checkpoints import remove_stale_temporaries
+
+    try:
+        (out / "models").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"--output_name {opts['output_name'] or task.output_name}: cannot "
+                              f"create {out / 'models'} ({err.strerror or err}).") from None
+    if backup.exists() and not opts["resume"]:
+        shutil.rmtree(backup)
+    remove_stale_temporaries(out, out / "models", backup)
+    return _Outputs(out, out / "models", backup, backup.exists())
+
+
+def _adapter(model, model_name, opts, task, files):
+    """The adapter of the model to train, from the conventions the run gives it."""
+    from utrans.adapters import get_adapter
+    from utrans.conventions import get_conventions
+
+    if isinstance(model, keras.Model):
+        conventions = get_conventions(model)
+    else:
+        conventions = plan_conventions(model_name, task,
+                                       given={k: opts[k] for k in CONVENTION_OPTIONS},
+                                       checkpoint=opts["checkpoint"], demo=files.demo)
+    try:
+        return get_adapter(task, conventions)
+    except ValueError as err:
+        raise ModelInputError(str(err)) from err
+
+
+def _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,
+            adapter, n_parameters):
+    """The run's ``training_config.json`` (data paths absolute)."""
+    return dict(
+        task=task.name, quantity=task.quantity, model=model_name, model_kwargs=model_kwargs,
+        backbone_kwargs=opts["backbone_kwargs"], input_hdf5=files.hdf5,
+        input_trainset=files.train, input_validset=files.valid, input_testset=files.test,
+        max_d=opts["max_d"], min_d=opts["min_d"],
+        normalization_mode=opts["normalization_mode"], seed=opts["seed"],
+        batch_size=settings["batch_size"], replicas=strategy.num_replicas_in_sync,
+        global_batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
+        strategy=distribute.strategy_name(strategy), workers=role.count,
+        epochs=settings["epochs"], patience=settings["patience"],
+        learning_rate=settings["learning_rate"], lr_breakpoints=settings["lr_breakpoints"],
+        label_type=settings["label_type"], augmentation=opts["augmentation"],
+        rates={k: opts[k] for k in _REFERENCE_RATES}, weights=note, demo=files.demo,
+        adapter=adapter.settings(), checkpoint=opts["checkpoint"], n_parameters=n_parameters,
     )
-    (out / "training_config.json").write_text(json.dumps(config, indent=2))
 
-    schedule = data_mod.make_lr_schedule(base_lr=learning_rate)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
+
+def _callbacks(outs, settings, generators, validation, timer, extra):
+    from utrans import data as data_mod
+    from utrans.checkpoints import HistoryCSV, VerifiedBackupAndRestore, write_history
+
+    history = HistoryCSV(outs.root / "history.csv", extra=_skip_counter(generators))
+    best = AtomicBestCheckpoint(outs.models, monitor="val_loss")
+
+    def restored(rows):
+        history.rows = [dict(r) for r in rows]
+        write_history(history.path, history.rows)
+        best.restore(rows)
+
+    return [
+        # history first: an epoch's row is on disk before its checkpoints are written
+        history,
+        VerifiedBackupAndRestore(outs.backup, history=restored),
         distribute.EpochSync(generators, validation),
-        AtomicBestCheckpoint(models_dir, monitor="val_loss",
-                             best=_best_so_far(out / "history.csv", "val_loss")
-                             if resuming else np.inf),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=resuming),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
-        keras.callbacks.LearningRateScheduler(schedule, verbose=0),
-        *callbacks,
+        best,
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"]),
+        keras.callbacks.LearningRateScheduler(data_mod.make_lr_schedule(
+            base_lr=settings["learning_rate"],
+            **({"breakpoints": settings["lr_breakpoints"]} if settings["lr_breakpoints"] else {})),
+            verbose=0),
+        timer,
+        *extra,
     ]
-    if resuming:
-        logger.info(f"Resuming from the backup in {backup_dir} (use --no_resume to start over)")
+
+
+def _skip_counter(generators):
+    """``extra()`` for the history: traces skipped as bad in the epoch (``--skip_bad``)."""
+
+    def extra():
+        counts = [getattr(getattr(g, "generator", g), "skipped_this_epoch", None)
+                  for g in generators]
+        counts = [c for c in counts if c is not None]
+        return {"skipped_traces": int(sum(counts))} if counts else {}
+
+    return extra
+
+
+def fit(task, model=None, data=None, *, callbacks=(), **options):
+    """Train a model on a task; returns a :class:`FitResult`.
+
+    Args:
+        task: a :class:`utrans.tasks.Task`, its name (``"magnitude"``) or number.
+        model: a registered model of the task's quantity (``"magnet"``), a preset
+            name (its model, fine-tuned from its weights with its conventions),
+            a built utrans ``keras.Model``, or ``None`` (the task's default model).
+        data: a :class:`DataFiles` or a dict with ``hdf5``, ``train``, ``valid``
+            and optionally ``test``; ``None`` writes and uses the synthetic demo
+            dataset in the output folder.
+        callbacks: extra Keras callbacks, run after the engine's own (backup,
+            best checkpoint, CSV log, early stopping, learning-rate schedule).
+        **options: any of :data:`TRAIN_OPTIONS` (see ``trainerN.py --help``;
+            e.g. ``epochs=5``, ``batch_size=32``, ``sampling_rate=50``).
+
+    Returns:
+        :class:`FitResult`.
+
+    Raises:
+        TypeError: an unknown option.
+        ModelInputError: the model does not measure the task's quantity, or its
+            options do not fit.
+        FileNotFoundError: a data file is missing.
+        utrans.formats.BadTraceError: an unusable trace (``skip_bad=False``).
+    """
+    from utrans import presets
+    from utrans.formats import load_split
+    from utrans.tasks import get_task
+
+    task = get_task(task)
+    opts = defaults(TRAIN_OPTIONS, options, "fit")
+    from utrans.models import registry
+
+    if (isinstance(model, str) and model in presets.PRESETS and opts["checkpoint"] is None
+            and model not in registry.list_models()):
+        opts["checkpoint"] = model  # a preset (not also a registry name): fine-tune its weights
+    model_name = _model_name(model, opts["checkpoint"], task)
+    check_model_quantity(model_name, task)
+    strategy = setup_runtime(opts)
+    role = distribute.worker_role(strategy)
+    outs = _outputs(opts, task, role)
+    files = _prepare_data(DataFiles.coerce(data), task, outs.root, opts["seed"])
+    settings, description = _run_settings(opts, task, model_name, files.demo)
+    if files.demo and opts["augmentation"] and not task.demo.get("augmentation", True):
+        opts["augmentation"] = False
+        description += " (augmentation off: the short demo learns faster on clean traces)"
+    logger.info("Training with the %s", description)
+    global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
+    train_ids, valid_ids = load_split(files.train), load_split(files.valid)
+    if opts["max_traces"]:
+        train_ids, valid_ids = train_ids[: opts["max_traces"]], valid_ids[: opts["max_traces"]]
+    for name, ids, needed in (("training", train_ids, global_batch),
+                              ("validation", valid_ids, strategy.num_replicas_in_sync)):
+        if len(ids) < needed:
+            raise ModelInputError(
+                f"The {name} split has {len(ids)} traces, fewer than one "
+                + ("global batch" if name == "training" else "trace per replica")
+                + f" ({needed}: --batch_size {settings['batch_size']} x "
+                f"{strategy.num_replicas_in_sync} replica(s)). Lower --batch_size. Split: "
+                + (files.train if name == "training" else files.valid))
+    adapter = _adapter(model, model_name, opts, task, files)
+    model_kwargs = _model_kwargs(opts, task, model_name, adapter.conventions, files.demo)
+    logger.info("Strategy: %s with %d replica(s); batch size %d per replica, %d global%s",
+                distribute.strategy_name(strategy), strategy.num_replicas_in_sync,
+                settings["batch_size"], global_batch,
+                f"; {role.count} workers" if role.count > 1 else "")
+    train_gen, valid_gen, generators, validation = _datasets(
+        opts, task, files, adapter, strategy, role, global_batch, train_ids, valid_ids,
+        settings["label_type"])
+    with strategy.scope():
+        built, note = _compile(opts, model_name, model_kwargs, adapter, settings["learning_rate"],
+                               model if isinstance(model, keras.Model) else None)
+    logger.info("Weights: %s", note)
+    logger.info("Model %s: %s parameters; %s", model_name, f"{built.count_params():,}",
+                adapter.conventions.describe())
+    config = _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,
+                     adapter, int(built.count_params()))
+    (outs.root / "training_config.json").write_text(json.dumps(config, indent=2))
+    timer = _EpochTimer()
+    if outs.resuming:
+        logger.info("Resuming from the backup in %s (resume=False / --no_resume starts over)",
+                    outs.backup)
     start = time.time()
     # shuffle=False: the DataGenerator shuffles its traces from (seed, epoch);
     # Keras's own shuffling of the batch order would draw from the global random
     # state, which a resumed run does not share with the interrupted one.
-    history = model.fit(train_gen, validation_data=valid_gen, epochs=epochs,
-                        callbacks=callbacks, verbose=args.verbose, shuffle=False)
+    history = built.fit(train_gen, validation_data=valid_gen, epochs=settings["epochs"],
+                        callbacks=_callbacks(outs, settings, generators, validation, timer,
+                                             callbacks),
+                        verbose=opts["verbose"], shuffle=False)
     elapsed = time.time() - start
     if not role.is_chief:
-        shutil.rmtree(out, ignore_errors=True)
-        logger.info(f"Worker {role.index}: training finished in {elapsed:.1f} s")
-        return output_dir(args.output_name)
-    plots.plot_loss_curves(out / "history.csv", out / "loss_curves.png")
+        shutil.rmtree(outs.root, ignore_errors=True)
+        logger.info("Worker %d: training finished in %.1f s", role.index, elapsed)
+        return FitResult(output_dir(opts["output_name"] or task.output_name), None,
+                         history.history, config, timer.mean())
+    return _finish(outs.root, outs.models, history, config, elapsed, timer)
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch run (for ``seconds_per_epoch``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def mean(self):
+        return float(np.mean(self.seconds)) if self.seconds else float("nan")
+
+
+def _finish(out, models_dir, history, config, elapsed, timer):
+    import pandas as pd
+
+    from utrans import plots
+
+    history_csv = out / "history.csv"
+    plots.plot_loss_curves(history_csv, out / "loss_curves.png")
     for key in ("loss", "val_loss"):
         values = history.history.get(key, [])
         if values:
-            logger.info(f"{key} per epoch: " + ", ".join(f"{v:.4g}" for v in values))
-    logger.info(f"Training finished in {elapsed:.1f} s. Best model: {models_dir / 'best.keras'}; "
-          f"log: {out / 'history.csv'}; curves: {out / 'loss_curves.png'}")
-    return out
+            logger.info("%s per epoch: %s", key, ", ".join(f"{v:.4g}" for v in values))
+    best = models_dir / "best.keras"
+    logger.info("Training finished in %.1f s. Best model: %s; log: %s; curves: %s", elapsed,
+                best, history_csv, out / "loss_curves.png")
+    frame = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame(history.history)
+    return FitResult(out, best if best.exists() else None, frame, config, timer.mean())
+
+
+def _parser(task):
+    parser = argparse.ArgumentParser(
+        prog=f"trainer{task.number}.py",
+        description=task.description + " With no data options: a short demo run on a synthetic "
+                    "dataset written into the output folder. Accepted models: "
+                    + ", ".join([task.default_model, *task.models]) + ".",
+    )
+    add_options(parser, _DATA_OPTIONS + TRAIN_OPTIONS,
+                defaults={"model": task.default_model, "output_name": task.output_name})
+    parser.add_argument("--model", default=task.default_model, help=OPTIONS["model"].help)
+    return parser
 
 
 def trainer_main(task_name, argv=None, callbacks=()):
-    """Entry point of ``01_train/trainerN.py``: parse ``argv`` and train.
+    """Entry point of ``01_train/trainerN.py``: parse ``argv`` and :func:`fit`.
 
     Args:
         task_name: a task of :mod:`utrans.tasks`.
         argv: command-line arguments (default ``sys.argv[1:]``).
-        callbacks: extra Keras callbacks for :func:`run_training`.
+        callbacks: extra Keras callbacks for :func:`fit`.
 
     Returns:
-        The output folder.
+        The :class:`FitResult`.
     """
+    from utrans.checkpoints import BackupUnusableError
+    from utrans.convert import CheckpointMismatchError
+    from utrans.formats import BadTraceError
+    from utrans.presets import PresetUnavailableError
     from utrans.tasks import get_task
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     task = get_task(task_name)
-    parser = argparse.ArgumentParser(
-        prog=f"trainer{task.number}.py",
-        description=task.description + " With no arguments: a short demo run on a synthetic "
-                    "dataset written into the output folder.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_training_arguments(parser, task)
-    args = parser.parse_args(argv)
-    from utrans.convert import CheckpointMismatchError
-    from utrans.formats import BadTraceError
-    from utrans.presets import PresetUnavailableError
-
+    parser = _parser(task)
+    args = vars(parser.parse_args(argv))
+    files = {k: args.pop(f"input_{k}" if k == "hdf5" else f"input_{k}set")
+             for k in ("hdf5", "train", "valid", "test")}
+    data = DataFiles(**files) if files["hdf5"] is not None else None
+    if data is None and any(v is not None for v in files.values()):
+        parser.exit(2, f"{parser.prog}: error: --input_trainset/--input_validset need "
+                       "--input_hdf5 too.\n")
+    model = args.pop("model")
     try:
-        return run_training(args, task, callbacks=callbacks)
-    except (BadTraceError, PresetUnavailableError, FileNotFoundError, TrainingInputError,
-            CheckpointMismatchError) as err:
+        return fit(task, model=model, data=data, callbacks=callbacks, **args)
+    except (BadTraceError, PresetUnavailableError, FileNotFoundError, ModelInputError,
+            CheckpointMismatchError, OutputPathError, BackupUnusableError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted. {_resume_hint(args, task)}\n")
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        parser.exit(2, f"{parser.prog}: error: no space left on the device while writing "
+                       f"({err.filename or 'a checkpoint'}); nothing was left half-written. "
+                       f"{_resume_hint(args, task)}\n")
+
+
+def _resume_hint(args, task):
+    from utrans.checkpoints import VerifiedBackupAndRestore
+
+    backup = output_dir(args["output_name"] or task.output_name) / "backup"
+    states = VerifiedBackupAndRestore(backup).states()
+    done = states[0][0] if states else 0
+    return (f"{done} epoch(s) completed" + (f" and saved in {backup}" if done else "")
+            + f". Run the same command again to resume from epoch {done + 1}.")

@@ -61,7 +61,15 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 
 class CheckpointMismatchError(ValueError):
-    """The checkpoint's tensors do not match the model's weights."""
+    """The checkpoint's tensors do not match the model's weights.
+
+    The message is a summary (counts, the first five differences, the model
+    the file looks like); ``problems`` holds every ``(kind, detail)``.
+    """
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,12 +219,6 @@ def conv_transpose_kernel(*arrays):
     return np.transpose(w, tuple(range(2, w.ndim)) + (1, 0))
 
 
-def depthwise_kernel(*arrays):
-    """Torch depthwise Conv1d weight (C*m, 1, K) -> Keras DepthwiseConv1D kernel (K, C, m)."""
-    (w,) = arrays
-    return np.transpose(w, (2, 1, 0))  # (K, 1, C*m); reshaped by the caller if m > 1
-
-
 def linear_kernel(*arrays):
     """Torch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
     (w,) = arrays
@@ -269,41 +271,96 @@ def assign_torch_state_dict(model, state_dict, source="<state_dict>", mapping=No
                 f"{type(model).__name__} has no torch_weight_map(); it cannot take PyTorch weights."
             )
         mapping = model.torch_weight_map()
-    problems = []
+    problems = []  # (kind, detail)
     used = set()
     values = []
     for m in mapping:
         missing = [k for k in m.torch_keys if k not in state_dict]
         if missing:
-            problems.append(f"missing in checkpoint: {', '.join(missing)} (for {m.keras_weight.path})")
+            problems += [("missing in the file", f"{k} (for {m.keras_weight.path})")
+                         for k in missing]
             continue
         used.update(m.torch_keys)
         value = np.asarray(m.transform(*[state_dict[k] for k in m.torch_keys]))
         target = tuple(m.keras_weight.shape)
         if value.shape != target:
-            problems.append(
-                f"shape mismatch for {m.keras_weight.path}: model {target}, checkpoint "
-                f"{'+'.join(m.torch_keys)} gives {value.shape}"
-            )
+            problems.append(("shape mismatches",
+                             f"{m.keras_weight.path}: model {target}, file "
+                             f"{'+'.join(m.torch_keys)} gives {value.shape}"))
             continue
         values.append((m.keras_weight, value))
     ignored = [k for k in state_dict if k.endswith(IGNORED_SUFFIXES)]
-    unexpected = [k for k in state_dict if k not in used and k not in ignored]
-    if unexpected:
-        problems.append(f"unexpected in checkpoint: {', '.join(unexpected)}")
+    problems += [("unexpected in the file", k) for k in state_dict
+                 if k not in used and k not in ignored]
     mapped_ids = {id(m.keras_weight) for m in mapping}
-    unfilled = [w.path for w in model.weights if id(w) not in mapped_ids]
-    if unfilled:
-        problems.append(f"model weights with no checkpoint tensor: {', '.join(unfilled)}")
+    problems += [("model weights with no tensor", w.path) for w in model.weights
+                 if id(w) not in mapped_ids]
     if len(mapped_ids) != len(mapping):
-        problems.append("the weight map assigns some Keras weight more than once")
+        problems.append(("weight map errors", "some Keras weight is assigned more than once"))
     if problems:
-        raise CheckpointMismatchError(
-            f"{source} does not match {model.name}:\n  " + "\n  ".join(problems)
-        )
+        raise CheckpointMismatchError(_mismatch_summary(model, state_dict, source, mapping,
+                                                        problems), problems)
     for weight, value in values:
         weight.assign(value.astype(weight.dtype))
     return {"assigned": len(values), "ignored": ignored}
+
+
+def _mismatch_summary(model, state_dict, source, mapping, problems):
+    """A short message: the counts, the first five problems and what the file looks like."""
+    counts = {}
+    for kind, _ in problems:
+        counts[kind] = counts.get(kind, 0) + 1
+    guess = guess_torch_model(state_dict)
+    looks = (f" The file looks like a {guess} checkpoint." if guess and guess != model.name
+             else "")
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    return (f"{source} does not match {model.name} ({len(mapping)} model weights, "
+            f"{len(state_dict)} tensors in the file): {summary}.{looks} First differences:\n  "
+            + "\n  ".join(f"{_TAGS.get(kind, kind)}: {detail}" for kind, detail in problems[:5]))
+
+
+_TAGS = {"missing in the file": "missing", "shape mismatches": "shape",
+         "unexpected in the file": "unexpected", "model weights with no tensor": "unfilled"}
+
+
+# Distinctive tensor names of the reference models (for a mismatch message).
+_SIGNATURES = (
+    ("phasenet", ("conv_in.weight", "down_convs.0.conv1.weight", "conv_out.weight")),
+    ("eqtransformer", ("encoder.convs.0.conv.weight", "decoders.2.conv_out.weight")),
+    ("magnet", ("conv_layers.0.conv.weight", "lstm.weight_ih_l0", "lin.weight")),
+    ("distpt_network", ("tcn.conv_in.weight", "lin_ptrvl.weight")),
+    ("ditingmotion", ("fuse_polarity.1.weight", "fuse_clarity.1.weight")),
+    ("baz_network", ("layers.0.0.weight", "lin1.weight")),
+)
+# SeisT backbone tensors (out_head excluded) per size.
+_SEIST_SIZES = {580: "s", 798: "m", 1250: "l"}
+
+
+def guess_torch_model(state_dict):
+    """The registered model a reference state_dict looks like (``"seist_s_dpk"``), or ``None``.
+
+    Args:
+        state_dict: mapping of torch tensor names to arrays.
+
+    Returns:
+        A registry name, a pattern such as ``"seist_m_{emg,baz,dis}"`` where the
+        tensors cannot tell the heads apart, or ``None``.
+    """
+    keys = set(state_dict)
+    if "stem.0.convs.0.in_proj.weight" in keys:
+        body = sum(1 for k in keys if not k.startswith("out_head."))
+        size = _SEIST_SIZES.get(body, "?")
+        if "out_head.out_conv.weight" in keys:
+            head = "dpk"
+        elif "out_head.lin.weight" in keys:
+            head = "pmp" if np.shape(state_dict["out_head.lin.weight"])[0] == 2 else                 "{emg,baz,dis}"
+        else:
+            head = "?"
+        return f"seist_{size}_{head}"
+    for name, needed in _SIGNATURES:
+        if all(k in keys for k in needed):
+            return name
+    return None
 
 
 def load_torch_checkpoint(model, path):

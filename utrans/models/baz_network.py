@@ -100,7 +100,7 @@ class CovarianceEigenFeatures(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("baz_network", task="baz")
+@register_model("baz_network", task="backazimuth")
 class BAZNetwork(TorchPortModel):
     """BAZ-Network back-azimuth estimator (Mousavi & Beroza, 2020).
 

@@ -81,7 +81,7 @@ class TCNResidualBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("distpt_network", task="dis")
+@register_model("distpt_network", task="distance")
 class DistPTNetwork(TorchPortModel):
     """dist-PT Network for distance and P travel time (Mousavi & Beroza, 2020).
 

@@ -54,7 +54,7 @@ class NearestResize1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("ditingmotion", task="pmp")
+@register_model("ditingmotion", task="polarity")
 class DiTingMotion(TorchPortModel):
     """DiTingMotion first-motion polarity classifier (Zhao et al., 2023).
 

@@ -308,10 +308,10 @@ def _build(phase, backbone, kwargs):
 def _conventions(phase):
     # The U-Trans picking rule: the highest peak of the window above 0.1.
     return BackboneTask.default_conventions.replace(labels=(phase,), thresholds={phase: 0.1},
-                                                    pick_rule="highest")
+                                                    pick_rule="highest", adapter="curve_picking")
 
 
-@register_model("utrans_eqcct_p", task="p_pick", conventions=_conventions("P"))
+@register_model("utrans_eqcct_p", task="picking", conventions=_conventions("P"))
 def utrans_eqcct_p(backbone=None, **kwargs):
     """Build the EQCCT P-wave picker (:class:`UTransEQCCTPicker`, ``phase="P"``).
 
@@ -326,7 +326,7 @@ def utrans_eqcct_p(backbone=None, **kwargs):
     return _build("P", backbone, kwargs)
 
 
-@register_model("utrans_eqcct_s", task="s_pick", conventions=_conventions("S"))
+@register_model("utrans_eqcct_s", task="picking", conventions=_conventions("S"))
 def utrans_eqcct_s(backbone=None, **kwargs):
     """Build the EQCCT S-wave picker (:class:`UTransEQCCTPicker`, ``phase="S"``).
 

@@ -84,7 +84,7 @@ class AdditiveSelfAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("eqtransformer", task="dpk")
+@register_model("eqtransformer", task="picking")
 class EQTransformer(TorchPortModel):
     """EQTransformer detector and phase picker (Mousavi et al., 2020).
 

@@ -61,7 +61,7 @@ class CeilMaxPooling1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("magnet", task="emg")
+@register_model("magnet", task="magnitude")
 class MagNet(TorchPortModel):
     """MagNet magnitude estimator (Mousavi & Beroza, 2020).
 

@@ -21,7 +21,7 @@ def _stride_padding(length, kernel_size, stride):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("phasenet", task="dpk")
+@register_model("phasenet", task="picking")
 class PhaseNet(TorchPortModel):
     """PhaseNet phase picker (Zhu & Beroza, 2019).
 

@@ -8,8 +8,9 @@ def register_model(name, task=None, conventions=None):
 
     Args:
         name: registry name, e.g. ``"utrans_foundation"`` or ``"seist_m_dpk"``.
-        task: optional task name (``"location"``, ``"dpk"``, ...) used by the
-            numbered scripts to list the models that fit them.
+        task: the quantity the model measures (``"picking"``, ``"magnitude"``,
+            ... see :data:`utrans.tasks.QUANTITIES`): every numbered script of
+            that quantity accepts the model.
         conventions: the :class:`utrans.conventions.Conventions` of a model
             built with default arguments (default: the constructor's
             ``default_conventions`` attribute). A user's model declares its
@@ -69,12 +70,12 @@ def get_model(name, **kwargs):
 
 
 def list_models(task=None):
-    """Sorted names of the registered models, optionally only those of ``task``."""
+    """Sorted names of the registered models, optionally only those measuring quantity ``task``."""
     return sorted(n for n, v in _REGISTRY.items() if task is None or v["task"] == task)
 
 
 def model_task(name):
-    """The task a registered model was registered for (or ``None``)."""
+    """The quantity a registered model measures (or ``None``)."""
     if name not in _REGISTRY:
         raise KeyError(f"Unknown model {name!r}.")
     return _REGISTRY[name]["task"]

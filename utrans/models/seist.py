@@ -974,6 +974,11 @@ def _build_seist(size, task, in_samples=8192, in_channels=3, seed=None, **kwargs
     return SeisTRegressor(backbone, scale=head_value, name=name, **conventions)
 
 
+# The quantity each SeisT head measures (utrans.tasks.QUANTITIES).
+_QUANTITY = {"dpk": "picking", "pmp": "polarity", "emg": "magnitude", "baz": "backazimuth",
+             "dis": "distance"}
+
+
 def _register(size, task):
     name = f"seist_{size}_{task}"
 
@@ -994,7 +999,7 @@ def _register(size, task):
         "Returns:\n"
         f"    A keras.Model named {name!r} that loads the reference's {name}_*.pth.\n"
     )
-    register_model(name, task=task, conventions=_seist_conventions(task))(constructor)
+    register_model(name, task=_QUANTITY[task], conventions=_seist_conventions(task))(constructor)
     return constructor
 
 

@@ -1,0 +1,110 @@
+"""The engines as a library (fit / test / read), compare, options checked at parse time, `utrans`."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from script_runner import run_script
+from utrans import evaluate, synthetic
+from utrans.compare import bootstrap_interval, compare
+from utrans.train import DataFiles, fit
+
+SEIST_TINY = {"layer_blocks": [1, 1, 1, 1], "layer_channels": [8, 8, 16, 16],
+              "head_dims": [4, 4, 8, 8]}
+QUICK = dict(epochs=1, batch_size=4, augmentation=False, verbose=0, run_eagerly=True)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    work = tmp_path_factory.mktemp("engines")
+    files = synthetic.write_synthetic_dataset(work / "data", n_events=20, n_noise=0, seed=3,
+                                              layouts=("datacollected",))
+    return work, DataFiles(hdf5=str(files["datacollected"]), train=str(files["train"]),
+                           valid=str(files["valid"]), test=str(files["test"]))
+
+
+def test_fit_test_read_without_argparse(data):
+    work, files = data
+    result = fit("magnitude", model="magnet", data=files, output_name=str(work / "lib"),
+                 in_samples=256, model_kwargs={"conv_channels": [4, 4], "lstm_dim": 4}, **QUICK)
+    assert result.best_checkpoint is not None and result.best_checkpoint.exists()
+    assert list(result.history.columns[:1]) == ["epoch"] and len(result.history) == 1
+    assert result.config["model"] == "magnet" and result.config["adapter"]["in_samples"] == 256
+    assert result.seconds_per_epoch > 0
+    frame = evaluate.test("magnitude", output_name=str(work / "lib"), run_eagerly=True)
+    n_test = len(np.load(files.test))
+    assert len(frame) == n_test and {"true_magnitude", "pred_magnitude"} <= set(frame.columns)
+    assert pd.read_csv(frame.attrs["path"]).shape[0] == n_test
+    metrics = evaluate.read("magnitude", output_name=str(work / "lib"))
+    assert metrics["mae"] == pytest.approx(np.abs(frame.pred_magnitude - frame.true_magnitude).mean())
+    assert np.isfinite(metrics["baseline_mae"])
+
+
+def test_fit_rejects_unknown_options_and_models(data):
+    work, files = data
+    with pytest.raises(TypeError, match="epoch"):
+        fit("magnitude", model="magnet", data=files, epoch=3)
+    from utrans.resolve import ModelInputError
+
+    with pytest.raises(ModelInputError, match="phasenet measures picking, not magnitude"):
+        fit("magnitude", model="phasenet", data=files, output_name=str(work / "x"))
+
+
+def test_compare_two_families_on_the_same_split(data):
+    work, files = data
+    models = {
+        "magnet": dict(in_samples=256, model_kwargs={"conv_channels": [4, 4], "lstm_dim": 4}),
+        "seist_s_emg": dict(in_samples=256, model_kwargs=SEIST_TINY),
+    }
+    table = compare("magnitude", models, files, output_name=str(work / "cmp"), n_boot=200,
+                    **QUICK)
+    assert list(table.model) == ["magnet", "seist_s_emg"]
+    out = work / "cmp_outputs"
+    assert (out / "comparison.csv").exists() and (out / "comparison.png").stat().st_size > 1000
+    md = (out / "comparison.md").read_text()
+    assert "| magnet |" in md and "| seist_s_emg |" in md
+    for row in table.itertuples():
+        frame = pd.read_csv(f"{row.run}/test/predictions.csv")
+        mae = np.abs(frame.pred_magnitude - frame.true_magnitude).mean()
+        assert row.value == pytest.approx(mae, rel=1e-9)  # the table recomputes from the CSV
+        assert row.ci_low <= row.value <= row.ci_high
+        assert row.parameters > 0 and row.seconds_per_epoch > 0 and row.inference_traces_per_s > 0
+        assert row.baseline == pytest.approx(json.loads(
+            open(f"{row.run}/test/metrics.json").read())["baseline_mae"])
+        # same test traces for both models
+        assert len(frame) == len(np.load(files.test))
+    assert table.parameters[0] != table.parameters[1]
+
+
+def test_bootstrap_interval_covers_the_mean():
+    frame = pd.DataFrame({"e": np.random.default_rng(0).normal(1.0, 0.5, 400)})
+    low, high = bootstrap_interval(frame, lambda f: float(f.e.mean()), n_boot=500)
+    assert low < 1.0 < high and high - low < 0.2
+
+
+@pytest.mark.parametrize("flag,value", [("--epochs", "0"), ("--batch_size", "0"),
+                                        ("--batch_size", "-1"), ("--learning_rate", "0"),
+                                        ("--max_d", "0"), ("--add_noise_r", "1.5"),
+                                        ("--model_kwargs", "[1, 2]")])
+def test_out_of_range_options_are_argparse_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_script("01_train/trainer1.py", flag, value)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and value in err
+
+
+def test_utrans_command_dispatches(capsys):
+    from utrans.cli import main
+
+    main(["list"])
+    out = capsys.readouterr().out
+    assert "seist_m_dpk_diting" in out and "50.0 Hz" in out and "magnet" in out
+    with pytest.raises(SystemExit, match="unknown command"):
+        main(["fly"])
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "2", "--help"])
+    assert exc.value.code == 0
+    assert "magnet" in capsys.readouterr().out  # every model of the quantity is offered

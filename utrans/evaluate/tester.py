@@ -1,0 +1,331 @@
+"""The tester: run a model over test traces and write one CSV row per trace.
+
+:func:`test` returns the predictions as a pandas DataFrame and writes them
+to ``predictions.csv`` (atomically) with ``test_config.json`` beside it; the
+columns are those of the task's evaluation kind (:mod:`utrans.evaluate`).
+By default it tests what the matching trainer produced
+(``<output_name>_outputs/models/best.keras``) on the test split the trainer
+recorded, so ``trainerN.py && testerN.py && readerN.py`` works with no
+arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from utrans.evaluate import kinds
+from utrans.evaluate.common import EvaluationInputError, load_trained_model, read_training_config
+from utrans.evaluate.common import write_csv_atomic
+from utrans.options import defaults
+from utrans.resolve import CONVENTION_OPTIONS
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TEST_OPTIONS", "test"]
+
+#: The keyword options of :func:`test` (and of ``testerN.py``), defined in :mod:`utrans.options`.
+TEST_OPTIONS = (
+    "input_hdf5", "input_testset", "input_model", "checkpoint", "model_kwargs",
+    *CONVENTION_OPTIONS, "output_name", "output_dir", "batch_size", "normalization_mode", "max_d",
+    "min_d", "number_of_sampling", "skip_bad", "seed", "run_eagerly", "threshold",
+    "det_threshold", "min_peak_distance_s",
+)
+
+
+def _resolve_depth_range(opts, config):
+    values = {}
+    for key in ("max_d", "min_d"):
+        stored = config.get(key)
+        given = opts[key]
+        if stored is None:
+            values[key] = given if given is not None else {"max_d": 114.5, "min_d": 1e-5}[key]
+        else:
+            if given is not None and not np.isclose(given, stored):
+                message = (f"--{key} {given} differs from the value the model was trained with "
+                           f"({stored}); using {stored} so depths are de-normalised as in training.")
+                warnings.warn(message, stacklevel=3)
+                logger.warning(message)
+            values[key] = float(stored)
+    return values["max_d"], values["min_d"]
+
+
+def _mc_predict(model, inputs, n, seed, convert):
+    """Mean and std over ``n`` stochastic passes (dropout on, BatchNorm in inference mode).
+
+    ``convert`` maps the model's raw outputs to the task layout (the adapter);
+    mean and std are taken there, so multi-output models work too.
+    """
+    import keras
+
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        stack.extend(getattr(layer, "layers", []))
+    keras.utils.set_random_seed(seed)
+    draws = []
+    for _ in range(n):
+        out = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=True))
+        draws.append(convert(out))
+    draws = np.stack(draws)
+    return draws.mean(axis=0), draws.std(axis=0)
+
+
+def _predict_full_batch(model, inputs, batch_size):
+    """``model.predict_on_batch`` with a short last batch zero padded to ``batch_size``.
+
+    Every call then has the same shape, so the prediction graph is traced once.
+    """
+    import keras
+
+    n = len(keras.tree.flatten(inputs)[0])
+    if n >= batch_size:
+        return model.predict_on_batch(inputs)
+
+    def pad(a):
+        a = np.asarray(a)
+        return np.concatenate([a, np.zeros((batch_size - n,) + a.shape[1:], a.dtype)])
+
+    out = model.predict_on_batch(keras.tree.map_structure(pad, inputs))
+    return keras.tree.map_structure(lambda a: np.asarray(a)[:n], out)
+
+
+def _check_layout(pred, task, source):
+    expected = kinds.module(task.kind).LAYOUT
+    got = tuple(np.shape(pred)[1:])
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        raise EvaluationInputError(
+            f"{source} does not look like a {task.name} model: its predictions have shape "
+            f"(None, {', '.join(map(str, got))}), the {task.name} task needs (None, "
+            f"{', '.join('T' if e is None else str(e) for e in expected)}).")
+
+
+def _resolve_model(model, opts, task, config, out):
+    """The model to test: ``(model, registry name, source description, checkpoint or None)``."""
+    import keras
+
+    from utrans import presets
+    from utrans.models import registry
+    from utrans.resolve import build_model, check_model_quantity, load_checkpoint
+    from utrans.resolve import plan_conventions
+
+    checkpoint = opts["checkpoint"]
+    if isinstance(model, keras.Model):
+        name = model.name if model.name in registry.list_models() else (
+            config.get("model") or task.default_model)
+        return model, name, model.name, None
+    if (isinstance(model, str) and model in presets.PRESETS and checkpoint is None
+            and model not in registry.list_models()):
+        checkpoint, model = model, None
+    elif isinstance(model, str) and model not in registry.list_models():
+        path = pathlib.Path(model)
+        if path.suffix == ".pth" and checkpoint is None:
+            checkpoint, model = model, None
+        elif opts["input_model"] is None:
+            opts["input_model"], model = model, None
+    preset = presets.PRESETS.get(str(checkpoint)) if checkpoint else None
+    name = model or (preset.model if preset else None) or config.get("model") or \
+        task.default_model
+    if not checkpoint:
+        path = pathlib.Path(opts["input_model"] or out / "models" / "best.keras")
+        loaded = load_trained_model(path, config)
+        if model is None and not config.get("model") and loaded.name in registry.list_models():
+            name = loaded.name
+        return loaded, name, str(path), None
+    try:
+        check_model_quantity(name, task)
+    except ValueError as err:
+        raise EvaluationInputError(str(err)) from err
+    same = config.get("model") == name
+    try:
+        conv = plan_conventions(name, task, given={k: opts[k] for k in CONVENTION_OPTIONS},
+                                checkpoint=checkpoint,
+                                stored=config.get("adapter") if same else None)
+        kwargs = dict(config.get("model_kwargs", {})) if same else {}
+        kwargs.update(conv.to_config())
+        kwargs.update(opts["model_kwargs"] or {})
+        built, _ = build_model(name, foundation_weights="random",
+                               backbone_kwargs=config.get("backbone_kwargs"), **kwargs)
+        load_checkpoint(built, checkpoint)
+    except (ValueError, FileNotFoundError, KeyError, OSError) as err:
+        raise EvaluationInputError(f"--checkpoint {checkpoint}: {err}") from err
+    return built, name, str(checkpoint), checkpoint
+
+
+def _adapter_for(opts, task, model, model_name, from_checkpoint):
+    """The adapter of the model under test: its own conventions, changed only when asked.
+
+    A model without conventions (saved by another program) gets those of the
+    registered ``model_name``.
+    """
+    from utrans.adapters import get_adapter
+    from utrans.conventions import Conventions
+    from utrans.models import registry
+
+    conv = getattr(model, "conventions", None)
+    if not isinstance(conv, Conventions):
+        conv = registry.model_conventions(model_name)
+    given = {k: opts[k] for k in CONVENTION_OPTIONS if opts[k] is not None}
+    if given.get("in_samples") not in (None, conv.in_samples) and conv.in_samples is not None:
+        raise EvaluationInputError(f"The model takes {conv.in_samples} samples. Received: "
+                                   f"--in_samples {given['in_samples']}")
+    if not from_checkpoint:  # a checkpoint's conventions already include the options
+        for key, value in given.items():
+            if getattr(conv, key) != value:
+                logger.warning("--%s %s contradicts the model's %s convention (%s); using %s "
+                               "as asked.", key, value, key, getattr(conv, key), value)
+    try:
+        return get_adapter(task, conv, **given)
+    except ValueError as err:
+        raise EvaluationInputError(str(err)) from err
+
+
+def _results_dir(opts, out, checkpoint):
+    if opts["output_dir"]:
+        return pathlib.Path(opts["output_dir"])
+    if checkpoint:
+        stem = pathlib.Path(str(checkpoint)).name.split(".")[0]
+        return out / f"test_{stem}"
+    return out / "test"
+
+
+def _context(opts, task, adapter, labeller, dim):
+    """What the row builders need: thresholds and rules from the model, options first."""
+    conv = adapter.conventions
+    thresholds = dict(conv.threshold)
+    for phase in ("P", "S"):
+        if opts["threshold"] is not None:
+            thresholds[phase] = opts["threshold"]
+        thresholds.setdefault(phase, 0.3)
+    thresholds["det"] = opts["det_threshold"] if opts["det_threshold"] is not None else \
+        thresholds.get("det", 0.5)
+    min_dist = opts["min_peak_distance_s"] if opts["min_peak_distance_s"] is not None else (
+        conv.min_peak_distance_s if conv.min_peak_distance_s is not None else 1.0)
+    return dict(task=task, labeller=labeller, adapter=adapter, sampling_rate=100.0,
+                covered=adapter.covered_samples(dim), thresholds=thresholds,
+                rule=conv.pick_rule, min_peak_distance_s=min_dist)
+
+
+def _predict(model, adapter, x, y, opts, index):
+    """Predictions of one batch in the task layout: ``(pred, pred_std, extras)``."""
+    import keras
+
+    inputs = adapter.inputs(x, y)
+    if opts["number_of_sampling"] and opts["number_of_sampling"] > 1:
+        pred, pred_std = _mc_predict(model, inputs, opts["number_of_sampling"],
+                                     opts["seed"] + index,
+                                     lambda out: adapter.predictions(out, x, y)[0])
+        return pred, pred_std, {}
+    if opts["run_eagerly"]:
+        raw = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=False))
+    else:
+        raw = _predict_full_batch(model, inputs, opts["batch_size"])
+    pred, extras = adapter.predictions(raw, x, y)
+    return pred, None, extras
+
+
+def test(task, model=None, **options):
+    """Predict every test trace; write and return ``predictions.csv`` as a DataFrame.
+
+    Args:
+        task: a :class:`utrans.tasks.Task`, its name or its number.
+        model: what to test: ``None`` (the trained model of the run
+            ``output_name``, or ``input_model``), a ``keras.Model``, a preset
+            name (published weights with their conventions), a registered
+            model name (with ``checkpoint=``), or a model file path.
+        **options: any of :data:`TEST_OPTIONS` (see ``testerN.py --help``).
+
+    Returns:
+        The predictions DataFrame (``frame.attrs["path"]`` is the CSV written).
+
+    Raises:
+        EvaluationInputError: missing test data, a model that does not fit the task.
+        utrans.formats.BadTraceError: an unusable trace (``skip_bad=False``).
+    """
+    from tqdm.auto import tqdm
+
+    from utrans.data import DataGenerator
+    from utrans.labels import get_labeller
+    from utrans.tasks import get_task
+    from utrans.train import output_dir
+
+    task = get_task(task)
+    opts = defaults(TEST_OPTIONS, options, "test")
+    opts["batch_size"] = opts["batch_size"] or 32
+    out = output_dir(opts["output_name"] or task.output_name)
+    config = read_training_config(out)
+    hdf5 = opts["input_hdf5"] or config.get("input_hdf5")
+    testset = opts["input_testset"] or config.get("input_testset")
+    if not hdf5 or not testset:
+        raise EvaluationInputError(
+            f"No test data: pass --input_hdf5 and --input_testset, or run the trainer first "
+            f"so {out / 'training_config.json'} records them.")
+    if config.get("task") not in (None, task.name) and config.get("quantity") != task.quantity:
+        raise EvaluationInputError(
+            f"{out / 'training_config.json'} is a {config['task']} run, not {task.name}.")
+    max_d, min_d = _resolve_depth_range(opts, config)
+    built, model_name, source, checkpoint = _resolve_model(model, opts, task, config, out)
+    results = _results_dir(opts, out, checkpoint)
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EvaluationInputError(f"Cannot create the output folder {results} "
+                                   f"({err.strerror or err}); choose another --output_dir.") \
+            from None
+    adapter = _adapter_for(opts, task, built, model_name, checkpoint is not None)
+    base = get_labeller(task.labeller_name, max_d=max_d, min_d=min_d)
+    gen = DataGenerator(testset, hdf5, batch_size=opts["batch_size"], shuffle=False,
+                        augmentation=False, labeller=adapter.labeller(base),
+                        norm_mode=opts["normalization_mode"] or config.get("normalization_mode",
+                                                                           "std"),
+                        drop_remainder=False, skip_bad=opts["skip_bad"],
+                        bad_log=str(results / "bad_traces.log"), seed=opts["seed"])
+    ctx = _context(opts, task, adapter, base, gen.dim)
+    rows = kinds.module(task.kind).rows
+    n_task = base.output_shape[0] if len(base.output_shape) == 1 else None
+    logger.info("Testing %s (%s) on %s: %s", source, model_name, testset,
+                adapter.conventions.describe())
+    frames = []
+    for i in tqdm(range(len(gen)), desc=f"Testing {pathlib.Path(source).name}", unit="batch"):
+        x, y = gen.get_batch(i)
+        ids = gen.batch_ids(i)
+        metas = [gen.metadata(t) for t in ids]
+        try:
+            pred, pred_std, extras = _predict(built, adapter, x, y, opts, i)
+        except (ValueError, TypeError, IndexError) as err:
+            raise EvaluationInputError(
+                f"{source} does not look like a {task.name} model for {model_name}: {err}") from err
+        if i == 0:
+            _check_layout(pred, task, source)
+            _save_examples(results, task, ids, x, y, pred)
+        y_task = y[:, :n_task] if n_task is not None else y
+        frames.append(rows(ids, metas, y_task, pred, pred_std, extras, ctx))
+    frame = pd.concat(frames, ignore_index=True)
+    path = write_csv_atomic(frame, results / "predictions.csv")
+    meta = dict(model=source, model_name=model_name, input_hdf5=str(hdf5),
+                input_testset=str(testset), max_d=max_d, min_d=min_d,
+                number_of_sampling=opts["number_of_sampling"], n_traces=len(frame),
+                conventions=adapter.settings(), thresholds=ctx["thresholds"],
+                pick_rule=ctx["rule"], min_peak_distance_s=ctx["min_peak_distance_s"],
+                n_parameters=int(built.count_params()))
+    (results / "test_config.json").write_text(json.dumps(meta, indent=2))
+    logger.info("Wrote %d rows to %s", len(frame), path)
+    frame.attrs["path"] = str(path)
+    return frame
+
+
+def _save_examples(results, task, ids, x, y, pred):
+    """The first traces' waveforms and curves, for the reader's example figures."""
+    if task.kind not in ("picking", "reconstruction"):
+        return
+    k = min(3, len(ids))
+    target = dict(target=np.asarray(y[:k], np.float32)) if task.kind == "reconstruction" else {}
+    np.savez_compressed(results / "examples.npz", trace_name=np.array(ids[:k]), waveform=x[:k],
+                        curves=np.asarray(pred[:k], np.float32), **target)
