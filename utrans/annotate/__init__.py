@@ -23,6 +23,8 @@ One job per submodule:
 * :mod:`~utrans.annotate.picks`: picks and detections through :mod:`utrans.decode`;
 * :mod:`~utrans.annotate.core`: :func:`annotate`, :func:`classify`, :class:`Annotator`;
 * :mod:`~utrans.annotate.fast`: inference-only graphs (BatchNorm folded);
+* :mod:`~utrans.annotate.characterization`: polarity, magnitude, back-azimuth and
+  distance of every P pick from window models (:func:`characterize`);
 * :mod:`~utrans.annotate.output`, :mod:`~utrans.annotate.plot`,
   :mod:`~utrans.annotate.cli`: files, figures and the ``utrans-annotate`` command.
 """
@@ -35,6 +37,7 @@ _EXPORTS = {
     "Accumulator": "stacking",
     "AnnotateWarning": "streams",
     "Annotator": "core",
+    "Characterizer": "characterization",
     "ClassifyOutput": "picks",
     "DecodeRules": "picks",
     "InstrumentGroup": "streams",
@@ -44,6 +47,7 @@ _EXPORTS = {
     "StationError": "streams",
     "WindowPlan": "windows",
     "annotate": "core",
+    "characterize": "characterization",
     "classify": "core",
     "decode_rules": "picks",
     "decode_segment": "picks",

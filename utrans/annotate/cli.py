@@ -84,6 +84,10 @@ def build_parser():
     p.add_argument("--missing_components", choices=("zeros", "copy", "skip"), default="zeros",
                    help="absent components of a station: fed as zeros, as copies of the "
                         "vertical, or the span skipped (default: %(default)s)")
+    p.add_argument("--characterize", default=None, metavar="MODELS",
+                   help="comma-separated window models (e.g. seist_m_pmp_diting,"
+                        "seist_m_emg_diting,seist_m_baz_diting,seist_m_dis_diting): each P pick "
+                        "gets their polarity, magnitude, back-azimuth and distance columns")
     p.add_argument("--quakeml", action="store_true", help="also write picks.xml (QuakeML)")
     p.add_argument("--mseed", action="store_true",
                    help="also write the probability traces as miniSEED")
@@ -209,6 +213,7 @@ def run(args):
         print(f"warning: {args.model} has no output {', '.join(ignored)}; "
               f"--{ignored[0]}_threshold ignored", file=sys.stderr)
     print(f"Model {ann.name}: {ann.conventions.describe()}")
+    characterizer = _characterizer(args.characterize) if args.characterize else None
     try:
         groups, skipped = ann.groups(stream)
     except ValueError as err:
@@ -260,6 +265,8 @@ def run(args):
     found = ClassifyOutput.from_rows(ann.name, pick_rows,
                                      det_rows if rules.detection_threshold is not None else None,
                                      skipped)
+    if characterizer is not None:
+        found.picks = characterizer.characterize(stream, found.picks)
     output.write_csv(found.picks, out_dir / "picks.csv")
     counts = found.picks.phase.value_counts().to_dict() if len(found.picks) else {}
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no picks"
@@ -277,6 +284,22 @@ def run(args):
     if skipped:
         print(f"Skipped {len(skipped)} instrument(s): {', '.join(g for g, _ in skipped)}")
     return out_dir
+
+
+def _characterizer(names):
+    """The :class:`~utrans.annotate.characterization.Characterizer` of ``--characterize``."""
+    from utrans.annotate.characterization import Characterizer
+
+    models = [m.strip() for m in names.split(",") if m.strip()]
+    try:
+        characterizer = Characterizer(models)
+    except (KeyError, OSError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(f"--characterize: {message}") from err
+    for wm in characterizer.window_models:
+        print(f"Characterize with {wm.name} ({wm.quantity}): {wm.conventions.describe()}, "
+              f"P at {wm.p_position_ratio:g} of the window")
+    return characterizer
 
 
 def _overlap(value):
