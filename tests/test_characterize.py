@@ -51,7 +51,7 @@ def hand_window(trace_rate, ratio, length, order="ZNE", p_time=RJOB_P, normaliza
             tr.filter("lowpass", freq=0.5 * trace_rate, corners=4, zerophase=True)
             tr.decimate(int(factor), no_filter=True)
     t0 = st[0].stats.starttime
-    p = int(round((obspy.UTCDateTime(p_time) - t0) * trace_rate))
+    p = round((obspy.UTCDateTime(p_time) - t0) * trace_rate)
     start = p - int(ratio * length)
     window = np.zeros((length, len(order)))
     for c, comp in enumerate(order):
@@ -127,7 +127,8 @@ def test_seist_edges_gaps_and_unknown_stations(seist_characterizer):
 
 def tiny_models():
     keras.utils.set_random_seed(0)
-    backbone = dict(input_length=400, base_filters=2, num_layers=1, num_heads=2, projection_dim=8)
+    backbone = {"input_length": 400, "base_filters": 2, "num_layers": 1, "num_heads": 2,
+                "projection_dim": 8}
     return [
         get_model("ditingmotion"),
         get_model("magnet", in_samples=400),
@@ -166,7 +167,7 @@ def test_every_family_through_its_adapter():
     # DiTingMotion (100 Hz, 128 samples, P in the middle): normalised z and its difference.
     z = hand_window(100.0, 0.5, 128, order="Z")
     dz = np.concatenate([np.zeros((1, 1, 1)), np.diff(z, axis=1)], axis=1)
-    clarity, polarity = models[0](np.concatenate([z, dz], axis=2), training=False)
+    _, polarity = models[0](np.concatenate([z, dz], axis=2), training=False)
     e = np.exp(keras.ops.convert_to_numpy(polarity)[0].astype(np.float64))
     up = e[0] / e.sum()
     assert row["polarity__ditingmotion"] == ("U" if up >= 0.5 else "D")

@@ -73,7 +73,6 @@ import warnings
 
 import numpy as np
 import obspy
-import pandas as pd
 
 from utrans.annotate.streams import MISSING_POLICIES, AnnotateWarning, group_stream
 
@@ -380,8 +379,8 @@ class Characterizer:
                     where.append(i)
             if windows:
                 values = wm.estimates(np.stack(windows), self.batch_size)
-                for col in columns:
-                    columns[col][where] = values[col]
+                for col, vals in columns.items():
+                    vals[where] = values[col]
             for col, vals in columns.items():
                 out[col] = vals
         out[NOTE_COLUMN] = ["; ".join(n) for n in notes]
@@ -418,9 +417,9 @@ class Characterizer:
             for seg in segments[key]:
                 if not seg.start - 0.5 / rate <= t <= seg.end + 0.5 / rate:
                     continue
-                p = int(round((t - seg.start) * rate))
-                before_need = min(wm.p_index, int(round(self.min_span_s[0] * rate)))
-                after_need = min(length - 1 - wm.p_index, int(round(self.min_span_s[1] * rate)))
+                p = round((t - seg.start) * rate)
+                before_need = min(wm.p_index, round(self.min_span_s[0] * rate))
+                after_need = min(length - 1 - wm.p_index, round(self.min_span_s[1] * rate))
                 have_after = seg.length - 1 - p
                 if p < before_need or have_after < after_need:
                     return None, (f"{p / rate:.2f} s of record before P and "

@@ -56,13 +56,15 @@ def build_parser():
         epilog="Examples:\n"
                "  utrans-annotate 'data/*.mseed' --model seist_m_dpk_diting --quakeml --mseed\n"
                "  utrans-annotate rec.sac --model my_picker.keras --P_threshold 0.5\n"
+               "  utrans-annotate --sds /data/sds --start 2024-01-01 --end 2024-01-08 "
+               "--model seist_m_dpk_diting --workers 4\n"
                "Models: a preset (seist_{s,m,l}_dpk_diting: published weights, downloaded once "
                "to $UTRANS_HOME), a registered model (phasenet, eqtransformer, seist_m_dpk, "
                "utrans_eqcct_p, ...: random weights) or a .keras file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="waveform files or glob patterns (quote globs for the shell)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="waveform files or glob patterns (quote globs for the shell); or --sds")
     p.add_argument("--model", required=True,
                    help="preset name, registered model name or .keras file")
     p.add_argument("--output", default="annotate_outputs", type=pathlib.Path,
@@ -96,6 +98,9 @@ def build_parser():
                    help="CPU threads for the model (default: all)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="show framework messages")
+    from utrans.annotate import network_cli
+
+    network_cli.add_arguments(p)
     return p
 
 
@@ -316,13 +321,20 @@ def main(argv=None):
         argv: arguments (default ``sys.argv[1:]``).
 
     Returns:
-        Exit code: 0 on success, 2 on bad input.
+        Exit code: 0 on success, 2 on bad input, 1 when station-days of an
+        archive failed.
     """
     args = build_parser().parse_args(argv)
     _quiet(args.verbose)
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
+        if args.sds is not None:
+            from utrans.annotate import network_cli
+
+            return network_cli.run(args)
+        if not args.inputs:
+            raise InputError("give input files (or an archive with --sds)")
         run(args)
     except InputError as err:
         print(f"utrans-annotate: error: {err}", file=sys.stderr)
