@@ -26,8 +26,8 @@ from utrans.models.magnet import CeilMaxPooling1D
 
 BASELINES = ["phasenet", "eqtransformer", "ditingmotion", "magnet", "baz_network",
              "distpt_network"]
-TASKS = {"phasenet": "dpk", "eqtransformer": "dpk", "ditingmotion": "pmp", "magnet": "emg",
-         "baz_network": "baz", "distpt_network": "dis"}
+TASKS = {"phasenet": "picking", "eqtransformer": "picking", "ditingmotion": "polarity",
+         "magnet": "magnitude", "baz_network": "backazimuth", "distpt_network": "distance"}
 # Small configurations for the fast round-trip tests (odd lengths on purpose).
 TINY = {
     "phasenet": dict(in_samples=203),
@@ -252,7 +252,7 @@ def test_checkpoint_of_another_model_is_rejected(reference):
 def test_registry_tasks():
     for name, task in TASKS.items():
         assert models.model_task(name) == task
-    assert {"phasenet", "eqtransformer"} <= set(models.list_models(task="dpk"))
+    assert {"phasenet", "eqtransformer"} <= set(models.list_models(task="picking"))
 
 
 @pytest.mark.parametrize("name", BASELINES)

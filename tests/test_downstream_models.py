@@ -32,8 +32,8 @@ FULL = {
 TASKS = {
     "utrans_vit_magnitude": "magnitude",
     "utrans_cct_polarity": "polarity",
-    "utrans_eqcct_p": "p_pick",
-    "utrans_eqcct_s": "s_pick",
+    "utrans_eqcct_p": "picking",
+    "utrans_eqcct_s": "picking",
 }
 LATENT_PATH_PARAMS = 563_480  # backbone input -> latent (full backbone: 662,098)
 

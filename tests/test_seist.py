@@ -66,9 +66,11 @@ def _check_conversion(reference, stem):
 def test_registry_names_and_tasks():
     names = [n for n in list_models() if n.startswith("seist_")]
     assert sorted(names) == sorted(f"seist_{s}_{t}" for s in SIZES for t in TASKS)
+    quantity = {"dpk": "picking", "pmp": "polarity", "emg": "magnitude", "baz": "backazimuth",
+                "dis": "distance"}
     for t in TASKS:
-        assert {f"seist_{s}_{t}" for s in SIZES} <= set(list_models(task=t))
-        assert model_task(f"seist_m_{t}") == t
+        assert {f"seist_{s}_{t}" for s in SIZES} <= set(list_models(task=quantity[t]))
+        assert model_task(f"seist_m_{t}") == quantity[t]
 
 
 @pytest.mark.parametrize("stem", GOLDENS)

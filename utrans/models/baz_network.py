@@ -232,20 +232,3 @@ class BAZNetwork(TorchPortModel):
         self.precomputed_features = precomputed_features
         self._torch_names = torch_names
 
-    def constructor_config(self):
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "in_channels": self.in_channels,
-            "in_samples": self.in_samples,
-            "in_matrix_dim": self.in_matrix_dim,
-            "conv_channels": list(self.conv_channels),
-            "kernel_size": self.kernel_size,
-            "pool_size": self.pool_size,
-            "lin_hidden_dim": self.lin_hidden_dim,
-            "drop_rate": self.drop_rate,
-            "feature_scaling": self.feature_scaling,
-            "precomputed_features": self.precomputed_features,
-        }
-

@@ -173,20 +173,6 @@ class DistPTNetwork(TorchPortModel):
         self.drop_rate = drop_rate
         self._torch_names = torch_names
 
-    def constructor_config(self):
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "in_channels": self.in_channels,
-            "in_samples": self.in_samples,
-            "tcn_channels": self.tcn_channels,
-            "kernel_size": self.kernel_size,
-            "num_conv_blocks": self.num_conv_blocks,
-            "dilations": list(self.dilations),
-            "drop_rate": self.drop_rate,
-        }
-
     def layer_torch_mappings(self, layer, prefix):
         """Torch tensors of one layer; a TCN block maps its sub-layers one by one."""
         if isinstance(layer, TCNResidualBlock):

@@ -230,23 +230,3 @@ class DiTingMotion(TorchPortModel):
         self.num_clarity_classes = num_clarity_classes
         self._torch_names = torch_names
 
-    def constructor_config(self):
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "in_channels": self.in_channels,
-            "in_samples": self.in_samples,
-            "blocks_layer_channels": [list(b) for b in self.blocks_layer_channels],
-            "side_layer_conv_channels": self.side_layer_conv_channels,
-            "blocks_sidelayer_linear_in_dims": list(self.blocks_sidelayer_linear_in_dims),
-            "blocks_sidelayer_linear_hidden_dims": list(self.blocks_sidelayer_linear_hidden_dims),
-            "comb_kernel_sizes": list(self.comb_kernel_sizes),
-            "comb_out_kernel_size": self.comb_out_kernel_size,
-            "pool_size": self.pool_size,
-            "drop_rate": self.drop_rate,
-            "fuse_hidden_dim": self.fuse_hidden_dim,
-            "num_polarity_classes": self.num_polarity_classes,
-            "num_clarity_classes": self.num_clarity_classes,
-        }
-

@@ -301,28 +301,6 @@ class EQTransformer(TorchPortModel):
         self.conv_bias_l1_regularization = conv_bias_l1_regularization
         self._torch_names = torch_names
 
-    def constructor_config(self):
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "in_channels": self.in_channels,
-            "in_samples": self.in_samples,
-            "conv_channels": list(self.conv_channels),
-            "conv_kernels": list(self.conv_kernels),
-            "resconv_kernels": list(self.resconv_kernels),
-            "num_lstm_blocks": self.num_lstm_blocks,
-            "num_transformer_layers": self.num_transformer_layers,
-            "transformer_io_channels": self.transformer_io_channels,
-            "transformer_d_model": self.transformer_d_model,
-            "feedforward_dim": self.feedforward_dim,
-            "local_attention_width": self.local_attention_width,
-            "drop_rate": self.drop_rate,
-            "decoder_with_attn_lstm": list(self.decoder_with_attn_lstm),
-            "conv_kernel_l1_regularization": self.conv_kernel_l1_regularization,
-            "conv_bias_l1_regularization": self.conv_bias_l1_regularization,
-        }
-
     def layer_torch_mappings(self, layer, prefix):
         """Torch tensors of one layer; the additive attention's are plain parameters."""
         if isinstance(layer, AdditiveSelfAttention):

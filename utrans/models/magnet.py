@@ -140,15 +140,3 @@ class MagNet(TorchPortModel):
         self.drop_rate = drop_rate
         self._torch_names = torch_names
 
-    def constructor_config(self):
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "in_channels": self.in_channels,
-            "in_samples": self.in_samples,
-            "conv_channels": list(self.conv_channels),
-            "lstm_dim": self.lstm_dim,
-            "drop_rate": self.drop_rate,
-        }
-

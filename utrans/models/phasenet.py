@@ -158,16 +158,3 @@ class PhaseNet(TorchPortModel):
         self.drop_rate = drop_rate
         self._torch_names = torch_names
 
-    def constructor_config(self):
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "in_channels": self.in_channels,
-            "in_samples": self.in_samples,
-            "kernel_size": self.kernel_size,
-            "stride": self.stride,
-            "conv_channels": list(self.conv_channels),
-            "drop_rate": self.drop_rate,
-        }
-

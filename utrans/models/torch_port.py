@@ -1,11 +1,20 @@
 """Base class of the functional Keras ports of PyTorch models (the baselines)."""
 
+import inspect
+
 import keras
 
 from utrans.conventions import Conventions, pop_conventions
 from utrans.convert.pytorch import layer_mappings
 
 __all__ = ["TorchPortModel"]
+
+
+def _plain(value):
+    """Tuples and tracked lists as plain (nested) lists."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 class TorchPortModel(keras.Model):
@@ -34,8 +43,18 @@ class TorchPortModel(keras.Model):
         return {**self.constructor_config(), **self.conventions.to_config()}
 
     def constructor_config(self):
-        """Constructor arguments (subclasses)."""
-        raise NotImplementedError
+        """Constructor arguments, read back from the attributes of the same names.
+
+        Every subclass stores each constructor argument as an attribute of the
+        same name; sequences come back as (nested) lists, JSON-serialisable.
+        """
+        config = {"name": self.name, "trainable": self.trainable}
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name in ("self", "name") or param.kind in (param.VAR_KEYWORD,
+                                                          param.VAR_POSITIONAL):
+                continue
+            config[name] = _plain(getattr(self, name))
+        return config
 
     @classmethod
     def from_config(cls, config):
