@@ -62,8 +62,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from utrans.annotate.archive import DAY, UnitStore, plan_units, read_unit
 
-__all__ = ["NetworkResult", "QuietWorkers", "RunSettings", "plan_pad", "process_unit", "run_network",
-           "usable_cores"]
+__all__ = ["NetworkResult", "QuietWorkers", "RunSettings", "load_models", "local_cluster",
+           "plan_pad", "process_unit", "run_network", "usable_cores"]
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,16 @@ def plan_pad(model, characterize=(), p_position_ratio=0.1):
 _MODELS = {}
 
 
-def _models(settings):
+def load_models(settings):
+    """The picker, its decoding rules and the characterizer of a run, cached in this process.
+
+    Args:
+        settings: the :class:`RunSettings`.
+
+    Returns:
+        ``(annotator, rules, characterizer or None)``; built on the first call
+        for these settings and returned from the cache afterwards.
+    """
     from utrans.annotate.characterization import Characterizer
     from utrans.annotate.core import Annotator
 
@@ -207,7 +216,7 @@ def process_unit(root, folder, unit, settings):
         return {"unit": unit.unit_id, "status": "skipped", "rows": marker["rows"],
                 "seconds": 0.0, "worker": _worker_name()}
     began = time.perf_counter()
-    annotator, rules, characterizer = _models(settings)
+    annotator, rules, characterizer = load_models(settings)
     loaded = time.perf_counter()
     stream = read_unit(root, unit, settings.pad_s, settings.location, settings.channel)
     note = ""
@@ -287,7 +296,18 @@ def _check_run_file(folder, settings):
     atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
 
 
-def _local_cluster(workers):
+def local_cluster(workers):
+    """The ``LocalCluster`` of ``workers`` processes that ``run_network(workers=N)`` starts.
+
+    One task thread per worker; TensorFlow gets ``cores // workers`` threads
+    in each (``TF_NUM_INTRAOP_THREADS``); no dashboard.
+
+    Args:
+        workers: number of worker processes.
+
+    Returns:
+        A started ``distributed.LocalCluster`` (close it when done).
+    """
     from distributed import LocalCluster
 
     threads = max(1, usable_cores() // workers)
@@ -413,7 +433,7 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
 
             cluster = None
             if scheduler is None:
-                cluster = _local_cluster(int(workers or usable_cores()))
+                cluster = local_cluster(int(workers or usable_cores()))
             try:
                 with Client(scheduler or cluster) as client:
                     if quiet:
