@@ -237,6 +237,21 @@ def test_rerun_skips_done_station_days_and_refuses_other_settings(archive, singl
                     thresholds={"P": 0.5})
 
 
+def test_parquet_tables_quakeml_and_figure(archive, single, tmp_path):
+    pytest.importorskip("pyarrow")
+    from utrans.annotate.network import run_network
+
+    root, _ = archive
+    result = run_network(root, "2024-01-01", "2024-01-03", MODEL, output=tmp_path, workers=0,
+                         fmt="parquet", quakeml=True, plot=True)
+    assert sorted(p.name for p in result.files) == ["catalogue.png", "picks.csv", "picks.xml"]
+    assert len(list(tmp_path.glob("units/*/*.parquet"))) == 4
+    assert_same_catalogue(result.catalogue, single.catalogue)
+    event = obspy.read_events(str(tmp_path / "picks.xml"))[0]
+    assert len(event.picks) == len(single.catalogue)
+    assert (tmp_path / "catalogue.png").stat().st_size > 10_000
+
+
 # --------------------------------------------------------------------------- Dask
 
 
@@ -325,3 +340,29 @@ def test_command_killed_mid_run_then_rerun(archive, single, tmp_path):
     empty = out / "units" / "XX.STA1" / "XX.STA1.2024-01-01T233000.csv"
     assert list(read_table(empty).columns[:3]) == ["trace_id", "phase", "peak_time"]
     assert json.loads(empty.with_name(empty.name + ".done").read_text())["note"] == "no data"
+
+
+@pytest.mark.slow
+def test_characterised_catalogue_over_two_workers(archive, tmp_path):
+    """Every window model on every pick, station-days over two local worker processes."""
+    from utrans.annotate.characterization import NOTE_COLUMN
+    from utrans.annotate.network import run_network
+
+    root, _ = archive
+    heads = ["seist_s_pmp_diting", "seist_s_emg_diting", "seist_s_baz_diting",
+             "seist_s_dis_diting"]
+    home = pathlib.Path(os.environ["UTRANS_HOME"])
+    for name in heads:
+        shutil.copy(require_reference(f"seist/{name}.pth"), home / f"{name}.pth")
+    runs = [run_network(root, "2024-01-01", "2024-01-03", MODEL, output=tmp_path / str(n),
+                        workers=n, characterize=heads, quiet=True) for n in (0, 2)]
+    one, two = (r.catalogue for r in runs)
+    assert_same_catalogue(one, two)
+    estimates = [c for c in one.columns if "__" in c]
+    assert len(estimates) == 5
+    p_rows = one[one.phase == "P"]
+    assert len(p_rows) == 12 and p_rows[estimates].notna().all().all()
+    assert (p_rows[NOTE_COLUMN] == "").all()
+    numeric = [c for c in estimates if not c.startswith("polarity__")]
+    np.testing.assert_allclose(one[numeric].to_numpy(float), two[numeric].to_numpy(float),
+                               rtol=1e-5)
