@@ -95,12 +95,23 @@ _DATASET_CONVENTIONS = {
     "diting": ("DiTing", {"sampling_rate": 50.0, "component_order": "ZNE"}),
     "pnw": ("PNW", {"sampling_rate": 100.0, "component_order": "ZNE"}),
 }
+# Where P sits in the window of the heads that take one window per pick (pmp, emg,
+# baz, dis). The reference trains them with its main.py default --p-position-ratio -1
+# (its README commands set none): each window starts at a random sample before P, so P
+# lies anywhere from 0.5 s into the window to its offset in the source trace, and the
+# shift augmentation moves it anywhere. Applying a head to a pick needs one position:
+# a tenth of the window (16.4 s of a 50 Hz, 8192-sample window) sits inside that
+# training range and leaves 147 s after P for S and the coda.
+_WINDOW_HEADS_P_POSITION = 0.1
 
 
 def _seist(name, sha256):
     # seist_{s,m,l}_{task}_{dataset} fits the registered model seist_{s,m,l}_{task}.
     model, dataset = name.rsplit("_", 1)
     label, conventions = _DATASET_CONVENTIONS[dataset]
+    conventions = dict(conventions)
+    if model.rsplit("_", 1)[1] in ("pmp", "emg", "baz", "dis"):
+        conventions["p_position_ratio"] = _WINDOW_HEADS_P_POSITION
     return Preset(
         name=name,
         filename=f"{name}.pth",
@@ -109,7 +120,7 @@ def _seist(name, sha256):
         model=model,
         format="torch",
         citation=_SEIST_CITATION,
-        conventions=dict(conventions),
+        conventions=conventions,
         dataset=label,
     )
 

@@ -23,6 +23,12 @@ One job per submodule:
 * :mod:`~utrans.annotate.picks`: picks and detections through :mod:`utrans.decode`;
 * :mod:`~utrans.annotate.core`: :func:`annotate`, :func:`classify`, :class:`Annotator`;
 * :mod:`~utrans.annotate.fast`: inference-only graphs (BatchNorm folded);
+* :mod:`~utrans.annotate.characterization`: polarity, magnitude, back-azimuth and
+  distance of every P pick from window models (:func:`characterize`);
+* :mod:`~utrans.annotate.archive`, :mod:`~utrans.annotate.network`,
+  :mod:`~utrans.annotate.catalogue`: an SDS archive in station-days over
+  worker processes or a Dask cluster, merged into one catalogue
+  (:func:`run_network`, ``utrans-annotate --sds``);
 * :mod:`~utrans.annotate.output`, :mod:`~utrans.annotate.plot`,
   :mod:`~utrans.annotate.cli`: files, figures and the ``utrans-annotate`` command.
 """
@@ -35,6 +41,7 @@ _EXPORTS = {
     "Accumulator": "stacking",
     "AnnotateWarning": "streams",
     "Annotator": "core",
+    "Characterizer": "characterization",
     "ClassifyOutput": "picks",
     "DecodeRules": "picks",
     "InstrumentGroup": "streams",
@@ -44,6 +51,7 @@ _EXPORTS = {
     "StationError": "streams",
     "WindowPlan": "windows",
     "annotate": "core",
+    "characterize": "characterization",
     "classify": "core",
     "decode_rules": "picks",
     "decode_segment": "picks",
@@ -54,6 +62,7 @@ _EXPORTS = {
     "predict_segments": "batching",
     "resample_trace": "streams",
     "resolve_model": "core",
+    "run_network": "network",
 }
 
 __all__ = [

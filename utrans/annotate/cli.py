@@ -57,13 +57,15 @@ def build_parser():
         epilog="Examples:\n"
                "  utrans-annotate 'data/*.mseed' --model seist_m_dpk_diting --quakeml --mseed\n"
                "  utrans-annotate rec.sac --model my_picker.keras --P_threshold 0.5\n"
+               "  utrans-annotate --sds /data/sds --start 2024-01-01 --end 2024-01-08 "
+               "--model seist_m_dpk_diting --workers 4\n"
                "Models: a preset (seist_{s,m,l}_dpk_diting: published weights, downloaded once "
                "to $UTRANS_HOME), a registered model (phasenet, eqtransformer, seist_m_dpk, "
                "utrans_eqcct_p, ...: random weights) or a .keras file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="waveform files or glob patterns (quote globs for the shell)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="waveform files or glob patterns (quote globs for the shell); or --sds")
     p.add_argument("--model", required=True,
                    help="preset name, registered model name or .keras file")
     p.add_argument("--output", default="annotate_outputs", type=pathlib.Path,
@@ -85,6 +87,10 @@ def build_parser():
     p.add_argument("--missing_components", choices=("zeros", "copy", "skip"), default="zeros",
                    help="absent components of a station: fed as zeros, as copies of the "
                         "vertical, or the span skipped (default: %(default)s)")
+    p.add_argument("--characterize", default=None, metavar="MODELS",
+                   help="comma-separated window models (e.g. seist_m_pmp_diting,"
+                        "seist_m_emg_diting,seist_m_baz_diting,seist_m_dis_diting): each P pick "
+                        "gets their polarity, magnitude, back-azimuth and distance columns")
     p.add_argument("--quakeml", action="store_true", help="also write picks.xml (QuakeML)")
     p.add_argument("--mseed", action="store_true",
                    help="also write the probability traces as miniSEED")
@@ -93,6 +99,9 @@ def build_parser():
                    help="CPU threads for the model (default: all)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="show framework messages")
+    from utrans.annotate import network_cli
+
+    network_cli.add_arguments(p)
     return p
 
 
@@ -209,6 +218,7 @@ def run(args):
         print(f"warning: {args.model} has no output {', '.join(ignored)}; "
               f"--{ignored[0]}_threshold ignored", file=sys.stderr)
     print(f"Model {ann.name}: {ann.conventions.describe()}")
+    characterizer = _characterizer(args.characterize) if args.characterize else None
     try:
         groups, skipped = ann.groups(stream)
     except ValueError as err:
@@ -258,6 +268,8 @@ def run(args):
     found = ClassifyOutput.from_rows(ann.name, pick_rows,
                                      det_rows if rules.detection_threshold is not None else None,
                                      skipped)
+    if characterizer is not None:
+        found.picks = characterizer.characterize(stream, found.picks)
     output.write_csv(found.picks, out_dir / "picks.csv")
     counts = found.picks.phase.value_counts().to_dict() if len(found.picks) else {}
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no picks"
@@ -277,6 +289,22 @@ def run(args):
     return out_dir
 
 
+def _characterizer(names):
+    """The :class:`~utrans.annotate.characterization.Characterizer` of ``--characterize``."""
+    from utrans.annotate.characterization import Characterizer
+
+    models = [m.strip() for m in names.split(",") if m.strip()]
+    try:
+        characterizer = Characterizer(models)
+    except (KeyError, OSError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(f"--characterize: {message}") from err
+    for wm in characterizer.window_models:
+        print(f"Characterize with {wm.name} ({wm.quantity}): {wm.conventions.describe()}, "
+              f"P at {wm.p_position_ratio:g} of the window")
+    return characterizer
+
+
 def _overlap(value):
     # The command line reads a float; whole numbers >= 1 are sample counts.
     if value is None or value < 1 or not float(value).is_integer():
@@ -291,13 +319,20 @@ def main(argv=None):
         argv: arguments (default ``sys.argv[1:]``).
 
     Returns:
-        Exit code: 0 on success, 2 on bad input.
+        Exit code: 0 on success, 2 on bad input, 1 when station-days of an
+        archive failed.
     """
     args = build_parser().parse_args(argv)
     _quiet(args.verbose)
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
+        if args.sds is not None:
+            from utrans.annotate import network_cli
+
+            return network_cli.run(args)
+        if not args.inputs:
+            raise InputError("give input files (or an archive with --sds)")
         run(args)
     except InputError as err:
         print(f"utrans-annotate: error: {err}", file=sys.stderr)

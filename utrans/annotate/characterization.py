@@ -1,0 +1,460 @@
+"""Characterise picks: first-motion polarity, magnitude, back-azimuth and distance per P pick.
+
+::
+
+    import obspy
+    from utrans.annotate import characterize, classify
+
+    st = obspy.read("day.mseed")
+    picks = classify("seist_m_dpk_diting", st).picks
+    table = characterize(st, picks, models=["seist_m_pmp_diting", "seist_m_emg_diting",
+                                            "seist_m_baz_diting", "seist_m_dis_diting"])
+
+A *window model* gives one estimate per window: SeisT ``pmp``/``emg``/``baz``/``dis``,
+DiTingMotion, the U-Trans CCT and ViT heads, MagNet, BAZ-Network and
+distPT-Network. For every P pick each model gets the window it was trained on:
+
+* the record of the pick's instrument, grouped and resampled to the model's
+  sampling rate exactly as annotate does it (:mod:`utrans.annotate.streams`),
+  its components in the model's ``component_order``;
+* ``in_samples`` long, the P pick at sample ``int(p_position_ratio *
+  in_samples)`` (the window starts ``round(P) - int(ratio * in_samples)``),
+  samples the record does not hold (before its start, after its end, across
+  a gap, an absent component) are zero, as in the reference's training cut;
+* normalised as the model's ``conventions.normalization`` says, per channel
+  over the whole window (zero padding included, as the reference normalises
+  its padded training windows); a model whose input has twice as many
+  channels as components (DiTingMotion: ``z, dz``) gets each normalised
+  component followed by its first difference (``dz[0] = 0``).
+
+Windows are batched per model (one compiled forward pass of fixed batch
+shape) and the raw outputs become the quantity through the model's adapter
+(:func:`utrans.adapters.get_adapter`): SeisT ``pmp`` softmax -> probability
+of an upward first motion, MagNet -> magnitude and a standard deviation from
+its log variance, BAZ-Network (cos, sin) and SeisT degrees -> back-azimuth,
+distPT-Network -> distance and P travel time with their deviations.
+
+**Where P sits in the window.** A model's ``conventions.p_position_ratio``
+says it (DiTingMotion: 0.5, its 128-sample window centred on P; the SeisT
+``pmp``/``emg``/``baz``/``dis`` presets: 0.1, see :mod:`utrans.presets`). For a
+model whose conventions give none (MagNet, BAZ-Network, distPT-Network, the
+U-Trans CCT and ViT heads and any user model), the ``p_position_ratio``
+option is used (default 0.1: P about a tenth into the window, where these
+models meet P in the STEAD-like traces this package trains them on).
+
+**Columns** (``<model>`` is the name the model was given as: preset or
+registry name, ``.keras`` file stem, or the model's ``name``):
+
+* ``polarity__<model>``: ``"U"`` or ``"D"``; ``polarity_prob__<model>``: the
+  probability of that polarity;
+* ``magnitude__<model>``, and ``magnitude_std__<model>`` where the model
+  gives an uncertainty (MagNet);
+* ``back_azimuth_deg__<model>``: degrees clockwise from north in [0, 360);
+* ``distance_km__<model>``, and for distPT-Network ``distance_km_std__``,
+  ``p_travel_s__`` and ``p_travel_s_std__``;
+* ``characterize_note``: for each model that left a P pick empty,
+  ``<model>: <reason>`` (``"; "``-separated); empty when every estimate of
+  the row is filled. Picks of other phases are not characterised and carry
+  no note.
+
+**Edges.** A pick is characterised by a model when the gap-free record
+around it holds at least ``min_span_s[0]`` seconds before P and
+``min_span_s[1]`` seconds after it (each capped by the part of the model's
+window on that side, so a 128-sample polarity window needs only its own
+0.64 s). Otherwise the estimate stays empty (NaN) and the note says how
+much record there was. The rest of a window may be zero padding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+
+import numpy as np
+import obspy
+
+from utrans.annotate.streams import MISSING_POLICIES, AnnotateWarning, group_stream
+
+__all__ = ["NOTE_COLUMN", "Characterizer", "WindowModel", "characterize", "estimate_columns"]
+
+logger = logging.getLogger(__name__)
+
+NOTE_COLUMN = "characterize_note"
+
+#: Output columns per quantity (each gets ``__<model>`` appended); the first is always filled.
+_QUANTITY_COLUMNS = {
+    "polarity": ("polarity", "polarity_prob"),
+    "magnitude": ("magnitude", "magnitude_std"),
+    "backazimuth": ("back_azimuth_deg",),
+    "distance": ("distance_km", "distance_km_std", "p_travel_s", "p_travel_s_std"),
+}
+# Quantity of a model that is neither a preset nor a registered name, from its conventions.
+_ADAPTER_QUANTITY = {"seist_pmp": "polarity", "ditingmotion": "polarity", "magnet": "magnitude",
+                     "seist_baz": "backazimuth", "baz_network": "backazimuth",
+                     "distpt_network": "distance"}
+_LABEL_QUANTITY = {"U": "polarity", "magnitude": "magnitude", "back_azimuth_deg": "backazimuth",
+                   "distance_km": "distance"}
+
+
+def _model_name(spec, model):
+    if isinstance(spec, str):
+        return spec[:-len(".keras")].rsplit("/", 1)[-1] if spec.endswith(".keras") else spec
+    return model.name
+
+
+def _quantity(spec, model, conventions):
+    """The quantity a window model measures (registry first, then its conventions)."""
+    from utrans import presets
+    from utrans.models import list_models, model_task
+
+    for name in (spec if isinstance(spec, str) else None, getattr(model, "name", None)):
+        if name in presets.PRESETS:
+            name = presets.get_preset(name).model
+        if name in list_models():
+            return model_task(name)
+    if conventions.adapter in _ADAPTER_QUANTITY:
+        return _ADAPTER_QUANTITY[conventions.adapter]
+    if conventions.labels and conventions.labels[0] in _LABEL_QUANTITY:
+        return _LABEL_QUANTITY[conventions.labels[0]]
+    return None
+
+
+@dataclasses.dataclass
+class WindowModel:
+    """One window model and how its windows are cut.
+
+    Args:
+        name: column suffix.
+        model: the ``keras.Model``.
+        conventions: its :class:`utrans.conventions.Conventions`.
+        quantity: ``"polarity"``, ``"magnitude"``, ``"backazimuth"`` or ``"distance"``.
+        adapter: its :class:`utrans.adapters.ModelAdapter` (outputs -> quantity).
+        p_position_ratio: where P sits in the window.
+        in_channels: the model's input channels (components, or twice as many
+            with first differences).
+        given: the columns the model fills (found by :meth:`load`).
+    """
+
+    name: str
+    model: object
+    conventions: object
+    quantity: str
+    adapter: object
+    p_position_ratio: float
+    in_channels: int
+
+    @classmethod
+    def load(cls, spec, p_position_ratio=0.1):
+        """Build from a preset name, registered name, ``.keras`` path or model object.
+
+        Args:
+            spec: the model, or ``(model, quantity)`` to name the quantity of a
+                model whose conventions do not tell it.
+            p_position_ratio: P position for a model whose conventions give none.
+
+        Returns:
+            A :class:`WindowModel`.
+
+        Raises:
+            ValueError: a model that gives no single estimate per window, or
+                whose quantity cannot be told.
+        """
+        from utrans.adapters import get_adapter
+        from utrans.conventions import get_conventions
+        from utrans.presets import load_model
+        from utrans.tasks import QUANTITIES, tasks_of
+
+        quantity = None
+        if isinstance(spec, tuple):
+            spec, quantity = spec
+        model = load_model(spec)
+        name = _model_name(spec, model)
+        try:
+            conv = get_conventions(model)
+        except TypeError as err:
+            raise ValueError(f"Model {name!r} carries no conventions (utrans.conventions): set "
+                             "its sampling rate, component order and window length as "
+                             "model.conventions.") from err
+        quantity = quantity or _quantity(spec, model, conv)
+        if quantity not in _QUANTITY_COLUMNS:
+            known = ", ".join(_QUANTITY_COLUMNS)
+            if quantity in QUANTITIES:
+                raise ValueError(f"characterize applies window models ({known}); {name!r} "
+                                 f"measures {quantity}. Pickers go to annotate/classify.")
+            raise ValueError(f"Cannot tell which quantity model {name!r} measures; give it as "
+                             f"(model, quantity) with quantity one of {known}. "
+                             f"Received: quantity={quantity!r}")
+        if conv.in_samples is None:
+            raise ValueError(f"Model {name!r} has no fixed window length (in_samples); "
+                             "characterize needs one.")
+        shape = model.input_shape[0] if isinstance(model.input_shape, list) else model.input_shape
+        channels = int(shape[-1])
+        if channels not in (len(conv.component_order), 2 * len(conv.component_order)):
+            raise ValueError(
+                f"Model {name!r} takes {channels} input channels for components "
+                f"{conv.component_order}; characterize feeds the components, or each "
+                "component and its first difference.")
+        ratio = conv.p_position_ratio
+        if ratio is None:
+            ratio = float(p_position_ratio)
+            logger.info("%s: conventions give no P position; P at %.3g of the window", name,
+                        ratio)
+        adapter = get_adapter(tasks_of(quantity)[0], conv)
+        wm = cls(name=name, model=model, conventions=conv, quantity=quantity, adapter=adapter,
+                 p_position_ratio=ratio, in_channels=channels)
+        # One flat window through the model: traces the forward pass once and tells
+        # which columns the adapter fills (an uncertainty only where the model has one).
+        given = wm.estimates(np.zeros((1, conv.in_samples, len(conv.component_order))))
+        wm.given = [c for c in wm.all_columns() if c in given]
+        return wm
+
+    @property
+    def p_index(self):
+        """The window sample on which P sits."""
+        return int(self.conventions.in_samples * self.p_position_ratio)
+
+    given: list = dataclasses.field(default_factory=list)
+
+    def all_columns(self):
+        """Every column name a model of this quantity may fill."""
+        return [f"{c}__{self.name}" for c in _QUANTITY_COLUMNS[self.quantity]]
+
+    def columns(self):
+        """The columns this model fills."""
+        return list(self.given) or self.all_columns()
+
+    def inputs(self, windows):
+        """Model inputs from raw windows ``(n, in_samples, components)`` (module doc)."""
+        from utrans.annotate.predict import normalize_windows
+
+        x = np.asarray(windows, dtype=np.float64)
+        x = normalize_windows(x - x.mean(axis=1, keepdims=True),
+                              self.conventions.normalization)
+        if self.in_channels == x.shape[2]:
+            return x
+        diff = np.zeros_like(x)
+        diff[:, 1:] = np.diff(x, axis=1)
+        return np.concatenate([x, diff], axis=2).astype(np.float32)
+
+    def predict(self, x, batch_size):
+        """Raw model outputs for inputs ``x`` in batches of fixed shape."""
+        import keras
+
+        n = len(x)
+        batch = min(int(batch_size), 1 << max(0, int(n - 1).bit_length()))
+        parts = []
+        for i in range(0, n, batch):
+            chunk = x[i:i + batch]
+            if len(chunk) < batch:
+                chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + x.shape[1:],
+                                                        dtype=x.dtype)])
+            out = self.model.predict_on_batch(chunk)
+            k = min(batch, n - i)
+            parts.append(keras.tree.map_structure(lambda a, k=k: np.asarray(a)[:k], out))
+        return keras.tree.map_structure(lambda *a: np.concatenate(a, axis=0), *parts)
+
+    def estimates(self, windows, batch_size=64):
+        """The quantity's columns for raw windows ``(n, in_samples, components)``.
+
+        Returns:
+            dict column -> array of length ``n`` (columns the model does not
+            give are absent).
+        """
+        x = self.inputs(windows)
+        pred, extras = self.adapter.predictions(self.predict(x, batch_size), x, None)
+        pred = np.asarray(pred, dtype=np.float64)
+        name = self.name
+        if self.quantity == "polarity":
+            up = pred[:, 0]
+            return {f"polarity__{name}": np.where(up >= 0.5, "U", "D"),
+                    f"polarity_prob__{name}": np.maximum(up, 1.0 - up)}
+        if self.quantity == "backazimuth":
+            deg = np.degrees(np.arctan2(pred[:, 1], pred[:, 0])) % 360.0
+            return {f"back_azimuth_deg__{name}": deg}
+        first = _QUANTITY_COLUMNS[self.quantity][0]
+        out = {f"{first}__{name}": pred[:, 0]}
+        if "pred_std" in extras:
+            out[f"{first}_std__{name}"] = np.asarray(extras["pred_std"], dtype=np.float64)
+        for key, col in (("pred_p_travel_s", "p_travel_s"),
+                         ("pred_p_travel_s_std", "p_travel_s_std")):
+            if key in extras:
+                out[f"{col}__{name}"] = np.asarray(extras[key], dtype=np.float64)
+        return out
+
+
+def estimate_columns(window_models):
+    """Every column the models may fill, in order, with the note last."""
+    return [c for wm in window_models for c in wm.columns()] + [NOTE_COLUMN]
+
+
+class Characterizer:
+    """Window models loaded once, applied to the P picks of any number of streams.
+
+    Args:
+        models: list of preset names, registered names, ``.keras`` paths,
+            model objects, or ``(model, quantity)`` tuples.
+        batch_size: windows per model call.
+        min_span_s: ``(before, after)``: record needed around P, in seconds
+            (module doc).
+        p_position_ratio: P position for models whose conventions give none.
+        missing_components: ``"zeros"``, ``"copy"`` or ``"skip"`` for absent
+            components (as in annotate).
+        phases: pick phases that are characterised.
+
+    Returns:
+        A characterizer; see :meth:`characterize`.
+    """
+
+    def __init__(self, models, *, batch_size=64, min_span_s=(2.0, 10.0), p_position_ratio=0.1,
+                 missing_components="zeros", phases=("P",)):
+        if isinstance(models, (str, tuple)) or not hasattr(models, "__iter__"):
+            models = [models]
+        models = list(models)
+        if not models:
+            raise ValueError("characterize needs at least one window model. Received: models=[]")
+        if missing_components not in MISSING_POLICIES:
+            raise ValueError(f"missing_components must be one of {MISSING_POLICIES}. "
+                             f"Received: missing_components={missing_components!r}")
+        before, after = (float(v) for v in min_span_s)
+        if before < 0 or after < 0:
+            raise ValueError(f"min_span_s must be two non-negative durations. "
+                             f"Received: min_span_s={min_span_s}")
+        if not 0.0 <= float(p_position_ratio) <= 1.0:
+            raise ValueError(f"p_position_ratio must lie in [0, 1]. "
+                             f"Received: p_position_ratio={p_position_ratio}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+        self.window_models = [WindowModel.load(m, p_position_ratio) for m in models]
+        names = [wm.name for wm in self.window_models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Two models share a name; columns would clash. Received: {names}")
+        self.batch_size = int(batch_size)
+        self.min_span_s = (before, after)
+        self.missing_components = missing_components
+        self.phases = tuple(phases)
+
+    @property
+    def columns(self):
+        """The columns :meth:`characterize` adds."""
+        return estimate_columns(self.window_models)
+
+    def characterize(self, stream, picks):
+        """The picks with one column per estimate and a note column.
+
+        Args:
+            stream: ``obspy.Stream`` holding the records of the picks (not modified).
+            picks: DataFrame with ``trace_id`` (``NET.STA.LOC``), ``phase``,
+                ``peak_time`` (the pick time) and optionally ``instrument``
+                (band and instrument code), as :func:`utrans.annotate.classify` gives.
+
+        Returns:
+            A copy of ``picks`` with the columns of :attr:`columns` (module doc).
+        """
+        missing = {"trace_id", "phase", "peak_time"} - set(picks.columns)
+        if missing:
+            raise ValueError(f"picks need the columns trace_id, phase and peak_time. "
+                             f"Received: columns={list(picks.columns)}")
+        out = picks.copy().reset_index(drop=True)
+        notes = [[] for _ in range(len(out))]
+        rows = [i for i, phase in enumerate(out["phase"]) if phase in self.phases]
+        times = [obspy.UTCDateTime(out.at[i, "peak_time"]) for i in rows]
+        segments = {}  # (rate, order) -> {(station, instrument): [Segment]}
+        for wm in self.window_models:
+            columns = {c: np.full(len(out), np.nan, dtype=object if c.startswith("polarity__")
+                                  else np.float64) for c in wm.columns()}
+            key = (wm.conventions.sampling_rate, wm.conventions.component_order)
+            if key not in segments:
+                segments[key] = self._segments(stream, *key)
+            windows, where = [], []
+            for i, t in zip(rows, times):
+                instrument = out.at[i, "instrument"] if "instrument" in out.columns else ""
+                instrument = instrument if isinstance(instrument, str) else ""
+                window, reason = self._window(wm, segments[key], out.at[i, "trace_id"],
+                                              instrument, t)
+                if window is None:
+                    notes[i].append(f"{wm.name}: {reason}")
+                else:
+                    windows.append(window)
+                    where.append(i)
+            if windows:
+                values = wm.estimates(np.stack(windows), self.batch_size)
+                for col, vals in columns.items():
+                    vals[where] = values[col]
+            for col, vals in columns.items():
+                out[col] = vals
+        out[NOTE_COLUMN] = ["; ".join(n) for n in notes]
+        return out
+
+    def _segments(self, stream, rate, order):
+        """Gap-free segments at ``rate`` per (station, instrument); problems noted."""
+        with warnings.catch_warnings():
+            # classify already reported these on the same stream
+            warnings.simplefilter("ignore", AnnotateWarning)
+            groups, problems = group_stream(stream, order, errors="warn")
+            found = {}
+            for group in groups:
+                try:
+                    segs = group.segments(rate, self.missing_components, min_length_s=0.0)
+                except ValueError as err:
+                    problems.append((group.group_id, str(err)))
+                    continue
+                found[(group.station, group.instrument)] = segs
+        found["problems"] = dict(problems)
+        return found
+
+    def _window(self, wm, segments, station, instrument, t):
+        """``(window, None)`` or ``(None, reason)`` for the pick at ``t``."""
+        candidates = [k for k in segments if k != "problems" and k[0] == station
+                      and (not instrument or k[1] == instrument)]
+        if not candidates:
+            bad = [f"{gid}: {msg}" for gid, msg in segments["problems"].items()
+                   if gid.startswith(f"{station}.{instrument or ''}")]
+            return None, (bad[0] if bad else f"no record of {station} {instrument or ''}".strip())
+        conv = wm.conventions
+        rate, length = conv.sampling_rate, conv.in_samples
+        for key in candidates:
+            for seg in segments[key]:
+                if not seg.start - 0.5 / rate <= t <= seg.end + 0.5 / rate:
+                    continue
+                p = round((t - seg.start) * rate)
+                before_need = min(wm.p_index, round(self.min_span_s[0] * rate))
+                after_need = min(length - 1 - wm.p_index, round(self.min_span_s[1] * rate))
+                have_after = seg.length - 1 - p
+                if p < before_need or have_after < after_need:
+                    return None, (f"{p / rate:.2f} s of record before P and "
+                                  f"{have_after / rate:.2f} s after, needs "
+                                  f"{before_need / rate:g} s and {after_need / rate:g} s")
+                return _cut(seg, p - wm.p_index, length), None
+        return None, "no record at the pick time"
+
+
+def _cut(segment, start, length):
+    """Samples ``[start, start + length)`` of a segment, zero outside it, ``(length, components)``."""
+    window = np.zeros((length, len(segment.components)), dtype=np.float64)
+    a, b = max(start, 0), min(start + length, segment.length)
+    if b > a:
+        for c, data in enumerate(segment.components):
+            if data is not None:
+                window[a - start:b - start, c] = data[a:b]
+    return window
+
+
+def characterize(stream, picks, models, **options):
+    """Estimate polarity, magnitude, back-azimuth and distance at every P pick.
+
+    Args:
+        stream: ``obspy.Stream`` with the records of the picks (not modified).
+        picks: DataFrame of picks (``trace_id``, ``phase``, ``peak_time``,
+            ``instrument``), e.g. ``classify(...).picks``.
+        models: window models: preset names (``"seist_m_pmp_diting"``),
+            registered names, ``.keras`` paths, model objects or
+            ``(model, quantity)`` tuples.
+        **options: :class:`Characterizer` options (``batch_size``,
+            ``min_span_s``, ``p_position_ratio``, ``missing_components``, ``phases``).
+
+    Returns:
+        A copy of ``picks`` with one column per estimate and ``characterize_note``
+        (module doc).
+    """
+    return Characterizer(models, **options).characterize(stream, picks)
