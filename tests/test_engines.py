@@ -108,3 +108,16 @@ def test_utrans_command_dispatches(capsys):
         main(["train", "2", "--help"])
     assert exc.value.code == 0
     assert "magnet" in capsys.readouterr().out  # every model of the quantity is offered
+
+
+def test_utrans_console_exit_codes(monkeypatch):
+    """The installed ``utrans`` command exits 0 after a command that returns a result
+    (a table, a FitResult), and passes an integer exit code through."""
+    from utrans import cli
+
+    monkeypatch.setattr(cli, "main", lambda argv=None: pd.DataFrame({"a": [1.0]}))
+    assert cli.console([]) == 0
+    monkeypatch.setattr(cli, "main", lambda argv=None: 2)
+    assert cli.console([]) == 2
+    monkeypatch.setattr(cli, "main", lambda argv=None: None)
+    assert cli.console([]) == 0

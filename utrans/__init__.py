@@ -5,4 +5,4 @@ Transformer (SeisT) and published baselines, behind one data path
 (format reader -> augmentations -> labeller -> ``keras.utils.PyDataset``).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -167,5 +167,16 @@ def main(argv=None):
                      + _USAGE)
 
 
+def console(argv=None):
+    """The ``utrans`` console command: :func:`main` with its result turned into an exit code.
+
+    Returns:
+        The command's exit code when it returns one (``utrans annotate``), else 0
+        (errors exit through ``SystemExit`` with their own code).
+    """
+    result = main(argv)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(console())
