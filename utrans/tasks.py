@@ -208,7 +208,7 @@ TASKS = {
         loss="binary_crossentropy", output_name="dpk_demo", phases=("P", "S"),
         description="Earthquake detection and P/S picking (SeisT dpk, PhaseNet, EQTransformer).",
         demo=dict(_SEIST_DEMO, n_noise=40, with_noise=True, in_samples=6144,
-                  p_position_ratio=None, learning_rate=1e-4),
+                  p_position_ratio=None, batch_size=8, learning_rate=2e-3),
     ),
     "pmp": Task(
         name="pmp", number=7, quantity="polarity", default_model="seist_s_pmp",
