@@ -184,7 +184,9 @@ TASKS = {
         loss="binary_crossentropy", output_name="polarity_demo",
         description="P first-motion polarity (up/down) with U-Trans features and a CCT head. "
                     + _SMALL_BACKBONE_NOTE,
-        demo=_UTRANS_DEMO,
+        # the CCT head flattens every token into its sigmoid unit: a large learning
+        # rate moves the logit by thousands of steps at once, so it keeps 5e-4
+        demo=dict(_UTRANS_DEMO, batch_size=16, learning_rate=5e-4),
         model_kwargs_demo=dict(tokenizer_filters=(32, 32), num_heads=2, num_layers=1),
     ),
     "p_pick": Task(
