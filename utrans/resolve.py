@@ -97,7 +97,8 @@ def plan_conventions(model_name, task, *, given=None, checkpoint=None, stored=No
         source.update({k: f"preset {preset.name}" for k in preset.conventions})
     builder = registry.get_model_builder(model_name)
     if demo and _accepts(builder, "in_samples") and conv.p_position_ratio is None:
-        conv = conv.replace(**{k: task.demo.get(k) for k in ("in_samples", "p_position_ratio")
+        conv = conv.replace(**{k: task.demo.get(k)
+                               for k in ("in_samples", "sampling_rate", "p_position_ratio")
                                if task.demo.get(k) is not None and k not in source})
     for key, value in (given or {}).items():
         if value is None:

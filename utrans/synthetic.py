@@ -12,12 +12,18 @@ The physics is deliberately simple but consistent, so every task is learnable:
 * straight rays in a constant-velocity medium (vp 6.2 km/s, vs 3.6 km/s):
   S-P time grows with hypocentral distance;
 * S amplitude from magnitude and distance
-  (``log10 A = 0.7 M - log10 R + 2``, noise standard deviation ~1), so the
-  signal-to-noise ratio carries magnitude; coda duration grows with magnitude;
-* P first motion on Z has the sign of the polarity (``'U'``/``'D'``), and the
+  (``log10 A = 0.7 M - log10 R + 2.5``, noise standard deviation ~1), so the
+  signal-to-noise ratio carries magnitude (the weakest events sit near the
+  noise, most are clear, as in a curated catalogue such as STEAD); coda
+  duration grows with magnitude and the corner frequency falls with it;
+* the P arrival is a one-sided (Brune-type) velocity pulse: its first lobe,
+  half a period long, has the sign of the polarity (``'U'``/``'D'``) on Z and
+  dominates the arrival; an incoherent band-limited P coda follows. The
   horizontal P particle motion points away from the event (compression) or
   towards it (dilatation), along the back-azimuth; its ratio to Z is the
-  incidence angle (so depth shows in H/V and in S-P);
+  tangent of the incidence angle, the straight ray refracted towards the
+  vertical by a slower near-surface layer (3.5 km/s), so Z carries most of the
+  P energy and depth shows in H/V as well as in S-P;
 * S is polarised transversely, decays exponentially to the coda end;
 * noise traces are coloured Gaussian noise; some repeat the vertical channel
   on all components, as some STEAD noise traces do.
@@ -80,6 +86,7 @@ def synthesize_records(n_events=300, n_noise=60, seed=0, box=None, dim=6000, sam
     fs = float(sampling_rate)
     t = np.arange(dim) / fs
     vp, vs = 6.2, 3.6
+    vp_surface = 3.5
     records = []
     t0 = _dt.datetime(2020, 1, 1)
     n_stations = max(8, (n_events + n_noise) // 10)
@@ -128,18 +135,23 @@ def synthesize_records(n_events=300, n_noise=60, seed=0, box=None, dim=6000, sam
         coda_end = min(s_samp + coda_len, dim - int(3 * fs))
         pol = 1.0 if rng.random() < 0.5 else -1.0
 
-        amp_s = 10.0 ** (0.7 * mag - np.log10(hypo) + 2.0) * float(rng.uniform(0.8, 1.25))
+        amp_s = 10.0 ** (0.7 * mag - np.log10(hypo) + 2.5) * float(rng.uniform(0.8, 1.25))
         amp_p = amp_s / float(rng.uniform(1.5, 2.5))
         fp = float(np.clip(12.0 - 1.6 * mag + rng.normal(0, 0.5), 3.0, 15.0))
         fsw = fp * 0.6
-        # P: deterministic first cycle with the polarity sign, then band-limited coda
+        # P: a one-sided (Brune-type) velocity pulse whose first lobe, half a period of
+        # fp long, carries the polarity and dominates the arrival, then an incoherent
+        # band-limited coda (no preferred sign) that builds up after the first lobe
         tau = t - p_samp / fs
         on = tau >= 0
         tau_c = np.where(on, tau, 0.0)
-        env_p = on * (1 - np.exp(-tau_c / 0.05)) * np.exp(-tau_c / (0.8 + 0.4 * mag))
-        first = np.sin(2 * np.pi * fp * tau_c)
+        lobe = 0.5 / fp
+        rise = 1 - np.exp(-tau_c / (0.25 * lobe))
+        pulse = on * rise * (1 - tau_c / lobe) * np.exp(-tau_c / lobe)
+        pulse /= np.abs(pulse).max()
+        env_p = on * np.exp(-tau_c / (0.8 + 0.4 * mag))
         bl = _bandlimited(rng, 3, dim, fp * 0.5, fp * 1.5, fs)
-        pwave = env_p * (first + 0.35 * bl[0] * np.clip(tau_c * fp, 0, 1))
+        pwave = pulse + 0.3 * env_p * bl[0] * np.clip(tau_c * fp - 0.5, 0, 1)
         # S: transverse band-limited burst decaying to the coda end
         tau_s = t - s_samp / fs
         on_s = tau_s >= 0
@@ -149,14 +161,16 @@ def synthesize_records(n_events=300, n_noise=60, seed=0, box=None, dim=6000, sam
         sh = env_s * _bandlimited(rng, 1, dim, fsw * 0.5, fsw * 1.5, fs)[0]
         sv = env_s * bl[1] * 0.4
         sz = env_s * bl[2] * 0.25
-        # geometry: incidence from straight ray, radial direction = propagation
-        sin_i, cos_i = dist / hypo, depth / hypo
+        # geometry: straight ray to the station, refracted towards the vertical by the
+        # slower near-surface layer (vp0 = 3.5 km/s); radial direction = propagation
+        sin_i = (vp_surface / vp) * dist / hypo
+        cos_i = float(np.sqrt(1.0 - sin_i ** 2))
         prop = np.radians(baz + 180.0)
         ue, un = np.sin(prop), np.cos(prop)  # radial unit vector (away from event)
         te, tn = np.cos(prop), -np.sin(prop)  # transverse unit vector
         radial = pol * amp_p * sin_i * pwave + amp_s * sv
         transverse = amp_s * sh
-        vertical = pol * amp_p * max(cos_i, 0.15) * pwave + amp_s * sz
+        vertical = pol * amp_p * cos_i * pwave + amp_s * sz
         sig = np.stack([radial * ue + transverse * te, radial * un + transverse * tn, vertical])
         wave = sig + noise
         sig_pow = (sig[:, p_samp:coda_end] ** 2).mean(axis=1) + 1e-12
