@@ -64,11 +64,8 @@ def _failures(number, metrics):
 
 
 @pytest.fixture
-def demo_dir(tmp_path, monkeypatch):
-    """A working folder for the demo outputs, with an empty preset cache."""
-    home = tmp_path / "utrans_home"
-    home.mkdir()
-    monkeypatch.setenv("UTRANS_HOME", str(home))
+def demo_dir(tmp_path, monkeypatch, utrans_home):
+    """A working folder for the demo outputs, with an empty preset cache (``utrans_home``)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -137,23 +137,29 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
-def test_ctrl_c_prints_one_line_with_the_resume_epoch(data, tmp_path, capsys, monkeypatch):
+def _tiny_magnet_script_exit(monkeypatch, callback, data, output):
+    """Exit code of ``trainer8.py --model magnet`` (tiny, 3 epochs) run with ``callback``
+    added to the fit."""
     from utrans import train
 
     real_fit = train.fit
 
-    def interrupted(*args, **kwargs):
-        kwargs["callbacks"] = [StopAfter(1)]
+    def with_callback(*args, **kwargs):
+        kwargs["callbacks"] = [callback]
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(train, "fit", interrupted)
+    monkeypatch.setattr(train, "fit", with_callback)
     with pytest.raises(SystemExit) as exc:
         run_script("01_train/trainer8.py", "--model", "magnet", "--input_hdf5", data.hdf5,
                    "--input_trainset", data.train, "--input_validset", data.valid,
-                   "--output_name", tmp_path / "c", "--epochs", 3, "--in_samples", 256,
+                   "--output_name", output, "--epochs", 3, "--in_samples", 256,
                    "--batch_size", 4, "--max_traces", 8, "--verbose", 0, "--run_eagerly",
                    "--model_kwargs", '{"conv_channels": [4, 4], "lstm_dim": 4}')
-    assert exc.value.code == 130
+    return exc.value.code
+
+
+def test_ctrl_c_prints_one_line_with_the_resume_epoch(data, tmp_path, capsys, monkeypatch):
+    assert _tiny_magnet_script_exit(monkeypatch, StopAfter(1), data, tmp_path / "c") == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted" in err[0] and "resume from epoch 2" in err[0]
     assert "Traceback" not in err[0]
@@ -248,25 +254,13 @@ class PoisonAfter(keras.callbacks.Callback):
 
 def test_bad_trace_mid_run_is_one_line_and_keeps_the_finished_epoch(data, tmp_path, capsys,
                                                                     monkeypatch):
-    from utrans import train
     from utrans.formats import load_split
 
     files = _copy_dataset(data, tmp_path)
     trace = load_split(files.train)[3]
-    real_fit = train.fit
-
-    def poisoned(*args, **kwargs):
-        kwargs["callbacks"] = [PoisonAfter(1, files.hdf5, trace)]
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(train, "fit", poisoned)
-    with pytest.raises(SystemExit) as exc:
-        run_script("01_train/trainer8.py", "--model", "magnet", "--input_hdf5", files.hdf5,
-                   "--input_trainset", files.train, "--input_validset", files.valid,
-                   "--output_name", tmp_path / "b", "--epochs", 3, "--in_samples", 256,
-                   "--batch_size", 4, "--max_traces", 8, "--verbose", 0, "--run_eagerly",
-                   "--model_kwargs", '{"conv_channels": [4, 4], "lstm_dim": 4}')
-    assert exc.value.code == 2
+    code = _tiny_magnet_script_exit(monkeypatch, PoisonAfter(1, files.hdf5, trace), files,
+                                    tmp_path / "b")
+    assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and trace in err[0] and files.hdf5 in err[0] and "non-finite" in err[0]
     out = tmp_path / "b_outputs"
