@@ -183,6 +183,10 @@ OPTIONS = {o.dest: o for o in [
               "(trainer0) the weights to continue from, default random initialisation."),
     _opt("--freeze_backbone", group=_MODEL, action="store_true",
          help="Keep the U-Trans backbone frozen (default: fine-tune it)."),
+    _opt("--no_center_outputs", group=_MODEL, dest="center_outputs", action="store_false",
+         help="Training from random initialisation, the output layer's bias is set so that "
+              "the first predictions average the training targets (regression values, pick and "
+              "detection curves); this keeps the bias of the random initialisation instead."),
     _opt("--demo_size", group=_MODEL, action="store_true",
          help="Use the small demo configuration of the model."),
     _opt("--model_kwargs", group=_MODEL, type=json_object, default=None, metavar="JSON",

@@ -93,10 +93,10 @@ TRAIN_OPTIONS = (
     "normalization_mode", "max_d", "min_d", "workers", "use_multiprocessing", "max_traces",
     "skip_bad", "augmentation", "add_event_r", "shift_event_r", "add_noise_r", "drop_channel_r",
     "add_gap_r", "scale_amplitude_r", "pre_emphasis", "checkpoint", *CONVENTION_OPTIONS,
-    "foundation_weights", "freeze_backbone", "demo_size", "model_kwargs", "backbone_kwargs",
-    "output_name", "batch_size", "epochs", "patience", "learning_rate", "seed", "deterministic",
-    "resume", "verbose", "strategy", "cpu_replicas", "mixed_precision", "jit_compile",
-    "run_eagerly",
+    "foundation_weights", "freeze_backbone", "center_outputs", "demo_size", "model_kwargs",
+    "backbone_kwargs", "output_name", "batch_size", "epochs", "patience", "learning_rate", "seed",
+    "deterministic", "resume", "verbose", "strategy", "cpu_replicas", "mixed_precision",
+    "jit_compile", "run_eagerly",
 )
 _DATA_OPTIONS = ("input_hdf5", "input_trainset", "input_validset", "input_testset")
 _REAL_DEFAULTS = dict(batch_size=200, epochs=200, learning_rate=1e-4, patience=12,
@@ -304,6 +304,10 @@ def _prepare_data(data, task, out, seed):
     return DataFiles(**paths)
 
 
+#: Quantities whose randomly initialised output bias ``fit`` centres on the training
+#: targets (:mod:`utrans.centering`); back-azimuth is circular, classes and
+#: reconstructions start near their targets already.
+_CENTERED_KINDS = ("regression", "location", "picking")
 #: The rates of the reference U-Trans data generator, used when nothing else sets them.
 _REFERENCE_RATES = dict(add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3, drop_channel_r=0.5,
                         add_gap_r=0.2, scale_amplitude_r=None)
@@ -464,6 +468,9 @@ def _compile(opts, model_name, model_kwargs, adapter, learning_rate, given_model
     loss, loss_weights = adapter.loss()
     model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
                   jit_compile=opts["jit_compile"], run_eagerly=opts["run_eagerly"])
+    # Create the optimizer's slots now, eagerly: left to the first train step, Keras
+    # traces that step twice (once to create them), which doubles its start-up time.
+    model.optimizer.build(model.trainable_variables)
     return model, note
 
 
@@ -633,10 +640,12 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
     role = distribute.worker_role(strategy)
     outs = _outputs(opts, task, role)
     files = _prepare_data(DataFiles.coerce(data), task, outs.root, opts["seed"])
-    settings, description = _run_settings(opts, task, model_name, files.demo)
-    if files.demo and opts["augmentation"] and not task.demo.get("augmentation", True):
+    demo_clean = files.demo and opts["augmentation"] and not task.demo.get("augmentation", True)
+    if demo_clean:
         opts["augmentation"] = False
-        description += " (augmentation off: the short demo learns faster on clean traces)"
+    settings, description = _run_settings(opts, task, model_name, files.demo)
+    if demo_clean:
+        description += " (the short demo learns faster on clean traces)"
     logger.info("Training with the %s", description)
     global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
     adapter = _adapter(model, model_name, opts, task, files)
@@ -662,6 +671,12 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
         built, note = _compile(opts, model_name, model_kwargs, adapter, settings["learning_rate"],
                                model if isinstance(model, keras.Model) else None)
     logger.info("Weights: %s", note)
+    if (opts["center_outputs"] and opts["checkpoint"] is None and not isinstance(model, keras.Model)
+            and not outs.resuming and task.kind in _CENTERED_KINDS):
+        from utrans.centering import center_outputs
+
+        dataset = generators[0]
+        center_outputs(built, [dataset[i] for i in range(min(4, len(dataset)))])
     logger.info("Model %s: %s parameters; %s", model_name, f"{built.count_params():,}",
                 adapter.conventions.describe())
     config = _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,
