@@ -86,7 +86,7 @@ def _demo_options(model, task, home):
             if k in demo}
     conv = plan_conventions(model, home, demo=True)
     defaults = plan_conventions(model, home)
-    for key in ("in_samples", "p_position_ratio"):
+    for key in ("in_samples", "sampling_rate", "p_position_ratio"):
         if getattr(conv, key) != getattr(defaults, key):
             opts[key] = getattr(conv, key)
     if model == home.default_model:
