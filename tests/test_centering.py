@@ -103,3 +103,17 @@ def test_targets_of_another_shape_are_refused_with_a_note(caplog):
         done = center_outputs(model, [(np.ones((2, 64, 3), "float32"), np.ones((2, 3), "float32"))])
     assert done == {}
     assert "do not match its 2 channel(s)" in caplog.text
+
+
+def test_value_and_log_variance_head_centres_the_value_only():
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((64, 3))
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="lin")(x))  # (value, log variance)
+    bias = keras.ops.convert_to_numpy(model.get_layer("lin").bias).copy()
+    batches = _batches(np.random.default_rng(4), 3.0)
+    done = center_outputs(model, batches)
+    goal = np.mean([y for _, y in batches])
+    assert abs(done["lin"][2][0] - goal) < 1e-3 and len(done["lin"][2]) == 1
+    after = keras.ops.convert_to_numpy(model.get_layer("lin").bias)
+    assert after[1] == bias[1] and after[0] != bias[0]

@@ -69,6 +69,16 @@ def output_bias_layer(model, index=0):
     return None if found is None else found[1][0]
 
 
+def _columns(targets, index, channels):
+    """Target columns of output ``index`` (at most ``channels``), or None if they do not fit."""
+    shapes = {np.shape(t[index])[1:] for t in targets}
+    if len(shapes) != 1:
+        return None
+    shape = shapes.pop()
+    columns = shape[-1] if shape else 1
+    return columns if columns <= channels else None
+
+
 def _is_softmax(layer):
     activation = getattr(layer, "activation", None)
     return type(layer).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
@@ -118,7 +128,10 @@ def center_outputs(model, batches, outputs=None, steps=40):
         features, chain = found
         bias = chain[0].bias
         channels = int(bias.shape[-1])
-        goal = _mean_by_channel([t[index] for t in targets], channels)
+        # targets with fewer columns than the output (MagNet's and dist-PT's log
+        # variance channel follows the value) centre the leading channels only
+        columns = _columns(targets, index, channels)
+        goal = None if columns is None else _mean_by_channel([t[index] for t in targets], columns)
         if goal is None or not np.all(np.isfinite(goal)):
             logger.info("Output %s: targets do not match its %d channel(s); left as initialised",
                         name, channels)
@@ -134,16 +147,18 @@ def center_outputs(model, batches, outputs=None, steps=40):
         start = np.array(keras.ops.convert_to_numpy(bias), dtype="float64")
 
         def at(delta):
-            bias.assign((start + delta).astype(bias.dtype))
+            shift = np.zeros(channels)
+            shift[:columns] = delta
+            bias.assign((start + shift).astype(bias.dtype))
             outs = []
             for h in hidden:
                 for layer in chain:
                     h = layer(h)
                 outs.append(keras.ops.convert_to_numpy(h))
-            return _mean_by_channel(outs, channels)
+            return _mean_by_channel(outs, channels)[:columns]
 
         before = at(0.0)
-        low, high = np.full(channels, -30.0), np.full(channels, 30.0)
+        low, high = np.full(columns, -30.0), np.full(columns, 30.0)
         # widen the bracket for unbounded (linear) heads whose targets are far away
         for _ in range(6):
             below, above = at(low) > goal, at(high) < goal
@@ -156,7 +171,8 @@ def center_outputs(model, batches, outputs=None, steps=40):
             under = at(middle) < goal
             low = np.where(under, middle, low)
             high = np.where(under, high, middle)
-        after = at(0.5 * (low + high))
+        # rounded, so that workers whose float sums differ in the last bit agree
+        after = at(np.round(0.5 * (low + high), 5))
         done[name] = (goal, before, after)
         logger.info("Output %s: bias of %s set so the first predictions average the training "
                     "targets (%s; they averaged %s)", name, chain[0].name, _fmt(goal),

@@ -451,6 +451,25 @@ def _datasets(opts, files, adapter, labeller, strategy, role, global_batch, trai
     return train, valid, generators, validation
 
 
+def _center(model, opts, files, adapter, labeller, train_ids, batch_size):
+    """Centre the output biases on the first four training batches (utrans.centering).
+
+    The batches come from the whole training split, not this worker's shard, so
+    every worker of a multi-worker run sets the same biases.
+    """
+    from utrans import data as data_mod
+    from utrans.adapters import AdaptedDataset
+    from utrans.centering import center_outputs
+
+    generator = data_mod.DataGenerator(train_ids, files.hdf5, batch_size=batch_size,
+                                       labeller=labeller, **_generator_kwargs(opts, True))
+    try:
+        dataset = AdaptedDataset(generator, adapter)
+        center_outputs(model, [dataset[i] for i in range(min(4, len(dataset)))])
+    finally:
+        generator.close()
+
+
 def _compile(opts, model_name, model_kwargs, adapter, learning_rate, given_model=None):
     """Build (or take) the model, load the checkpoint and compile; returns (model, weights note)."""
     if given_model is not None:
@@ -673,10 +692,7 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
     logger.info("Weights: %s", note)
     if (opts["center_outputs"] and opts["checkpoint"] is None and not isinstance(model, keras.Model)
             and not outs.resuming and task.kind in _CENTERED_KINDS):
-        from utrans.centering import center_outputs
-
-        dataset = generators[0]
-        center_outputs(built, [dataset[i] for i in range(min(4, len(dataset)))])
+        _center(built, opts, files, adapter, labeller, train_ids, global_batch)
     logger.info("Model %s: %s parameters; %s", model_name, f"{built.count_params():,}",
                 adapter.conventions.describe())
     config = _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,
