@@ -47,17 +47,18 @@ def test_fit_test_read_without_argparse(data):
 def test_fit_centres_a_random_regression_head_unless_asked_not_to(data, caplog, center):
     work, files = data
     with caplog.at_level("INFO", logger="utrans"):
-        fit("magnitude", model="magnet", data=files, output_name=str(work / f"c{center}"),
+        result = fit("magnitude", model="magnet", data=files, output_name=str(work / f"c{center}"),
             in_samples=256, model_kwargs={"conv_channels": [4, 4], "lstm_dim": 4},
             center_outputs=center, **QUICK)
     centred = [r.getMessage() for r in caplog.records if r.name == "utrans.centering"]
     if not center:
-        assert centred == []
+        assert centred == [] and result.config["centred_outputs"] == {}
         return
     assert len(centred) == 1 and "bias of lin set" in centred[0], centred
     goal, start = (float(v) for v in re.search(r"targets \(([-0-9.e]+); they averaged "
                                                 r"([-0-9.e]+)\)", centred[0]).groups())
     assert 0.5 <= goal <= 4.5 and goal != start  # a mean synthetic magnitude, not the start
+    assert result.config["centred_outputs"]["lin"] == pytest.approx([goal], rel=1e-3)
 
 
 def test_fit_rejects_unknown_options_and_models(data):

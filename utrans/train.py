@@ -465,7 +465,7 @@ def _center(model, opts, files, adapter, labeller, train_ids, batch_size):
                                        labeller=labeller, **_generator_kwargs(opts, True))
     try:
         dataset = AdaptedDataset(generator, adapter)
-        center_outputs(model, [dataset[i] for i in range(min(4, len(dataset)))])
+        return center_outputs(model, [dataset[i] for i in range(min(4, len(dataset)))])
     finally:
         generator.close()
 
@@ -690,13 +690,19 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
         built, note = _compile(opts, model_name, model_kwargs, adapter, settings["learning_rate"],
                                model if isinstance(model, keras.Model) else None)
     logger.info("Weights: %s", note)
+    centred = {}
     if (opts["center_outputs"] and opts["checkpoint"] is None and not isinstance(model, keras.Model)
             and not outs.resuming and task.kind in _CENTERED_KINDS):
-        _center(built, opts, files, adapter, labeller, train_ids, global_batch)
+        centred = _center(built, opts, files, adapter, labeller, train_ids, global_batch)
     logger.info("Model %s: %s parameters; %s", model_name, f"{built.count_params():,}",
                 adapter.conventions.describe())
     config = _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,
                      adapter, int(built.count_params()))
+    config["centred_outputs"] = {name: [float(v) for v in goal]
+                                 for name, (goal, _, _) in centred.items()}
+    previous = outs.root / "training_config.json"
+    if outs.resuming and previous.exists():  # centred when the interrupted run started
+        config["centred_outputs"] = json.loads(previous.read_text()).get("centred_outputs", {})
     (outs.root / "training_config.json").write_text(json.dumps(config, indent=2))
     timer = _EpochTimer()
     if outs.resuming:
