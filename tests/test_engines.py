@@ -140,3 +140,13 @@ def test_utrans_console_exit_codes(monkeypatch):
     assert cli.console([]) == 2
     monkeypatch.setattr(cli, "main", lambda argv=None: None)
     assert cli.console([]) == 0
+
+
+def test_compare_command_names_an_unknown_task_in_one_plain_line(capsys):
+    from utrans.compare import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--task", "nosuch", "--models", "magnet"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert ": error: Unknown task 'nosuch'. Known tasks: baz," in err and '"' not in err, err

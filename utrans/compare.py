@@ -263,7 +263,8 @@ def main(argv=None):
         table = compare(task, models, data, **given)
     except (DataError, PresetUnavailableError, FileNotFoundError, ModelInputError,
             CheckpointMismatchError, KeyError, ValueError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
     print(json.dumps(table.drop(columns=["run"]).to_dict(orient="records"), indent=1,
                      default=float))
     return table

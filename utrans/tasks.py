@@ -165,7 +165,7 @@ TASKS = {
         default_model="utrans_convmixer_location", loss="mse", output_name="location_demo",
         description=("Single-station earthquake location (station-event offset and normalised "
                      "depth) with U-Trans features and a ConvMixer head."),
-        demo=dict(n_events=2000, n_noise=0, batch_size=16, epochs=5, patience=5,
+        demo=dict(n_events=2000, n_noise=0, batch_size=16, epochs=7, patience=7,
                   learning_rate=1e-3, augmentation=False),
         model_kwargs_demo=dict(filters=64, depth=3),
     ),
