@@ -96,3 +96,20 @@ def test_plots_do_not_touch_pyplot_state(tmp_path):
         import matplotlib.pyplot as plt
 
         assert plt.get_fignums() == []
+
+
+def test_backazimuth_figure_title_shows_the_wrapped_mae_of_metrics_json(tmp_path, monkeypatch):
+    """359 vs 1 degree is a 2-degree error: the figure's MAE is metrics.json's, not 358."""
+    import matplotlib.axes
+
+    from utrans.metrics import backazimuth_metrics
+
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, text, *a, **k: (titles.append(text), real(self, text, *a, **k))[1])
+    true, pred = np.array([359.0, 10.0, 180.0]), np.array([1.0, 14.0, 180.0])
+    m = backazimuth_metrics(true, pred)
+    _assert_png(P.plot_pred_vs_true(true, pred, tmp_path / "baz.png", label="back-azimuth",
+                                    unit="deg", metrics=m))
+    assert m["mae"] == pytest.approx(2.0) and "MAE=2 " in titles[-1], titles

@@ -121,6 +121,7 @@ def plot_pred_vs_true(
     label: str = "value",
     unit: str = "",
     dpi: int = 100,
+    metrics: dict | None = None,
 ) -> Path:
     """Scatter of predicted vs. true values with the 1:1 line; metrics in the title.
 
@@ -131,11 +132,15 @@ def plot_pred_vs_true(
         label: quantity name for the axes (e.g. ``"magnitude"``).
         unit: unit for the axes, e.g. ``"km"``.
         dpi: resolution of the PNG.
+        metrics: the title's metrics (``n``, ``mae``, ``std``, ``rmse``, ``r2``,
+            ``mean``) when they are not plain differences, e.g. back-azimuth
+            errors wrapped to +-180 degrees; default: computed from the values.
 
     Returns:
         ``Path`` of the written PNG.
     """
     m = _metrics.regression_metrics(y_true, y_pred)  # validates shapes
+    m = dict(m, **(metrics or {}))
     t = _metrics._as_1d_float(y_true, "y_true")
     p = _metrics._as_1d_float(y_pred, "y_pred")
     keep = ~(np.isnan(t) | np.isnan(p))

@@ -54,7 +54,8 @@ def read(frame, results, config, task):
         np.abs(angle_error_deg(np.full(len(frame), mean), frame["true_baz_deg"].to_numpy(float))))
     metrics["baseline_circular_mean_deg"] = mean
     plots.plot_pred_vs_true(frame["true_baz_deg"], frame["pred_baz_deg"],
-                            results / "pred_vs_true.png", label="back-azimuth", unit="deg")
+                            results / "pred_vs_true.png", label="back-azimuth", unit="deg",
+                            metrics=m)  # errors wrapped to +-180 degrees, as in metrics.json
     plots.plot_residual_histogram(frame["error_baz_deg"], results / "residual_hist.png",
                                   label="back-azimuth error", unit="deg", xlim=(-180, 180))
     return metrics
