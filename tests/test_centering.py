@@ -81,14 +81,14 @@ def test_curves_are_centred_channel_by_channel():
 
 def test_softmax_and_multi_input_outputs_are_left_alone():
     inputs = keras.Input((64, 3))
-    x = keras.layers.Conv1D(3, 1)(inputs)
+    x = keras.layers.Conv1D(3, 1, name="logits")(inputs)
     soft = keras.layers.Softmax(name="probabilities")(x)
     model = keras.Model(inputs, soft)
     assert output_bias_layer(model) is None
-    bias = keras.ops.convert_to_numpy(model.layers[1].bias)
+    bias = keras.ops.convert_to_numpy(model.get_layer("logits").bias)
     assert center_outputs(model, [(np.ones((2, 64, 3), "float32"),
                                    np.full((2, 64, 3), 1 / 3, "float32"))]) == {}
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.layers[1].bias), bias)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("logits").bias), bias)
     a, b = keras.Input((4,)), keras.Input((4,))
     added = keras.layers.Add(name="sum")([keras.layers.Dense(1)(a), keras.layers.Dense(1)(b)])
     assert output_bias_layer(keras.Model([a, b], added)) is None

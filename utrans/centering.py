@@ -28,12 +28,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["center_outputs", "output_bias_layer"]
 
 
-def _producer(tensor):
-    """(operation, node index, tensor index) that made a functional tensor, or None."""
-    history = getattr(tensor, "_keras_history", None)
-    return None if history is None else tuple(history)
-
-
 def _output_chain(model, index):
     """(input tensor, [bias layer, weight-free layers...]) that make output ``index``, or None."""
     tensor = model.outputs[index]
