@@ -117,3 +117,33 @@ def test_value_and_log_variance_head_centres_the_value_only():
     assert abs(done["lin"][2][0] - goal) < 1e-3 and len(done["lin"][2]) == 1
     after = keras.ops.convert_to_numpy(model.get_layer("lin").bias)
     assert after[1] == bias[1] and after[0] != bias[0]
+
+
+def test_two_outputs_are_centred_from_one_feature_pass():
+    """dist-PT shape: two (value, log-variance) heads on shared features, targets as a list."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((64, 3))
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3)(inputs))
+    model = keras.Model(inputs, [keras.layers.Dense(2, name="dist")(x),
+                                 keras.layers.Dense(2, name="ptravel")(x)])
+    rng = np.random.default_rng(5)
+    batches = [(rng.standard_normal((8, 64, 3)).astype("float32"),
+                [(60 + rng.standard_normal((8, 1))).astype("float32"),
+                 (9 + rng.standard_normal((8, 1))).astype("float32")]) for _ in range(3)]
+    calls = []
+    original = keras.Model.__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    keras.Model.__call__ = counting
+    try:
+        done = center_outputs(model, batches)
+    finally:
+        keras.Model.__call__ = original
+    assert set(done) == {"dist", "ptravel"}
+    for k, name in enumerate(("dist", "ptravel")):
+        goal = np.mean([y[k] for _, y in batches])
+        assert abs(done[name][2][0] - goal) < 1e-3
+    assert len(calls) == len(batches)  # one extractor call per batch for both outputs

@@ -112,7 +112,7 @@ def center_outputs(model, batches, outputs=None, steps=40):
     names = list(model.output_names)
     wanted = names if outputs is None else [n for n in names if n in outputs]
     targets = [_as_list(y, names) for _, y in batches]
-    done = {}
+    plans = []
     for index, name in enumerate(names):
         found = _output_chain(model, index) if name in wanted else None
         if found is None:
@@ -120,8 +120,7 @@ def center_outputs(model, batches, outputs=None, steps=40):
                 logger.info("Output %s: no bias layer found behind it; left as initialised", name)
             continue
         features, chain = found
-        bias = chain[0].bias
-        channels = int(bias.shape[-1])
+        channels = int(chain[0].bias.shape[-1])
         # targets with fewer columns than the output (MagNet's and dist-PT's log
         # variance channel follows the value) centre the leading channels only
         columns = _columns(targets, index, channels)
@@ -130,14 +129,24 @@ def center_outputs(model, batches, outputs=None, steps=40):
             logger.info("Output %s: targets do not match its %d channel(s); left as initialised",
                         name, channels)
             continue
-        # The inputs of the bias layer as training sees them (batch statistics in the
-        # normalisation layers; at initialisation the moving ones are meaningless).
-        # Calling in training mode moves those moving statistics: they are put back.
-        frozen = [(v, keras.ops.convert_to_numpy(v)) for v in model.non_trainable_variables]
-        extractor = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, features)
-        hidden = [extractor(x, training=True) for x, _ in batches]
-        for variable, value in frozen:
-            variable.assign(value)
+        plans.append((name, features, chain, channels, columns, goal))
+    if not plans:
+        return {}
+    # The inputs of the bias layers as training sees them (batch statistics in the
+    # normalisation layers; at initialisation the moving ones are meaningless), all
+    # from one pass. Calling in training mode moves those moving statistics: they are
+    # put back.
+    frozen = [(v, keras.ops.convert_to_numpy(v)) for v in model.non_trainable_variables]
+    extractor = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs,
+                            [plan[1] for plan in plans])
+    # (a one-output extractor returns its tensor, not a list)
+    hidden_all = [_as_sequence(extractor(x, training=True)) for x, _ in batches]
+    for variable, value in frozen:
+        variable.assign(value)
+    done = {}
+    for k, (name, _features, chain, channels, columns, goal) in enumerate(plans):
+        bias = chain[0].bias
+        hidden = [h[k] for h in hidden_all]
         start = np.array(keras.ops.convert_to_numpy(bias), dtype="float64")
 
         def at(delta):
@@ -172,6 +181,10 @@ def center_outputs(model, batches, outputs=None, steps=40):
                     "targets (%s; they averaged %s)", name, chain[0].name, _fmt(goal),
                     _fmt(before))
     return done
+
+
+def _as_sequence(outputs):
+    return outputs if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 def _fmt(values):

@@ -26,6 +26,7 @@ train with the options given (the same for every model).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -96,22 +97,6 @@ def _demo_options(model, task, home):
     return opts
 
 
-def _write_demo_data(task, out, seed):
-    from utrans import synthetic
-    from utrans.train import DataFiles
-
-    demo = task.demo
-    layout = demo.get("layout", "datacollected")
-    files = synthetic.write_synthetic_dataset(
-        out / "data", n_events=demo.get("n_events", 400), n_noise=demo.get("n_noise", 0),
-        seed=seed, layouts=(layout,))
-    suffix = "_all" if demo.get("with_noise") else ""
-    return DataFiles(hdf5=str(files[layout].resolve()),
-                     train=str(files["train" + suffix].resolve()),
-                     valid=str(files["valid" + suffix].resolve()),
-                     test=str(files["test" + suffix].resolve()))
-
-
 def _normalise_models(models):
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
@@ -153,7 +138,7 @@ def compare(task, models, data=None, *, output_name="compare", seed=0, n_boot=10
     from utrans import evaluate
     from utrans.evaluate import kinds
     from utrans.tasks import QUANTITIES, get_task, tasks_of
-    from utrans.train import DataFiles, fit, output_dir
+    from utrans.train import DataFiles, fit, output_dir, write_demo_data
 
     task = tasks_of(task)[0] if task in QUANTITIES else get_task(task)
     kind = kinds.module(task.kind)
@@ -161,7 +146,10 @@ def compare(task, models, data=None, *, output_name="compare", seed=0, n_boot=10
     out = output_dir(output_name)
     out.mkdir(parents=True, exist_ok=True)
     demo = data is None
-    files = _write_demo_data(task, out, seed) if demo else DataFiles.coerce(data)
+    # compare sets each model's demo options itself (_demo_options), so the
+    # runs see the synthetic files as plain data
+    files = (dataclasses.replace(write_demo_data(task, out, seed), demo=False) if demo
+             else DataFiles.coerce(data))
     if files.test is None:
         raise ValueError("compare needs a test split: data['test'] is missing.")
     rows = []

@@ -267,25 +267,29 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                     self.monitor, previous, self.best, self.models_dir / "best.keras")
 
 
-def _prepare_data(data, task, out, seed):
-    """The run's :class:`DataFiles`: the user's (checked, absolute) or the synthetic demo."""
+def write_demo_data(task, out, seed):
+    """Write ``task``'s synthetic demo dataset under ``out/data``; its :class:`DataFiles`."""
     from utrans import synthetic
 
+    data_dir = pathlib.Path(out) / "data"
+    demo = task.demo
+    layout = demo.get("layout", "datacollected")
+    logger.info("No data given: writing the synthetic California demo dataset to %s", data_dir)
+    files = synthetic.write_synthetic_dataset(
+        data_dir, n_events=demo.get("n_events", 400), n_noise=demo.get("n_noise", 0),
+        seed=seed, layouts=(layout,),
+    )
+    suffix = "_all" if demo.get("with_noise") else ""
+    return DataFiles(hdf5=str(files[layout].resolve()),
+                     train=str(files["train" + suffix].resolve()),
+                     valid=str(files["valid" + suffix].resolve()),
+                     test=str(files["test" + suffix].resolve()), demo=True)
+
+
+def _prepare_data(data, task, out, seed):
+    """The run's :class:`DataFiles`: the user's (checked, absolute) or the synthetic demo."""
     if data is None:
-        data_dir = out / "data"
-        demo = task.demo
-        layout = demo.get("layout", "datacollected")
-        logger.info("No data given: writing the synthetic California demo dataset to %s",
-                    data_dir)
-        files = synthetic.write_synthetic_dataset(
-            data_dir, n_events=demo.get("n_events", 400), n_noise=demo.get("n_noise", 0),
-            seed=seed, layouts=(layout,),
-        )
-        suffix = "_all" if demo.get("with_noise") else ""
-        return DataFiles(hdf5=str(files[layout].resolve()),
-                         train=str(files["train" + suffix].resolve()),
-                         valid=str(files["valid" + suffix].resolve()),
-                         test=str(files["test" + suffix].resolve()), demo=True)
+        return write_demo_data(task, out, seed)
     missing = [n for n in ("train", "valid") if getattr(data, n) is None]
     if missing:
         raise FileNotFoundError("--input_hdf5 needs " + " and ".join(
