@@ -164,3 +164,14 @@ def test_python_dash_m_help_is_quick_and_clear():
     done = subprocess.run([sys.executable, "-m", "utrans.annotate", "x.mseed"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "--model" in done.stderr
+
+
+def test_utrans_annotate_names_itself_in_errors(tmp_path, capsys):
+    from utrans import cli as main_cli
+
+    code = main_cli.console(["annotate", str(tmp_path / "absent_*.mseed"), "--model",
+                             "seist_s_dpk_diting"])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("utrans annotate: error:")]
+    assert len(lines) == 1 and "no file matches" in lines[0], err

@@ -150,3 +150,32 @@ def test_compare_command_names_an_unknown_task_in_one_plain_line(capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert ": error: Unknown task 'nosuch'. Known tasks: baz," in err and '"' not in err, err
+
+
+def test_adapter_options_reach_the_loss_and_are_checked(data):
+    from utrans.resolve import ModelInputError
+
+    work, files = data
+    result = fit("dis", model="seist_s_dis", data=files, output_name=str(work / "delta"),
+                 in_samples=256, model_kwargs=SEIST_TINY, adapter_options={"delta": 5.0}, **QUICK)
+    assert result.config["adapter"]["options"] == {"delta": 5.0}
+    with pytest.raises(ModelInputError, match="--adapter_options: .*nosuch"):
+        fit("dis", model="seist_s_dis", data=files, output_name=str(work / "bad"),
+            in_samples=256, model_kwargs=SEIST_TINY, adapter_options={"nosuch": 1}, **QUICK)
+
+
+def test_demo_adapter_options_apply_to_the_demo_model_only():
+    from utrans import train
+    from utrans.options import defaults
+    from utrans.tasks import get_task
+
+    task = get_task("dis")
+    opts = defaults(train.TRAIN_OPTIONS, {}, "fit")
+    demo = DataFiles(hdf5="x.hdf5", train="t.npy", valid="v.npy", demo=True)
+    own = train._adapter("seist_s_dis", "seist_s_dis", opts, task, demo)
+    assert own.options["delta"] == task.demo["adapter_options"]["delta"] != 1.0
+    real = train._adapter("seist_s_dis", "seist_s_dis", opts, task,
+                          DataFiles(hdf5="x.hdf5", train="t.npy", valid="v.npy"))
+    assert real.options["delta"] == 1.0  # the reference's torch.nn.HuberLoss()
+    other = train._adapter("distpt_network", "distpt_network", opts, task, demo)
+    assert "delta" not in other.options

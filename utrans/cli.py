@@ -160,7 +160,7 @@ def main(argv=None):
     if command == "annotate":
         from utrans.annotate import cli as annotate_cli
 
-        return annotate_cli.main(rest)
+        return annotate_cli.main(rest, prog="utrans annotate")
     if command == "list":
         return _list()
     raise SystemExit(f"utrans: unknown command {command!r}.\nusage: utrans COMMAND [options]\n"

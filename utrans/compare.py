@@ -92,6 +92,8 @@ def _demo_options(model, task, home):
             opts[key] = getattr(conv, key)
     if model == home.default_model:
         opts["demo_size"] = True
+        if demo.get("adapter_options"):
+            opts["adapter_options"] = dict(demo["adapter_options"])
     if demo.get("augmentation") is False:
         opts["augmentation"] = False
     return opts

@@ -191,6 +191,10 @@ OPTIONS = {o.dest: o for o in [
          help="Use the small demo configuration of the model."),
     _opt("--model_kwargs", group=_MODEL, type=json_object, default=None, metavar="JSON",
          help="Model constructor overrides as JSON, e.g. '{\"depth\": 4}'."),
+    _opt("--adapter_options", group=_MODEL, type=json_object, default=None, metavar="JSON",
+         help="Loss and label options of the model's adapter as JSON, e.g. '{\"delta\": 5}' "
+              "(README, 'Options, and the defaults of utrans 0.1'). Default: the reference "
+              "settings; the demo's own where it has them."),
     _opt("--backbone_kwargs", group=_MODEL, type=json_object, default=None, metavar="JSON",
          help="UTransBackbone constructor arguments for a randomly initialised backbone (with "
               "--foundation_weights random)."),

@@ -94,7 +94,8 @@ TRAIN_OPTIONS = (
     "skip_bad", "augmentation", "add_event_r", "shift_event_r", "add_noise_r", "drop_channel_r",
     "add_gap_r", "scale_amplitude_r", "pre_emphasis", "checkpoint", *CONVENTION_OPTIONS,
     "foundation_weights", "freeze_backbone", "center_outputs", "demo_size", "model_kwargs",
-    "backbone_kwargs", "output_name", "batch_size", "epochs", "patience", "learning_rate", "seed",
+    "adapter_options", "backbone_kwargs", "output_name", "batch_size", "epochs", "patience",
+    "learning_rate", "seed",
     "deterministic", "resume", "verbose", "strategy", "cpu_replicas", "mixed_precision",
     "jit_compile", "run_eagerly",
 )
@@ -555,10 +556,15 @@ def _adapter(model, model_name, opts, task, files):
         conventions = plan_conventions(model_name, task,
                                        given={k: opts[k] for k in CONVENTION_OPTIONS},
                                        checkpoint=opts["checkpoint"], demo=files.demo)
+    options = opts["adapter_options"]
+    if options is None:
+        options = (task.demo.get("adapter_options", {})
+                   if files.demo and model_name == task.default_model else {})
     try:
-        return get_adapter(task, conventions)
-    except ValueError as err:
-        raise ModelInputError(str(err)) from err
+        return get_adapter(task, conventions, **options)
+    except (TypeError, ValueError) as err:
+        raise ModelInputError(f"--adapter_options: {err}" if opts["adapter_options"] else
+                              str(err)) from err
 
 
 def _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,

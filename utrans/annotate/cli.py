@@ -42,14 +42,18 @@ class InputError(Exception):
     """Bad command-line input: reported in one line, exit code 2."""
 
 
-def build_parser():
+def build_parser(prog="utrans-annotate"):
     """The argparse parser of ``utrans-annotate``.
+
+    Args:
+        prog: the command's name in usage and error lines (``utrans annotate``
+            when run through ``utrans``).
 
     Returns:
         ``argparse.ArgumentParser``.
     """
     p = argparse.ArgumentParser(
-        prog="utrans-annotate",
+        prog=prog,
         description="Apply a phase picker to continuous records (any format ObsPy reads) and "
                     "write picks (CSV, QuakeML), probability traces (miniSEED) and one figure "
                     "per station. Sampling rate, component order, window, normalisation and "
@@ -312,17 +316,18 @@ def _overlap(value):
     return int(value)
 
 
-def main(argv=None):
+def main(argv=None, prog="utrans-annotate"):
     """Entry point of ``utrans-annotate`` and ``python -m utrans.annotate``.
 
     Args:
         argv: arguments (default ``sys.argv[1:]``).
+        prog: the command's name in usage and error lines.
 
     Returns:
         Exit code: 0 on success, 2 on bad input, 1 when station-days of an
         archive failed.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     _quiet(args.verbose)
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
@@ -335,7 +340,7 @@ def main(argv=None):
             raise InputError("give input files (or an archive with --sds)")
         run(args)
     except InputError as err:
-        print(f"utrans-annotate: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     finally:
         warnings.showwarning = previous
