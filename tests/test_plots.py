@@ -35,6 +35,13 @@ def test_loss_curves_from_csv_and_dict(tmp_path):
         P.plot_loss_curves(tmp_path / "missing.csv", tmp_path / "x.png")
 
 
+def test_loss_curve_epochs_count_from_one():
+    """Keras's CSVLogger numbers epochs from 0, the trainers' history.csv from 1."""
+    np.testing.assert_array_equal(P._epochs({"epoch": np.array([0.0, 1.0, 2.0])}, 3), [1, 2, 3])
+    np.testing.assert_array_equal(P._epochs({"epoch": np.array([1.0, 2.0, 3.0])}, 3), [1, 2, 3])
+    np.testing.assert_array_equal(P._epochs({}, 2), [1, 2])
+
+
 def test_pred_vs_true(tmp_path, rng):
     t = rng.normal(3.0, 1.0, 100)
     _assert_png(P.plot_pred_vs_true(t, t + rng.normal(0, 0.2, 100), tmp_path / "pvt.png", label="magnitude"))

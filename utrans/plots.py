@@ -76,6 +76,14 @@ def _read_history(history) -> dict[str, np.ndarray]:
     return out
 
 
+def _epochs(hist, size):
+    """Epoch numbers from 1: Keras's ``CSVLogger`` counts from 0, utrans's ``history.csv`` from 1."""
+    epochs = hist.get("epoch")
+    if epochs is None or epochs.shape != (size,):
+        return np.arange(1, size + 1)
+    return epochs + 1 if epochs.size and epochs.min() == 0 else epochs
+
+
 def plot_loss_curves(history, path, keys: Sequence[str] | None = None, log_y: bool = False, dpi: int = 100) -> Path:
     """Plot training curves (loss and val_loss by default) against epochs.
 
@@ -102,8 +110,7 @@ def plot_loss_curves(history, path, keys: Sequence[str] | None = None, log_y: bo
     ax = axes[0, 0]
     for k in keys:
         y = hist[k]
-        x = hist["epoch"] + 1 if "epoch" in hist and hist["epoch"].shape == y.shape else np.arange(1, y.size + 1)
-        ax.plot(x, y, marker="o", ms=3, label=k)
+        ax.plot(_epochs(hist, y.size), y, marker="o", ms=3, label=k)
     ax.set_xlabel("epoch")
     ax.set_ylabel("value")
     if log_y:
