@@ -119,7 +119,7 @@ def test_value_and_log_variance_head_centres_the_value_only():
     assert after[1] == bias[1] and after[0] != bias[0]
 
 
-def test_two_outputs_are_centred_from_one_feature_pass():
+def test_two_outputs_are_centred_from_one_feature_pass(monkeypatch):
     """dist-PT shape: two (value, log-variance) heads on shared features, targets as a list."""
     keras.utils.set_random_seed(5)
     inputs = keras.Input((64, 3))
@@ -137,11 +137,9 @@ def test_two_outputs_are_centred_from_one_feature_pass():
         calls.append(self)
         return original(self, *args, **kwargs)
 
-    keras.Model.__call__ = counting
-    try:
-        done = center_outputs(model, batches)
-    finally:
-        keras.Model.__call__ = original
+    monkeypatch.setattr(keras.Model, "__call__", counting)
+    done = center_outputs(model, batches)
+    monkeypatch.undo()
     assert set(done) == {"dist", "ptravel"}
     for k, name in enumerate(("dist", "ptravel")):
         goal = np.mean([y[k] for _, y in batches])
