@@ -121,3 +121,19 @@ def test_contradicting_sampling_rate_warns_with_both_values(caplog):
     assert "--sampling_rate 100.0" in caplog.text and "50.0" in caplog.text
     quiet = plan_conventions("seist_m_dpk", get_task("dpk"), checkpoint="seist_m_dpk_diting")
     assert quiet.sampling_rate == 50.0
+
+
+@pytest.mark.parametrize("model,task,key,value,expect", [
+    ("seist_s_dis", "dis", "delta", "x", "delta must be a finite number"),
+    ("seist_s_dis", "dis", "delta", float("nan"), "delta must be a finite number"),
+    ("seist_s_dis", "dis", "delta", True, "delta must be a finite number"),
+    ("seist_s_dpk", "dpk", "channel_weights", [1.0, 1.0], "channel_weights must be 3 finite"),
+    ("seist_s_dpk", "dpk", "label_shape", 3, "label_shape must be text"),
+])
+def test_adapter_options_of_the_wrong_kind_are_named(model, task, key, value, expect):
+    with pytest.raises(ValueError, match=expect) as err:
+        adapters.get_adapter(get_task(task), model, **{key: value})
+    assert f"Received: {key}=" in str(err.value)
+    good = adapters.get_adapter(get_task(task), model, **{key: adapters.get_adapter(
+        get_task(task), model).options[key]})
+    assert key in good.options

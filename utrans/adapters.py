@@ -332,6 +332,9 @@ class ModelAdapter:
             raise TypeError(f"{type(self).__name__} has no option {', '.join(unknown)}. Its options: "
                             f"{', '.join(sorted(self.OPTIONS)) or 'none'}. Received: "
                             + ", ".join(f"{k}={options[k]!r}" for k in unknown))
+        for key, value in options.items():
+            if value is not None:
+                _check_option(type(self).__name__, key, value, self.OPTIONS[key])
         self.options = {**self.OPTIONS, **{k: v for k, v in options.items() if v is not None}}
         self._perm = [DATA_CHANNELS.index(c) for c in order]
 
@@ -831,6 +834,28 @@ class ReconstructionAdapter(ModelAdapter):
         if y is not None and np.shape(x) == np.shape(y):
             extras["masked_input_mae"] = np.mean(np.abs(np.asarray(x, np.float64) - y), axis=(1, 2))
         return np.asarray(recon, dtype=np.float32), extras
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_option(owner, key, value, default):
+    """An adapter option given as the kind of value its default is (number, text, numbers)."""
+    if _is_number(default):
+        ok = _is_number(value) and math.isfinite(value)
+        kind = "a finite number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "text"
+    elif isinstance(default, tuple):
+        ok = (isinstance(value, (list, tuple)) and len(value) == len(default)
+              and all(_is_number(v) and math.isfinite(v) for v in value))
+        kind = f"{len(default)} finite numbers"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{owner} option {key} must be {kind} (default {default!r}). "
+                         f"Received: {key}={value!r}")
 
 
 def get_adapter(task, model, **overrides):
