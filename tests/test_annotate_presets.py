@@ -16,13 +16,16 @@
   may give only a handful of picks.
 """
 
+import contextlib
 import shutil
 
 import numpy as np
 import obspy
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_
 
-from utrans.annotate import Annotator
+from utrans.annotate import AnnotateWarning, Annotator
 from utrans.synthetic import _bandlimited
 
 RJOB_P = obspy.UTCDateTime("2009-08-24T00:20:07.70")
@@ -184,3 +187,131 @@ def test_continuous_day_every_event_picked(seist_home, _annotators):
     gaps = [(20000.0, 20030.0), (50000.0, 50000.2), (70000.0, 73600.0)]
     stream, truth = continuous_record(24.0, seed=3, every_s=600.0, gaps=gaps)
     check_continuous(annotator(_annotators, stacking="max"), stream, truth, gaps)
+
+
+# --------------------------------------------------------------------------- one channel, several traces
+def cut_stream(stream, cuts, drop=0, jitter=None):
+    """Every trace cut before the samples ``cuts`` into abutting pieces.
+
+    ``drop`` samples are left out at each cut; ``jitter(i)`` gives piece ``i``'s
+    start-time error in samples (sub-sample misalignment of real records).
+    """
+    out = obspy.Stream()
+    for tr in stream:
+        bounds = [0, *sorted(cuts), tr.stats.npts]
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            a = a + (drop if i else 0)
+            if b <= a:
+                continue
+            piece = tr.copy()
+            piece.data = tr.data[a:b].copy()
+            shift = jitter(i) if jitter else 0.0
+            piece.stats.starttime = tr.stats.starttime + (a + shift) / tr.stats.sampling_rate
+            out += piece
+    return out
+
+
+def same_picks(found, expected, tolerance_s):
+    """Same phases at the same times (within ``tolerance_s``), nothing extra."""
+    assert len(found) == len(expected), (found, expected)
+    for phase in ("P", "S"):
+        got = sorted(obspy.UTCDateTime(t) for t in found[found.phase == phase].peak_time)
+        want = sorted(obspy.UTCDateTime(t) for t in expected[expected.phase == phase].peak_time)
+        assert len(got) == len(want)
+        assert all(abs(g - w) <= tolerance_s for g, w in zip(got, want)), (got, want)
+
+
+@pytest.mark.parametrize("drop", [0, 1, 2], ids=["abutting", "one sample dropped",
+                                                   "two samples dropped"])
+def test_a_record_in_two_traces_gives_the_whole_record_picks(seist_home, _annotators, drop):
+    ann = annotator(_annotators)
+    whole = ann.classify(obspy.read()).picks
+    with pytest.warns(AnnotateWarning, match="filled by linear interpolation") if drop else \
+            contextlib.nullcontext():
+        split = ann.classify(cut_stream(obspy.read(), [1000], drop=drop)).picks
+    check_rjob(split)
+    # a dropped sample is interpolated: the curves move by little, the picks not at all
+    same_picks(split, whole, tolerance_s=0.0)
+
+
+def test_overlapping_traces_join_and_different_samples_are_reported(seist_home, _annotators):
+    ann = annotator(_annotators)
+    whole = ann.classify(obspy.read()).picks
+    st = obspy.read()
+    first = st.slice(endtime=st[0].stats.starttime + 12.0)
+    second = st.slice(starttime=st[0].stats.starttime + 10.0)  # 2 s of identical overlap
+    same_picks(ann.classify(first + second).picks, whole, tolerance_s=0.0)
+    second = second.copy()
+    second.select(component="N")[0].data[:5] += 1000
+    with pytest.warns(AnnotateWarning, match=r"BW\.RJOB\.\.EHN.*overlaps.*different samples"):
+        picks = ann.classify(first + second).picks
+    same_picks(picks, whole, tolerance_s=0.0)
+
+
+@pytest.fixture(scope="module")
+def ten_minutes():
+    stream, truth = continuous_record(1 / 6, seed=4, every_s=120.0)
+    return stream, truth
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st_.lists(st_.integers(1, 59_999), min_size=1, max_size=6, unique=True),
+       jitters=st_.lists(st_.floats(-0.2, 0.2), min_size=7, max_size=7))
+def test_a_record_cut_anywhere_gives_the_whole_record_picks(seist_home, _annotators, ten_minutes,
+                                                            cuts, jitters):
+    stream, truth = ten_minutes
+    ann = annotator(_annotators)
+    key = "whole ten minutes"
+    if key not in _annotators:
+        _annotators[key] = ann.classify(stream).picks
+    whole = _annotators[key]
+    assert len(whole) >= 2 * len(truth) >= 6
+    pieces = cut_stream(stream, cuts, jitter=lambda i: jitters[i])
+    # one sample at the model's 50 Hz
+    same_picks(ann.classify(pieces).picks, whole, tolerance_s=0.02)
+
+
+def test_day_files_split_at_midnight_give_the_whole_record_picks(seist_home, _annotators,
+                                                                  tmp_path):
+    from utrans.annotate.cli import main
+
+    st = obspy.read()
+    midnight = obspy.UTCDateTime(2024, 3, 2)
+    for tr in st:  # midnight between the P (4.7 s) and the S (5.62 s)
+        tr.stats.starttime = midnight - 5.0
+    days = tmp_path / "days"
+    days.mkdir()
+    st.slice(endtime=midnight - 0.005).write(str(days / "BW.RJOB.2024.061.mseed"), format="MSEED")
+    st.slice(starttime=midnight).write(str(days / "BW.RJOB.2024.062.mseed"), format="MSEED")
+    code = main([str(days / "*.mseed"), "--model", "seist_m_dpk_diting", "--output",
+                 str(tmp_path / "out"), "--no_plots", "--no_progress"])
+    assert code == 0
+    import pandas as pd
+
+    picks = pd.read_csv(tmp_path / "out" / "picks.csv")
+    same_picks(picks, annotator(_annotators).classify(st).picks, tolerance_s=0.0)
+    assert len(picks) == 2
+
+
+def test_a_broken_station_does_not_stop_the_others(seist_home, _annotators, tmp_path, capsys):
+    from utrans.annotate.cli import main
+
+    good = obspy.read()
+    broken = obspy.read()
+    for tr in broken:
+        tr.stats.station = "BAD"
+    broken.select(component="Z")[0].data = broken.select(component="Z")[0].data.astype(float)
+    broken.select(component="Z")[0].data[100] = np.nan
+    with pytest.warns(AnnotateWarning, match=r"BW\.BAD\.\.EHZ"):
+        out = annotator(_annotators).classify(good + broken)
+    check_rjob(out.picks)
+    assert [g for g, _ in out.skipped] == ["BW.BAD..EH"]
+    (good + broken).write(str(tmp_path / "net.mseed"), format="MSEED")
+    code = main([str(tmp_path / "net.mseed"), "--model", "seist_m_dpk_diting", "--output",
+                 str(tmp_path / "out"), "--no_plots", "--no_progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "1 instrument(s) failed: BW.BAD..EH" in captured.out + captured.err
+    import pandas as pd
+
+    check_rjob(pd.read_csv(tmp_path / "out" / "picks.csv"))

@@ -186,7 +186,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def run(args):
-    """Run one command: read, annotate, write. Returns the output folder."""
+    """Run one command: read, annotate, write.
+
+    Returns:
+        0, or 1 when some instruments failed (each was named in a warning and
+        skipped; the others were annotated and written).
+    """
     files = expand_inputs(args.inputs)
     stream = read_inputs(files)
     print(f"Read {len(stream)} trace(s) from {len(files)} file(s)")
@@ -289,8 +294,10 @@ def run(args):
     if plots:
         print(f"Wrote {len(plots)} figure(s) in {out_dir / 'plots'}")
     if skipped:
-        print(f"Skipped {len(skipped)} instrument(s): {', '.join(g for g, _ in skipped)}")
-    return out_dir
+        print(f"{len(skipped)} instrument(s) failed: {', '.join(g for g, _ in skipped)} "
+              "(reasons above); the others were annotated.")
+        return 1
+    return 0
 
 
 def _characterizer(names):
@@ -324,8 +331,8 @@ def main(argv=None, prog="utrans-annotate"):
         prog: the command's name in usage and error lines.
 
     Returns:
-        Exit code: 0 on success, 2 on bad input, 1 when station-days of an
-        archive failed.
+        Exit code: 0 on success, 2 on bad input, 1 when instruments (files)
+        or station-days (archive) failed while the others finished.
     """
     args = build_parser(prog).parse_args(argv)
     _quiet(args.verbose)
@@ -338,13 +345,12 @@ def main(argv=None, prog="utrans-annotate"):
             return network_cli.run(args)
         if not args.inputs:
             raise InputError("give input files (or an archive with --sds)")
-        run(args)
+        return run(args)
     except InputError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     finally:
         warnings.showwarning = previous
-    return 0
 
 
 if __name__ == "__main__":

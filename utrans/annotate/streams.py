@@ -24,8 +24,17 @@ Rules (documented for users in the package README):
 * **Alignment.** Traces of a group are placed on one sample grid that starts
   at the group's earliest sample; a component starting a fraction of a sample
   later is rounded to the nearest sample (at most half a sample).
+* **One channel in several traces.** The traces of one component are joined
+  at their own rate before anything else: traces that abut (the next starts
+  within half a sample of where the previous ends) or overlap with identical
+  samples become one record; an overlap with different samples is reported
+  with an :class:`AnnotateWarning` naming both traces, and the earlier samples
+  are kept; a gap of at most two samples at the model's rate is filled by
+  linear interpolation and reported (the segment lists it in ``patched``).
+  Resampling then runs over each joined record, so a record cut into pieces
+  gives the windows, and the picks, of the whole record.
 * **Gaps.** A segment ends wherever any component starts, stops or has a
-  gap. Spans shorter than ``min_length_s`` are dropped (logged).
+  longer gap. Spans shorter than ``min_length_s`` are dropped (logged).
 * **Missing components** (a station with one or two components, or a span in
   which one component has a gap): ``"zeros"`` (default) feeds zeros in their
   place, as SeisBench does and as the channel-dropout augmentations of the
@@ -56,6 +65,7 @@ __all__ = [
     "Segment",
     "StationError",
     "group_stream",
+    "join_traces",
     "map_components",
     "resample_trace",
 ]
@@ -89,6 +99,8 @@ class Segment:
             component that is fed as zeros.
         channels: model component -> source channel code (``{"N": "HH1"}``).
         filled: model components that were missing (zero-filled or copied).
+        patched: ``(time, samples)`` of the short gaps filled by interpolation
+            (module doc).
         grid_index: the absolute sample index of sample 0,
             ``round(start.timestamp * sampling_rate)``; windows are laid on
             a grid of this index so that any cut of a record gives the same
@@ -104,6 +116,7 @@ class Segment:
     channels: dict
     filled: str = ""
     grid_index: int = 0
+    patched: list = dataclasses.field(default_factory=list)
 
     @property
     def group_id(self):
@@ -221,8 +234,12 @@ class InstrumentGroup:
         Returns:
             A list of :class:`Segment`, in time order.
         """
-        pieces = {c: [resample_trace(tr, sampling_rate) for tr in trs]
-                  for c, trs in self.traces.items()}
+        max_gap_s = _MAX_FILLED_GAP / sampling_rate
+        pieces, patched = {}, []
+        for comp, trs in self.traces.items():
+            joined = join_traces(trs, max_gap_s)
+            pieces[comp] = [resample_trace(tr, sampling_rate) for tr, _ in joined]
+            patched += [p for _, filled in joined for p in filled]
         origin = min(tr.stats.starttime for trs in pieces.values() for tr in trs)
         # Integer sample intervals of every piece on the group's grid.
         placed = {}
@@ -266,10 +283,11 @@ class InstrumentGroup:
                               f"for {(b - a) / sampling_rate:g} s; fed as {how} "
                               f"(missing_components={missing_components!r}).",
                               AnnotateWarning, stacklevel=4)
-            arrays = {c: _slice(placed[c], a, b) for c in present}
+            arrays = {c: _slice(placed[c], a, b, f"{self.group_id}{c}") for c in present}
             if missing and missing_components == "copy":
                 source = "Z" if "Z" in arrays else next(c for c in order if c in arrays)
                 arrays.update({c: arrays[source] for c in missing})
+            end = origin + b / sampling_rate
             out.append(Segment(
                 station=self.station,
                 instrument=self.instrument,
@@ -280,8 +298,76 @@ class InstrumentGroup:
                 channels=dict(self.channels),
                 filled=missing,
                 grid_index=int(round(start.timestamp * sampling_rate)),
+                patched=[(t, n) for t, n in patched if start <= t < end],
             ))
         return out
+
+
+#: Longest gap, in samples at the model's rate, that is filled instead of ending a segment.
+_MAX_FILLED_GAP = 2
+
+
+def join_traces(traces, max_gap_s=0.0):
+    """Join the traces of one channel at their own rate (module doc, "One channel in several traces").
+
+    Args:
+        traces: ``obspy.Trace`` s of one channel and one sampling rate.
+        max_gap_s: gaps up to this long are filled by linear interpolation.
+
+    Returns:
+        A list of ``(trace, patched)`` in time order: each trace a continuous
+        record (float64 samples; a trace given alone is returned unchanged),
+        ``patched`` the ``(time, samples)`` of the gaps filled in it.
+    """
+    traces = sorted(traces, key=lambda tr: tr.stats.starttime)
+    out = []
+    run, parts, length, patched = None, [], 0, []
+
+    def close():
+        if run is None:
+            return
+        if len(parts) == 1:
+            out.append((run, patched))
+            return
+        joined = run.copy()
+        joined.data = np.concatenate(parts)
+        out.append((joined, patched))
+
+    for tr in traces:
+        rate = float(tr.stats.sampling_rate)
+        data = np.asarray(tr.data, dtype=np.float64) if len(traces) > 1 else tr.data
+        if run is not None:
+            ahead = (tr.stats.starttime - run.stats.starttime) * rate - length
+            if ahead < -0.5:  # overlap
+                n = int(round(-ahead))
+                tail = np.concatenate(parts)[length - n:length - n + min(n, len(data))]
+                if not np.array_equal(tail, data[:len(tail)]):
+                    warnings.warn(f"{tr.id}: the trace starting {tr.stats.starttime} overlaps the "
+                                  f"one before it by {n} sample(s) with different samples; the "
+                                  "earlier samples are kept.", AnnotateWarning, stacklevel=5)
+                data = data[n:]
+                if not len(data):
+                    continue
+            elif ahead > 0.5:  # gap
+                n = int(round(ahead))
+                if n / rate > max_gap_s + 0.5 / rate:
+                    close()
+                    run = None
+                else:
+                    last = parts[-1][-1]
+                    fill = last + (data[0] - last) * np.arange(1, n + 1) / (n + 1)
+                    at = run.stats.starttime + length / rate
+                    warnings.warn(f"{tr.id}: gap of {n} sample(s) at {at} filled by linear "
+                                  "interpolation.", AnnotateWarning, stacklevel=5)
+                    patched.append((at, n))
+                    parts.append(fill)
+                    length += n
+        if run is None:
+            run, parts, length, patched = tr, [], 0, []
+        parts.append(data)
+        length += len(data)
+    close()
+    return out
 
 
 def _resolve_overlaps(items, label):
@@ -305,12 +391,23 @@ def _resolve_overlaps(items, label):
     return out
 
 
-def _slice(items, a, b):
-    """Samples [a, b) of one component (a view when one piece covers them)."""
+def _slice(items, a, b, label):
+    """Samples [a, b) of one component: a view when one piece covers them, else joined pieces.
+
+    Raises:
+        StationError: a sample of the span is in no piece.
+    """
+    parts, at = [], a
     for i0, i1, data in items:
-        if i0 <= a and b <= i1:
-            return data[a - i0:b - i0]
-    raise AssertionError("span not covered")  # spans are built from the same intervals
+        if i1 <= at or i0 >= b:
+            continue
+        if i0 > at:
+            break
+        parts.append(data[at - i0:min(b, i1) - i0])
+        at = min(b, i1)
+        if at == b:
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    raise StationError(f"{label}: no sample between grid samples {at} and {b}.")
 
 
 def _split_masked(stream):
