@@ -27,7 +27,7 @@ from utrans.annotate import (
     map_components,
 )
 from utrans.annotate.predict import normalize_windows
-from utrans.conventions import Conventions
+from utrans.core.conventions import Conventions
 from utrans.models import UTransBackbone, get_model
 
 T0 = obspy.UTCDateTime(2021, 5, 3, 10, 0, 0)

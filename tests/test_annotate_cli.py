@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from utrans.annotate import annotate, classify
-from utrans.annotate.cli import main
+from utrans.cli.annotate import main
 from utrans.annotate.output import label_code
 from utrans.models import get_model
 

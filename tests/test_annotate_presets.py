@@ -273,7 +273,7 @@ def test_a_record_cut_anywhere_gives_the_whole_record_picks(seist_home, _annotat
 
 def test_day_files_split_at_midnight_give_the_whole_record_picks(seist_home, _annotators,
                                                                   tmp_path):
-    from utrans.annotate.cli import main
+    from utrans.cli.annotate import main
 
     st = obspy.read()
     midnight = obspy.UTCDateTime(2024, 3, 2)
@@ -294,7 +294,7 @@ def test_day_files_split_at_midnight_give_the_whole_record_picks(seist_home, _an
 
 
 def test_a_broken_station_does_not_stop_the_others(seist_home, _annotators, tmp_path, capsys):
-    from utrans.annotate.cli import main
+    from utrans.cli.annotate import main
 
     good = obspy.read()
     broken = obspy.read()

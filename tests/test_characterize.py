@@ -205,7 +205,7 @@ def test_refusals_name_the_problem():
                          name="mine")
     with pytest.raises(ValueError, match="carries no conventions"):
         Characterizer([custom])
-    from utrans.conventions import Conventions
+    from utrans.core.conventions import Conventions
 
     custom.conventions = Conventions(in_samples=100, labels=("value",), adapter="utrans")
     with pytest.raises(ValueError, match=r"\(model, quantity\)"):

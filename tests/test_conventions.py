@@ -6,10 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from utrans import adapters, presets
-from utrans.conventions import Conventions, get_conventions
+from utrans import adapters
+from utrans.core import presets
+from utrans.core.conventions import Conventions, get_conventions
 from utrans.models import get_model, list_models, model_conventions
-from utrans.tasks import get_task
+from utrans.core.tasks import get_task
 
 
 def test_every_registered_model_states_its_conventions():

@@ -74,7 +74,7 @@ def _short_demo(number, model=None, **demo):
     """Train, test and read task ``number`` (``model``, default the task's) in-process with
     demo overrides ``demo``."""
     from utrans.evaluate import read, test
-    from utrans.tasks import task_by_number
+    from utrans.core.tasks import task_by_number
     from utrans.train import fit
 
     task = task_by_number(number)
@@ -125,7 +125,7 @@ def _run_script(folder, number, env):
 @pytest.mark.parametrize("number", sorted(BARS))
 def test_full_demo_meets_its_bar(number, demo_dir):
     """``trainerN.py``, ``testerN.py``, ``readerN.py`` with no arguments meet the task's bar."""
-    from utrans.tasks import task_by_number
+    from utrans.core.tasks import task_by_number
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))

@@ -166,8 +166,8 @@ def test_adapter_options_reach_the_loss_and_are_checked(data):
 
 def test_demo_adapter_options_apply_to_the_demo_model_only():
     from utrans import train
-    from utrans.options import defaults
-    from utrans.tasks import get_task
+    from utrans.core.options import defaults
+    from utrans.core.tasks import get_task
 
     task = get_task("dis")
     opts = defaults(train.TRAIN_OPTIONS, {}, "fit")

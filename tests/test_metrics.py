@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from utrans import decode as D
+from utrans.processing import decode as D
 from utrans import metrics as M
 
 

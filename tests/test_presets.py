@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from conftest import require_reference
 
-from utrans import presets
+from utrans.core import presets
 from utrans.models import UTransBackbone
-from utrans.presets import (
+from utrans.core.presets import (
     PRESETS,
     ChecksumError,
     PresetUnavailableError,

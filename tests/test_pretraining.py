@@ -74,7 +74,7 @@ def test_tester0_and_reader0(pretrained):
 def test_reconstruction_rows_by_hand():
     """A reconstruction equal to twice the clean trace: MAE = mean |clean|, correlation 1."""
     from utrans.evaluate import reconstruction
-    from utrans.tasks import get_task
+    from utrans.core.tasks import get_task
 
     rng = np.random.default_rng(1)
     clean = rng.standard_normal((2, 100, 3))

@@ -45,7 +45,7 @@ def _utrans_models():
 
 def test_every_utrans_registry_model_has_a_recipe():
     from utrans.models import registry
-    from utrans.tasks import get_task
+    from utrans.core.tasks import get_task
 
     names = _utrans_models()
     assert len(names) == 6
@@ -118,7 +118,7 @@ def test_loss_is_the_trainer_loss():
     """The notebooks' loss equals the loss the trainer compiles for the task today."""
     import keras
 
-    from utrans.tasks import get_task
+    from utrans.core.tasks import get_task
 
     for r in RECIPES.values():
         assert keras.losses.get(r.loss) is not None
@@ -176,7 +176,7 @@ def test_fields_are_all_accounted_for():
 
 
 def _parser(task_name):
-    from utrans.tasks import get_task
+    from utrans.core.tasks import get_task
     from utrans.train import _parser as trainer_parser
 
     return trainer_parser(get_task(task_name))

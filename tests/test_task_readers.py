@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from script_runner import run_script
-from utrans import adapters, losses
-from utrans.tasks import get_task
+from utrans import adapters
+from utrans.models import losses
+from utrans.core.tasks import get_task
 
 
 def _read(tmp_path, number, frame):

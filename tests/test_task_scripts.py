@@ -200,7 +200,7 @@ def test_checkpoint_pth_through_tester(dataset, reference, tmp_path):
     from utrans.convert import load_torch_checkpoint
     from utrans.data import DataGenerator
     from utrans.models import get_model
-    from utrans.tasks import get_task
+    from utrans.core.tasks import get_task
 
     pth = reference("baselines/magnet.pth")
     work, files = dataset

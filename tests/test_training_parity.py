@@ -12,7 +12,7 @@ polarity, clarity) through the task's labeller and the model's adapter
 (conventions of the reference's DiTing data: 50 Hz, 8192 samples), never from
 the stored targets; the loss is the adapter's, compiled as ``fit`` compiles
 it; gradients come from a ``tf.GradientTape`` with the layers in inference
-mode; picks from :func:`utrans.decode.decode_outputs` with the model's
+mode; picks from :func:`utrans.processing.decode.decode_outputs` with the model's
 conventions. Only ``x`` (the waveforms) is taken from the file. No golden
 number is written here, so the same tests pass on any batch built by the
 reference recipe.
@@ -31,11 +31,11 @@ import pytest
 import utrans.models as models
 from utrans.adapters import get_adapter
 from utrans.augment import Batch
-from utrans.conventions import get_conventions
+from utrans.core.conventions import get_conventions
 from utrans.convert import load_torch_checkpoint
-from utrans.decode import decode_outputs
+from utrans.processing.decode import decode_outputs
 from utrans.labels import get_labeller
-from utrans.tasks import get_task
+from utrans.core.tasks import get_task
 
 #: Sampling rate of the reference's data (DiTing) and the data layer's rate.
 REFERENCE_RATE = 50.0

@@ -38,7 +38,6 @@ __all__ = [
     "Batch",
     "DropChannel",
     "FrequencyMask",
-    "Normalize",
     "PreEmphasis",
     "ScaleAmplitude",
     "ShiftEvent",
@@ -145,40 +144,6 @@ class Step:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
-
-
-class Normalize(Step):
-    """Remove the mean of each channel and divide by its std or its max (zero-safe).
-
-    Args:
-        mode: ``'std'`` or ``'max'`` (the maximum of the demeaned channel, as in
-            EQTransformer); ``None`` only removes nothing (identity).
-        on: which traces.
-    """
-
-    def __init__(self, mode="std", on=None):
-        super().__init__(1.0, on)
-        if mode not in ("std", "max", None):
-            raise ValueError(f"Normalize: mode must be 'std', 'max' or None. Received: mode={mode!r}")
-        self.mode = mode
-
-    def apply(self, batch, rng, rows):
-        if self.mode is None or len(rows) == 0:
-            return
-        view = _as_slice(rows)
-        x = batch.x[view] if view is not None else batch.x[rows]
-        x -= x.mean(axis=-1, keepdims=True, dtype=np.float32)
-        if self.mode == "std":
-            scale = np.sqrt(np.einsum("bct,bct->bc", x, x) / x.shape[-1])
-        else:
-            scale = x.max(axis=-1)
-        scale[~(scale > 0)] = 1.0
-        x /= scale[..., None].astype(np.float32)
-        if view is None:
-            batch.x[rows] = x
-
-    def get_config(self):
-        return {"mode": self.mode, "on": self.on}
 
 
 class ShiftEvent(Step):
@@ -451,22 +416,22 @@ class TimeMask(Step):
         return {"max_samples": self.max_samples, "on": self.on}
 
 
-def reference_steps(norm_mode="std", add_event_r=None, add_gap_r=None, shift_event_r=None,
-                    add_noise_r=None, drop_channe_r=None, scale_amplitude_r=None,
-                    pre_emphasis=False):
-    """The two pipelines of the U-Trans / EQTransformer generators.
+def reference_steps(add_event_r=None, add_gap_r=None, shift_event_r=None, add_noise_r=None,
+                    drop_channel_r=None, scale_amplitude_r=None, pre_emphasis=False):
+    """The two step lists of the U-Trans / EQTransformer generators.
+
+    Normalisation is not a step: the model's pipeline normalises every
+    window, augmented or not (:mod:`utrans.processing.normalize`).
 
     Args:
-        norm_mode: ``'std'``, ``'max'`` or ``None``.
-        add_event_r, add_gap_r, shift_event_r, add_noise_r, drop_channe_r,
-            scale_amplitude_r: rates (``None`` disables the step).
+        add_event_r, add_gap_r, shift_event_r, add_noise_r, drop_channel_r,
+            scale_amplitude_r: rates (``None`` or 0 disables the step).
         pre_emphasis: apply pre-emphasis to augmented earthquakes.
 
     Returns:
-        ``(clean_steps, augment_steps)``: the clean pipeline shifts at half the
-        rate and normalises; the augmented one shifts, adds an event, adds
-        noise, drops channels, scales, pre-emphasises (earthquakes), drops
-        channels and adds gaps (noise), and normalises.
+        ``(clean_steps, augment_steps)``: the clean steps shift at half the
+        rate; the augmented ones shift, add an event, add noise, drop
+        channels, scale, pre-emphasise (earthquakes) and add gaps (noise).
     """
     clean, aug = [], []
     if shift_event_r:
@@ -476,15 +441,12 @@ def reference_steps(norm_mode="std", add_event_r=None, add_gap_r=None, shift_eve
         aug.append(AddEvent(add_event_r))
     if add_noise_r:
         aug.append(AddNoise(add_noise_r))
-    if drop_channe_r:
-        aug.append(DropChannel(drop_channe_r, on="all"))
+    if drop_channel_r:
+        aug.append(DropChannel(drop_channel_r, on="all"))
     if scale_amplitude_r:
         aug.append(ScaleAmplitude(scale_amplitude_r))
     if pre_emphasis:
         aug.append(PreEmphasis())
     if add_gap_r:
         aug.append(AddGap(add_gap_r, on="noise"))
-    if norm_mode:
-        clean.append(Normalize(norm_mode))
-        aug.append(Normalize(norm_mode))
     return clean, aug

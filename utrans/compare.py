@@ -16,7 +16,9 @@ interval (traces resampled with replacement, 1000 times), the trivial
 baseline's value, the parameter count, the training time per epoch and the
 end-to-end inference throughput of the tester (traces/s, data reading
 included), all measured in the same run. The command line is
-``utrans compare --task magnitude --models utrans_vit_magnitude,seist_s_emg,magnet``.
+``utrans compare --task magnitude --models utrans_vit_magnitude,seist_s_emg,magnet``
+(:mod:`utrans.cli.compare`). Every argument is checked before the first
+model trains.
 
 With no data, the models train on the embedded synthetic dataset (written
 once, the same for every model) with the small demo settings of each model's
@@ -27,21 +29,29 @@ train with the options given (the same for every model).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import pathlib
 import time
+import warnings
 
 import numpy as np
+import pandas as pd
+import scipy.stats
+
+from utrans import evaluate, plots
+from utrans.core.io import output_dir, write_csv, write_text
+from utrans.core.tasks import QUANTITIES, get_task, tasks_of
+from utrans.evaluate import kinds
+from utrans.loading import check_model_quantity, plan_conventions
+from utrans.train import DataFiles, fit, write_demo_data
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["bootstrap_interval", "compare", "main"]
+__all__ = ["bootstrap_interval", "compare"]
 
 
 def bootstrap_interval(frame, score, n_boot=1000, seed=0, level=0.95):
-    """Percentile bootstrap interval of ``score(frame)`` over the frame's rows.
+    """Percentile bootstrap interval of ``score(frame)`` over the frame's rows (scipy.stats.bootstrap).
 
     Args:
         frame: the predictions DataFrame (one row per trace).
@@ -51,27 +61,22 @@ def bootstrap_interval(frame, score, n_boot=1000, seed=0, level=0.95):
         level: interval coverage.
 
     Returns:
-        ``(low, high)`` (NaN when the frame is empty).
+        ``(low, high)`` (NaN when the frame is empty or the score is undefined).
     """
-    if not len(frame):
+    if len(frame) < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(frame), len(frame))
-        values.append(score(frame.iloc[idx].reset_index(drop=True)))
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return float("nan"), float("nan")
-    tail = (1.0 - level) / 2.0 * 100.0
-    return float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))
+    with warnings.catch_warnings():  # a degenerate score (one class left) gives NaN, said below
+        warnings.simplefilter("ignore")
+        result = scipy.stats.bootstrap(
+            (np.arange(len(frame)),), lambda idx: score(frame.iloc[idx].reset_index(drop=True)),
+            vectorized=False, n_resamples=int(n_boot), confidence_level=level,
+            method="percentile", random_state=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return float(low), float(high)
 
 
 def _home_task(model, quantity, default):
     """The task whose script trains ``model`` by default (its demo settings), else ``default``."""
-    from utrans.tasks import tasks_of
-
     for task in tasks_of(quantity):
         if task.default_model == model:
             return task
@@ -80,8 +85,6 @@ def _home_task(model, quantity, default):
 
 def _demo_options(model, task, home):
     """fit() options reproducing the demo settings of ``model``'s own script."""
-    from utrans.resolve import plan_conventions
-
     demo = home.demo
     opts = {k: demo[k] for k in ("epochs", "batch_size", "learning_rate", "patience")
             if k in demo}
@@ -92,8 +95,8 @@ def _demo_options(model, task, home):
             opts[key] = getattr(conv, key)
     if model == home.default_model:
         opts["demo_size"] = True
-        if demo.get("adapter_options"):
-            opts["adapter_options"] = dict(demo["adapter_options"])
+        if demo.get("objective_options"):
+            opts["objective_options"] = dict(demo["objective_options"])
     if demo.get("augmentation") is False:
         opts["augmentation"] = False
     return opts
@@ -120,7 +123,7 @@ def compare(task, models, data=None, *, output_name="compare", seed=0, n_boot=10
     """Train, test and read several models of one quantity on the same data; returns the table.
 
     Args:
-        task: a task (name, number or :class:`utrans.tasks.Task`) or a quantity
+        task: a task (name, number or :class:`utrans.core.tasks.Task`) or a quantity
             name (``"magnitude"``: its first script's task).
         models: model names (``["utrans_vit_magnitude", "seist_s_emg", "magnet"]``,
             or a comma-separated string), or ``{name: {fit options}}`` /
@@ -135,14 +138,12 @@ def compare(task, models, data=None, *, output_name="compare", seed=0, n_boot=10
     Returns:
         A pandas DataFrame, one row per model (also ``comparison.csv``).
     """
-    import pandas as pd
-
-    from utrans import evaluate
-    from utrans.evaluate import kinds
-    from utrans.tasks import QUANTITIES, get_task, tasks_of
-    from utrans.train import DataFiles, fit, output_dir, write_demo_data
-
     task = tasks_of(task)[0] if task in QUANTITIES else get_task(task)
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be at least 1. Received: n_boot={n_boot}")
+    models = _normalise_models(models)
+    for name, _ in models:  # every model checked before the first one trains
+        check_model_quantity(name, _home_task(name, task.quantity, task))
     kind = kinds.module(task.kind)
     metric, baseline_key, better = kind.headline(task)
     out = output_dir(output_name)
@@ -155,7 +156,7 @@ def compare(task, models, data=None, *, output_name="compare", seed=0, n_boot=10
     if files.test is None:
         raise ValueError("compare needs a test split: data['test'] is missing.")
     rows = []
-    for name, own in _normalise_models(models):
+    for name, own in models:
         home = _home_task(name, task.quantity, task)
         fit_opts = dict(_demo_options(name, task, home) if demo else {})
         fit_opts.update(options)
@@ -192,10 +193,7 @@ def _fmt(v, digits=4):
 
 
 def _write(table, out, task, metric, better, demo):
-    from utrans import plots
-    from utrans.evaluate import write_csv_atomic
-
-    write_csv_atomic(table, out / "comparison.csv")
+    write_csv(table, out / "comparison.csv")
     lines = [f"# {task.quantity}: {metric} ({better} is better)", "",
              "Synthetic demo data; numbers show that the pipeline works, not how the models "
              "compare on real records." if demo else "", "",
@@ -205,56 +203,7 @@ def _write(table, out, task, metric, better, demo):
         lines.append(f"| {r.model} | {_fmt(r.value)} | [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
                      f"{_fmt(r.baseline)} | {_fmt(r.parameters)} | {_fmt(r.seconds_per_epoch, 3)}"
                      f" | {_fmt(r.inference_traces_per_s, 3)} |")
-    (out / "comparison.md").write_text("\n".join(lines) + "\n")
+    write_text("\n".join(lines) + "\n", out / "comparison.md")
     plots.plot_comparison(table, out / "comparison.png", title=f"{task.quantity}: {metric}")
     logger.info("\n%s", "\n".join(lines))
     logger.info("Comparison written to %s", out)
-
-
-def main(argv=None):
-    """``utrans compare``: the command line of :func:`compare`."""
-    import argparse
-
-    from utrans.convert import CheckpointMismatchError
-    from utrans.formats import DataError
-    from utrans.options import OPTIONS, add_options
-    from utrans.presets import PresetUnavailableError
-    from utrans.resolve import ModelInputError
-    from utrans.tasks import QUANTITIES, TASKS
-    from utrans.train import DataFiles
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(
-        prog="utrans compare",
-        description="Train, test and read several models of one quantity on the same data with "
-                    "the same seed; write comparison.csv/.md/.png. With no data options: the "
-                    "synthetic demo dataset (a few minutes).")
-    parser.add_argument("--task", required=True,
-                        help=f"Quantity ({', '.join(QUANTITIES)}) or task name/number "
-                             f"({', '.join(TASKS)}).")
-    parser.add_argument("--models", required=True,
-                        help="Comma-separated registered models of the quantity.")
-    parser.add_argument("--n_boot", type=int, default=1000,
-                        help="Bootstrap resamples of the metric interval (default: %(default)s).")
-    names = ("input_hdf5", "input_trainset", "input_validset", "input_testset", "output_name",
-             "epochs", "batch_size", "learning_rate", "patience", "seed", "max_traces",
-             "skip_bad", "no_augmentation", "run_eagerly", "verbose")
-    add_options(parser, [n for n in names if n in OPTIONS and n != "no_augmentation"] +
-                ["augmentation"], defaults={"output_name": "compare", "verbose": 0})
-    args = {k: v for k, v in vars(parser.parse_args(argv)).items()}
-    files = {k: args.pop(f"input_{k}" if k == "hdf5" else f"input_{k}set")
-             for k in ("hdf5", "train", "valid", "test")}
-    data = DataFiles(**files) if files["hdf5"] else None
-    task, models = args.pop("task"), args.pop("models")
-    given = {k: v for k, v in args.items() if v is not None and v != OPTIONS.get(
-        k, None) and (k not in OPTIONS or v != OPTIONS[k].default)}
-    given.setdefault("verbose", args["verbose"])
-    try:
-        table = compare(task, models, data, **given)
-    except (DataError, PresetUnavailableError, FileNotFoundError, ModelInputError,
-            CheckpointMismatchError, KeyError, ValueError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        parser.exit(2, f"{parser.prog}: error: {message}\n")
-    print(json.dumps(table.drop(columns=["run"]).to_dict(orient="records"), indent=1,
-                     default=float))
-    return table

@@ -1,34 +1,33 @@
-"""One data generator for every task, split checks, and the learning-rate schedule.
+"""One data generator for every task and model, split checks, and the learning-rate schedule.
 
 :class:`DataGenerator` is a ``keras.utils.PyDataset``: format reader ->
-augmentation steps -> labeller -> ``(x, y)`` batches, ``x`` float32
-``(batch, dim, 3)`` (E, N, Z).
+augmentation steps -> the model's pipeline -> labeller -> ``(x, y)`` batches::
 
-One calling convention: the positional arguments follow the reference
-generators (``list_IDs, file_name, dim, batch_size, n_channels, phase_window,
-shuffle, norm_mode, ...``) so ported scripts work unchanged; everything the
-reference does not have (``labeller=``, ``steps=``, ``seed=``, ``skip_bad=``,
-...) is keyword-only::
+    gen = DataGenerator(ids, "merged.hdf5", pipeline=model, labeller="magnitude",
+                        batch_size=32, steps=clean, augment_steps=augmented,
+                        augmentation=True, seed=0)
 
-    gen = DataGenerator(list_IDs, "DataCollected.hdf5", dim=6000, batch_size=32,
-                        norm_mode="std", augmentation=True, add_event_r=0.6,
-                        shift_event_r=0.99, add_noise_r=0.3, drop_channe_r=0.5,
-                        add_gap_r=0.2, task="location", seed=0)
+* the reader returns each trace as stored (float32 ``(dim, 3)``, E, N, Z);
+* the augmentation steps (:mod:`utrans.augment`) move, mix, mask and scale the
+  raw traces and the picks with them (:func:`utrans.augment.reference_steps`
+  builds the U-Trans / EQTransformer recipe);
+* the model's pipeline (:class:`utrans.pipeline.Pipeline`, made from the
+  model, its conventions or a pipeline given as ``pipeline=``) turns the
+  traces into model inputs: component order, resampling to the model's rate,
+  the window (from the start, or around P), normalisation. Without a
+  pipeline the inputs are the traces themselves, normalised (``std``), in
+  the data's E, N, Z order and rate;
+* the labeller (:mod:`utrans.labels`; a name such as ``"magnitude"`` or an
+  object, for training the objective's labeller of :mod:`utrans.objectives`)
+  makes the targets from the metadata and the picks after augmentation, in
+  the model's window.
 
-    gen = DataGenerator(ids, path, batch_size=32, labeller=LocationLabeller(),
-                        steps=[ShiftEvent(0.5), Normalize("std")])
-
-An unknown keyword raises ``TypeError`` naming it. Keywords accepted without
-effect are listed in :data:`LABELLER_KEYWORDS` (no effect when ``labeller=``
-is given); ``steps=`` replaces the reference augmentation keywords
-(:data:`STEP_KEYWORDS`), and giving both is an error.
-
-Batch semantics follow the reference: without augmentation a batch holds
-``batch_size`` traces and there are ``floor(n / batch_size)`` batches (set
-``drop_remainder=False`` to keep a last, smaller batch); with
+Batch semantics follow the reference generators: without augmentation a
+batch holds ``batch_size`` traces and there are ``floor(n / batch_size)``
+batches (set ``drop_remainder=False`` to keep a last, smaller batch); with
 ``augmentation=True`` a batch holds ``batch_size // 2`` traces twice, the first
-half through the clean pipeline and the second half through the augmented
-one, and there are ``2 * floor(n / batch_size)`` batches.
+half through the clean steps and the second half through the augmented
+ones, and there are ``2 * floor(n / batch_size)`` batches.
 
 Randomness: batch ``i`` of epoch ``e`` uses
 ``numpy.random.default_rng((seed, e, i))``, and the trace order of epoch ``e``
@@ -57,8 +56,8 @@ Bad traces: a trace is bad when its ID is missing, its waveform has the wrong
 shape, non-finite or all-zero samples, or the metadata its labeller needs is
 missing or out of range (:data:`utrans.formats.METADATA_RANGES`; pick samples
 must lie in ``[0, dim)`` with S after P). With ``skip_bad=False`` a bad trace
-raises one :class:`utrans.formats.BadTraceError` whose one-line message names
-the file and the trace. With ``skip_bad=True`` it is logged, listed in
+raises one :class:`utrans.core.errors.BadTraceError` whose one-line message
+names the file and the trace. With ``skip_bad=True`` it is logged, listed in
 :attr:`DataGenerator.skipped` as ``(trace_id, reason)``, counted in
 :attr:`DataGenerator.skipped_this_epoch`, appended to ``bad_log``, and then
 either replaced by the next good trace of the epoch order (``fill_bad="replace"``,
@@ -81,19 +80,27 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from utrans.augment import Batch, Step, channels_last, reference_steps
-from utrans.formats import (BadTraceError, BaseReader, DataError, is_missing, load_split,
-                            metadata_problems, open_dataset)
+from tqdm.auto import tqdm
+
+from utrans.augment import Batch, Step
+from utrans.core.conventions import Conventions
+from utrans.core.errors import BadTraceError, SplitCheckError
+from utrans.formats import (
+    CHANNEL_ORDER,
+    BaseReader,
+    is_missing,
+    load_split,
+    metadata_problems,
+    open_dataset,
+)
 from utrans.labels import Labeller, get_labeller
+from utrans.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "LABELLER_KEYWORDS",
-    "STEP_KEYWORDS",
     "DataGenerator",
     "SplitCheck",
-    "SplitCheckError",
     "bad_trace_error",
     "check_split",
     "lr_schedule",
@@ -183,19 +190,6 @@ def trace_problems(meta, labeller=None, samples=None):
     return problems
 
 
-class SplitCheckError(DataError):
-    """A split has trace IDs absent from the dataset or traces with unusable metadata.
-
-    Args:
-        message: the one-line summary (names the split file and the dataset).
-        check: the :class:`SplitCheck` with every problem found.
-    """
-
-    def __init__(self, message, check=None):
-        super().__init__(message)
-        self.check = check
-
-
 class SplitCheck:
     """The result of :func:`check_split`.
 
@@ -234,7 +228,7 @@ class SplitCheck:
         return f"SplitCheck({self.summary()})"
 
 
-def check_split(split, dataset, labeller=None, *, task=None, samples=6000, skip_bad=False,
+def check_split(split, dataset, labeller=None, *, samples=6000, skip_bad=False,
                 drop_duplicates=False, name=None, max_listed=5):
     """Check a split before training or testing, from trace IDs and metadata alone.
 
@@ -246,8 +240,8 @@ def check_split(split, dataset, labeller=None, *, task=None, samples=6000, skip_
     Args:
         split: split ``.npy`` path or a list of trace IDs.
         dataset: dataset path or an open reader.
-        labeller: the task's :class:`utrans.labels.Labeller`.
-        task: labeller name (``'location'``, ...) when ``labeller`` is not given.
+        labeller: the task's :class:`utrans.labels.Labeller`, or a labeller name
+            (``'location'``, ...).
         samples: trace length (the model's input length, e.g. 6000).
         skip_bad: return the usable IDs instead of raising when some are not.
         drop_duplicates: keep only the first of repeated IDs (testing: one
@@ -265,8 +259,8 @@ def check_split(split, dataset, labeller=None, *, task=None, samples=6000, skip_
         SplitFileError: the split file is unreadable (see :func:`load_split`).
         FileNotFoundError: the split or the dataset does not exist.
     """
-    if labeller is None and task is not None:
-        labeller = get_labeller(task, dim=samples)
+    if isinstance(labeller, str):
+        labeller = get_labeller(labeller, dim=samples)
     if isinstance(split, (str, os.PathLike)):
         ids = load_split(split)
         name = name or str(split)
@@ -393,47 +387,32 @@ def bad_trace_error(exc, generators=()):
 _CORE = ("trace_p_arrival_sample", "trace_s_arrival_sample", "trace_coda_end_sample")
 _UNKNOWN, _INDIRECT = -2, -1
 
-#: Reference keywords that configure the labeller: no effect when ``labeller=`` is given.
-LABELLER_KEYWORDS = ("task", "label_type", "phase_window", "coda_ratio", "max_d", "min_d")
 
-#: Reference keywords that configure the augmentation steps; ``steps=`` replaces them.
-STEP_KEYWORDS = ("norm_mode", "add_event_r", "add_gap_r", "shift_event_r", "add_noise_r",
-                 "drop_channe_r", "scale_amplitude_r", "pre_emphasis")
-
-_STEP_DEFAULTS = {"norm_mode": "std", "add_event_r": None, "add_gap_r": None, "shift_event_r": None,
-                  "add_noise_r": None, "drop_channe_r": None, "scale_amplitude_r": None,
-                  "pre_emphasis": False}
+def data_pipeline(samples, sampling_rate=100.0):
+    """The pipeline of the data as stored: E, N, Z at its rate, whole traces, ``std`` normalisation."""
+    return Pipeline(Conventions(sampling_rate=sampling_rate, component_order=CHANNEL_ORDER,
+                                in_samples=samples, normalization="std", head="utrans"))
 
 
 class DataGenerator(keras.utils.PyDataset):
-    """Batches ``(x, y)`` for any task from STEAD, DataCollected or SeisBench files.
-
-    Positional arguments follow the reference generators; the rest is keyword-only.
+    """Batches ``(x, y)`` for any task and model from STEAD, DataCollected or SeisBench files.
 
     Args:
         list_IDs: trace IDs (list/array of str or bytes) or a split ``.npy`` path.
         file_name: dataset path (HDF5 file or SeisBench folder) or an open reader.
-        dim: samples per trace (6000).
+        pipeline: the model's :class:`~utrans.pipeline.Pipeline`, or a model or
+            :class:`~utrans.core.conventions.Conventions` to make it from;
+            ``None``: the data as stored, normalised (module doc).
+        labeller: a :class:`utrans.labels.Labeller` or a labeller name
+            (``"location"``, ``"magnitude"``, ``"polarity"``, ``"p_pick"``,
+            ``"s_pick"``, ``"dpk"``, ``"baz"``, ``"distance"``, ``"reconstruction"``).
+        dim: samples per stored trace (6000).
         batch_size: traces per batch (32).
-        n_channels: must be 3.
-        phase_window: pick label window in samples (40).
-        shuffle: reshuffle the trace order every epoch.
-        norm_mode: ``'std'``, ``'max'`` or ``None``.
-        label_type: pick curve ``'gaussian'``, ``'triangle'`` or ``'box'``.
-        augmentation: half of each batch is an augmented copy of the other half.
-        add_event_r, add_gap_r, coda_ratio, shift_event_r, add_noise_r, drop_channe_r,
-            scale_amplitude_r: augmentation rates (``None`` disables);
-            ``drop_channel_r`` is accepted as the spelt-out name of ``drop_channe_r``.
-        pre_emphasis: pre-emphasise augmented earthquakes.
-        max_d, min_d: depth normalisation of the location target.
-        task: labeller name when ``labeller`` is not given: ``'location'``,
-            ``'magnitude'``, ``'polarity'``, ``'p_pick'``, ``'s_pick'``, ``'dpk'``,
-            ``'baz'``, ``'distance'``, ``'reconstruction'``.
-        labeller: a :class:`utrans.labels.Labeller` (then :data:`LABELLER_KEYWORDS`
-            have no effect).
-        steps: steps of the clean pipeline (replaces :data:`STEP_KEYWORDS`,
-            which must then be left at their defaults).
+        steps: augmentation steps of the clean half (or of every trace
+            without ``augmentation``).
         augment_steps: steps of the augmented half (default: ``steps``).
+        augmentation: half of each batch is an augmented copy of the other half.
+        shuffle: reshuffle the trace order every epoch.
         seed: random seed of shuffling and augmentation.
         skip_bad: skip bad traces (logged, listed in :attr:`skipped`) instead of raising.
         fill_bad: what takes a skipped trace's place: ``'replace'`` (the next good
@@ -465,62 +444,35 @@ class DataGenerator(keras.utils.PyDataset):
         skipped_last_epoch: ``skipped_this_epoch`` at the last :meth:`on_epoch_end`.
         failure: the :class:`BadTraceError` raised (``skip_bad=False``), else ``None``;
             see :func:`bad_trace_error`.
+        frames: the :class:`~utrans.pipeline.Frame` of the last batch made.
 
     Raises:
-        TypeError: an unknown keyword (``Received: unknown keyword 'augmention'``).
+        TypeError: a bad argument (the message echoes it).
     """
 
-    def __init__(self, list_IDs, file_name, dim=6000, batch_size=32, n_channels=3, phase_window=40,
-                 shuffle=True, norm_mode="std", label_type="gaussian", augmentation=False,
-                 add_event_r=None, add_gap_r=None, coda_ratio=0.4, shift_event_r=None,
-                 add_noise_r=None, drop_channe_r=None, scale_amplitude_r=None, pre_emphasis=False,
-                 max_d=114.5, min_d=1e-5, *, task="location", labeller=None, steps=None,
-                 augment_steps=None, seed=0, skip_bad=False, fill_bad="auto", bad_log=None,
-                 shard=None, drop_remainder=True, cache_metadata=None, input_name=None,
-                 output_name=None, workers=1, use_multiprocessing=False, max_queue_size=10,
-                 **kwargs):
-        if "drop_channel_r" in kwargs:
-            if drop_channe_r is not None:
-                raise TypeError("DataGenerator: give drop_channe_r or drop_channel_r, not both. "
-                                f"Received: drop_channe_r={drop_channe_r}, "
-                                f"drop_channel_r={kwargs['drop_channel_r']}")
-            drop_channe_r = kwargs.pop("drop_channel_r")
-        if kwargs:
-            raise TypeError("DataGenerator: unknown keyword argument(s). Received: "
-                            + ", ".join(f"unknown keyword '{k}'" for k in sorted(kwargs)))
-        if labeller is not None and not isinstance(labeller, Labeller):
-            raise TypeError(f"DataGenerator: labeller must be a utrans.labels.Labeller. "
-                            f"Received: labeller={labeller!r}")
-        if steps is not None:
-            given = {k: v for k, v in dict(
-                norm_mode=norm_mode, add_event_r=add_event_r, add_gap_r=add_gap_r,
-                shift_event_r=shift_event_r, add_noise_r=add_noise_r, drop_channe_r=drop_channe_r,
-                scale_amplitude_r=scale_amplitude_r, pre_emphasis=pre_emphasis).items()
-                if v != _STEP_DEFAULTS[k]}
-            if given:
-                raise TypeError("DataGenerator: steps= replaces the reference augmentation keywords; "
-                                "put every step in steps=/augment_steps=. Received: "
-                                + ", ".join(f"{k}={v!r}" for k, v in given.items()))
+    def __init__(self, list_IDs, file_name, pipeline=None, labeller="location", *, dim=6000,
+                 batch_size=32, steps=None, augment_steps=None, augmentation=False, shuffle=True,
+                 seed=0, skip_bad=False, fill_bad="auto", bad_log=None, shard=None,
+                 drop_remainder=True, cache_metadata=None, input_name=None, output_name=None,
+                 workers=1, use_multiprocessing=False, max_queue_size=10):
+        if isinstance(labeller, str):
+            labeller = get_labeller(labeller, dim=int(dim) if dim else 6000)
+        if not isinstance(labeller, Labeller):
+            raise TypeError(f"DataGenerator: labeller must be a utrans.labels.Labeller or a "
+                            f"labeller name. Received: labeller={labeller!r}")
         if fill_bad not in ("auto", "replace", "drop"):
             raise ValueError(f"DataGenerator: fill_bad must be 'auto', 'replace' or 'drop'. "
                              f"Received: fill_bad={fill_bad!r}")
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
-        if isinstance(dim, Labeller):
-            raise TypeError("DataGenerator: labeller and steps are keyword-only: "
-                            "DataGenerator(ids, file, labeller=..., steps=[...]). "
-                            f"Received: dim={dim!r}")
         if isinstance(dim, (tuple, list)):
             dim = int(dim[0])
         if not isinstance(dim, (int, np.integer)) or dim <= 0:
             raise ValueError(f"DataGenerator: dim must be a positive int. Received: dim={dim!r}")
-        if n_channels != 3:
-            raise ValueError(f"DataGenerator: only 3-component data is supported. Received: n_channels={n_channels}")
         if int(batch_size) < 1 or (augmentation and int(batch_size) < 2):
             raise ValueError(f"DataGenerator: batch_size too small. Received: batch_size={batch_size}")
         self.dim = int(dim)
         self.batch_size = int(batch_size)
-        self.n_channels = 3
         self.shuffle = bool(shuffle)
         self.augmentation = bool(augmentation)
         self.seed = int(seed)
@@ -531,7 +483,6 @@ class DataGenerator(keras.utils.PyDataset):
             fill_bad = "drop" if not self.shuffle and not self.drop_remainder else "replace"
         self.fill_bad = fill_bad
         self.input_name, self.output_name = input_name, output_name
-        self.norm_mode = norm_mode
 
         # reader -------------------------------------------------------------
         self.reader = file_name if isinstance(file_name, BaseReader) else open_dataset(file_name)
@@ -555,23 +506,15 @@ class DataGenerator(keras.utils.PyDataset):
         self.list_IDs = ids
         n = len(ids)
 
-        # labeller and steps -------------------------------------------------------
-        self.task = task if labeller is None else None
-        self.labeller = labeller if labeller is not None else get_labeller(
-            task, max_d=max_d, min_d=min_d, label_type=label_type, phase_window=phase_window,
-            coda_ratio=coda_ratio, dim=self.dim)
-        if steps is not None:
-            self.steps = list(steps)
-            self.augment_steps = list(augment_steps) if augment_steps is not None else list(steps)
-        else:
-            self.steps, ref_aug = reference_steps(
-                norm_mode=norm_mode, add_event_r=add_event_r, add_gap_r=add_gap_r,
-                shift_event_r=shift_event_r, add_noise_r=add_noise_r, drop_channe_r=drop_channe_r,
-                scale_amplitude_r=scale_amplitude_r, pre_emphasis=pre_emphasis)
-            self.augment_steps = list(augment_steps) if augment_steps is not None else ref_aug
+        # pipeline, labeller and steps --------------------------------------
+        self.pipeline = data_pipeline(self.dim) if pipeline is None else Pipeline.of(pipeline)
+        self.labeller = labeller
+        self.steps = list(steps or [])
+        self.augment_steps = list(augment_steps) if augment_steps is not None else list(self.steps)
         for s in self.steps + self.augment_steps:
             if not isinstance(s, Step):
                 raise TypeError(f"DataGenerator: steps must be utrans.augment.Step objects. Received: {s!r}")
+        self.frames = None
 
         # per-trace cache (flat columns, ~100 bytes per trace) ---------------------
         self._offset = np.full(n, _UNKNOWN, dtype=np.int64)
@@ -580,6 +523,7 @@ class DataGenerator(keras.utils.PyDataset):
         self._p = np.full(n, np.nan)
         self._s = np.full(n, np.nan)
         self._coda = np.full(n, np.nan)
+        self._rate = np.full(n, np.nan)
         self._snr_min = np.full(n, np.nan, dtype=np.float32)
         self._noise = np.zeros(n, dtype=bool)
         self._bad = np.zeros(n, dtype=bool)
@@ -722,6 +666,7 @@ class DataGenerator(keras.utils.PyDataset):
         self._p[i] = meta.get("trace_p_arrival_sample", np.nan)
         self._s[i] = meta.get("trace_s_arrival_sample", np.nan)
         self._coda[i] = meta.get("trace_coda_end_sample", np.nan)
+        self._rate[i] = meta.get("trace_sampling_rate_hz", 100.0)
         snr = np.asarray(meta.get("trace_snr_db", np.nan), dtype=np.float64)
         # clipped: a float32 column, and absurd SNRs (1e300 dB) must not warn on the cast
         self._snr_min[i] = np.clip(np.min(snr), -1e30, 1e30) if snr.size else np.nan
@@ -741,11 +686,7 @@ class DataGenerator(keras.utils.PyDataset):
             number of bad traces found (raises instead when ``skip_bad=False``).
         """
         todo = np.flatnonzero(~self._filled & ~self._bad)
-        it = todo
-        if verbose:
-            from tqdm.auto import tqdm
-
-            it = tqdm(todo, desc="metadata")
+        it = tqdm(todo, desc="metadata") if verbose else todo
         for i in it:
             try:
                 self._fill(int(i))
@@ -924,11 +865,12 @@ class DataGenerator(keras.utils.PyDataset):
         return x, y
 
     def get_batch(self, index):
-        """Batch ``index`` as ``(x, y)`` numpy arrays (``x`` float32 ``(batch, dim, 3)``).
+        """Batch ``index`` as ``(x, y)`` numpy arrays (``x`` float32 model inputs).
 
         With ``fill_bad='drop'`` the batch may hold fewer rows than
         ``batch_size`` (none when all its traces are bad); :meth:`batch_ids`
-        names the rows returned.
+        names the rows returned, and :attr:`frames` says where each row's
+        window lies in its trace.
         """
         ids, raw = self._load(index)
         k = len(ids)
@@ -950,13 +892,25 @@ class DataGenerator(keras.utils.PyDataset):
             aug = np.arange(k, b)
             for step in self.augment_steps:
                 step(batch, rng, aug)
-        y = self.labeller.label_batch(batch, rng)
+        inputs, frame = self._inputs(batch, self._rate[rows])
+        y = self.labeller.label_batch(batch, rng, frame=frame, inputs=inputs)
+        self.frames = frame
         self._resolved[index] = [int(i) for i in rows]
         if len(self._resolved) > 4 * max(len(self), 1):
             self._resolved.clear()
-        return channels_last(batch.x), y
+        return inputs, y
+
+    def _inputs(self, batch, rates):
+        """Model inputs of a batch through the pipeline (one rate per batch)."""
+        rate = rates[0] if len(rates) else 100.0
+        rate = 100.0 if not np.isfinite(rate) else float(rate)
+        if len(rates) and not np.all(rates == rates[0]):
+            raise BadTraceError(self.file_name, "*", "traces of one batch have different "
+                                f"sampling rates ({sorted(set(rates.tolist()))} Hz)")
+        return self.pipeline.record_inputs(np.moveaxis(batch.x, 1, 2), rate, CHANNEL_ORDER,
+                                           picks=batch.p)
 
     def __repr__(self):
         return (f"DataGenerator(file='{self.file_name}', traces={len(self.list_IDs)}, "
-                f"batch_size={self.batch_size}, labeller={self.labeller!r}, "
-                f"augmentation={self.augmentation}, seed={self.seed})")
+                f"batch_size={self.batch_size}, pipeline={self.pipeline!r}, "
+                f"labeller={self.labeller!r}, augmentation={self.augmentation}, seed={self.seed})")

@@ -5,16 +5,20 @@ A labeller has two faces:
 * ``labeller(meta)`` for one trace, ``meta`` a metadata dict as returned by
   :mod:`utrans.formats` (keys ``trace_p_arrival_sample``, ``source_depth_km``,
   ...), returning a numpy array;
-* ``labeller.label_batch(batch, rng=None)`` for a :class:`utrans.augment.Batch`
-  (used by the data generator), vectorised over the batch and using the picks
-  *after* augmentation (``batch.p``, ``batch.s``, second-event ``batch.p2``...).
+* ``labeller.label_batch(batch, rng=None, frame=None, inputs=None)`` for a
+  :class:`utrans.augment.Batch` (used by the data generator), vectorised over
+  the batch and using the picks *after* augmentation (``batch.p``,
+  ``batch.s``, second-event ``batch.p2``...). ``frame`` says where the model's
+  windows lie in the records (:class:`utrans.pipeline.Frame`): targets tied
+  to samples are built in the model's window; ``inputs`` are the model inputs
+  the pipeline made (the reconstruction labeller masks them).
 
 Pick and detection curves come in two recipes: the U-Trans one
 (:func:`pick_curve`, :class:`PickLabeller`, :class:`DetectionPickLabeller`:
 the data layer's labels at 100 Hz, used as they are by the U-Trans pickers)
 and SeisT's (:class:`SeisTLabeller`: soft labels built at a model's own rate
 and window from the pick positions, as the SeisT reference trains SeisT,
-PhaseNet and EQTransformer; the adapters of :mod:`utrans.adapters` use it).
+PhaseNet and EQTransformer; the objectives of :mod:`utrans.objectives` use it).
 
 ``required`` lists the metadata keys every trace must have (finite numbers or
 non-empty strings) and ``required_earthquake`` those needed for earthquake
@@ -25,6 +29,8 @@ and trace, instead of writing a wrong label.
 from __future__ import annotations
 
 import numpy as np
+
+from utrans.augment import Batch, FrequencyMask, TimeMask
 
 __all__ = [
     "BackAzimuthLabeller",
@@ -60,12 +66,14 @@ class Labeller:
     def __call__(self, meta):
         raise NotImplementedError
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         """Targets for a batch (default: stack ``__call__`` over per-trace dicts).
 
         Args:
             batch: :class:`utrans.augment.Batch`.
             rng: numpy Generator (used by labellers that corrupt inputs).
+            frame: where the model's windows lie in the records (module doc).
+            inputs: the model inputs of the batch (module doc).
 
         Returns:
             float32 array, first axis the batch.
@@ -119,7 +127,7 @@ class LocationLabeller(Labeller):
                             meta["source_latitude_deg"], meta["source_longitude_deg"],
                             meta["source_depth_km"]).astype(np.float32)
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         m = batch.meta
         return self._target(m["station_latitude_deg"], m["station_longitude_deg"],
                             m["source_latitude_deg"], m["source_longitude_deg"],
@@ -162,7 +170,7 @@ class _ScalarLabeller(Labeller):
     def __call__(self, meta):
         return np.array([meta[self.key]], dtype=np.float32)
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         return np.asarray(batch.meta[self.key], dtype=np.float32)[:, None]
 
 
@@ -189,7 +197,7 @@ class DistanceLabeller(_ScalarLabeller):
     def __call__(self, meta):
         return np.array([meta[self.key] / self.scale], dtype=np.float32)
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         return (np.asarray(batch.meta[self.key], dtype=np.float64) / self.scale).astype(np.float32)[:, None]
 
     def get_config(self):
@@ -206,7 +214,7 @@ class BackAzimuthLabeller(Labeller):
         a = np.radians(float(meta["path_back_azimuth_deg"]))
         return np.array([np.cos(a), np.sin(a)], dtype=np.float32)
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         a = np.radians(np.asarray(batch.meta["path_back_azimuth_deg"], dtype=np.float64))
         return np.stack([np.cos(a), np.sin(a)], axis=-1).astype(np.float32)
 
@@ -229,7 +237,7 @@ class PolarityLabeller(Labeller):
             raise ValueError(f"PolarityLabeller: polarity must be 'positive' or 'negative'. Received: {pol!r}")
         return np.array([1.0 if pol == "positive" else 0.0], dtype=np.float32)
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         pol = np.asarray(batch.meta["trace_p_polarity"], dtype=object)
         return (pol == "positive").astype(np.float32)[:, None]
 
@@ -297,7 +305,7 @@ class PickLabeller(Labeller):
         y = pick_curve(self.samples, meta.get(self._key), self.label_type, self.width)
         return y[:, None]
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         T = batch.samples
         y = np.zeros((len(batch), T, 1), dtype=np.float32)
         first, second = (batch.p, batch.p2) if self.phase == "P" else (batch.s, batch.s2)
@@ -350,7 +358,7 @@ class DetectionPickLabeller(Labeller):
             self._fill(y, meta["trace_p_arrival_sample"], meta["trace_s_arrival_sample"])
         return y
 
-    def label_batch(self, batch, rng=None):
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
         y = np.zeros((len(batch), batch.samples, 3), dtype=np.float32)
         for i in range(len(batch)):
             if not batch.noise[i]:
@@ -601,14 +609,25 @@ class SeisTLabeller(Labeller):
             self._row(out[i], (p[i], p2[i]), (s[i], s2[i]))
         return out.astype(np.float32)
 
-    def label_batch(self, batch, rng=None):
-        """Labels of a :class:`utrans.augment.Batch` whose picks are in ``data_rate`` samples."""
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
+        """Labels of a :class:`utrans.augment.Batch` whose picks are in record samples.
+
+        With a ``frame`` the picks are placed in its windows (its rate and
+        start, :meth:`utrans.pipeline.Frame.to_model`) and the labels have the
+        frame's length; without, the picks are scaled from ``data_rate``.
+        """
         noise = np.asarray(batch.noise, dtype=bool)
+        to_samples = self.to_samples if frame is None else frame.to_model
 
         def picks(v):
-            return np.where(noise, np.nan, self.to_samples(v))
+            return np.where(noise, np.nan, to_samples(v))
 
-        samples = self.samples if self.samples is not None else int(round(batch.samples * self.ratio))
+        if frame is not None:
+            samples = frame.length
+        elif self.samples is not None:
+            samples = self.samples
+        else:
+            samples = int(round(batch.samples * self.ratio))
         return self.from_picks(picks(batch.p), picks(batch.s), picks(batch.p2), picks(batch.s2),
                                samples=samples)
 
@@ -629,34 +648,36 @@ class SeisTLabeller(Labeller):
 
 
 class ReconstructionLabeller(Labeller):
-    """Self-supervised target: the clean trace; the input is corrupted by ``corruptions``.
+    """Self-supervised target: the clean model inputs; the inputs are corrupted by ``corruptions``.
 
-    ``label_batch`` returns the clean waveforms ``(batch, samples, 3)`` and then
-    applies the corruptions (by default the U-Trans pretraining masks) to
-    ``batch.x`` in place.
+    ``label_batch`` returns a copy of the model inputs ``(batch, samples, 3)``
+    (normalised by the pipeline) and then applies the corruptions (by default
+    the U-Trans pretraining masks) to the inputs in place.
 
     Args:
         corruptions: list of steps; default ``[FrequencyMask(300), TimeMask(600)]``.
     """
 
     output_shape = (None, 3)
-    uses_waveform = True
+    uses_inputs = True
 
     def __init__(self, corruptions=None):
-        from utrans.augment import FrequencyMask, TimeMask
-
-        self.corruptions = list(corruptions) if corruptions is not None else [FrequencyMask(300), TimeMask(600)]
+        self.corruptions = list(corruptions) if corruptions is not None else [FrequencyMask(300),
+                                                                              TimeMask(600)]
 
     def __call__(self, meta):
-        raise TypeError("ReconstructionLabeller needs the waveform: use label_batch(batch, rng)")
+        raise TypeError("ReconstructionLabeller needs the waveform: use label_batch(batch, rng, "
+                        "inputs=...)")
 
-    def label_batch(self, batch, rng=None):
-        from utrans.augment import channels_last
-
-        y = channels_last(batch.x)
+    def label_batch(self, batch, rng=None, frame=None, inputs=None):
+        if inputs is None:
+            raise ValueError("ReconstructionLabeller.label_batch needs the model inputs "
+                             "(inputs=...).")
+        y = np.array(inputs, dtype=np.float32)
         rng = np.random.default_rng() if rng is None else rng
+        masked = Batch(np.moveaxis(inputs, 1, 2), noise=batch.noise)  # a view: masks in place
         for step in self.corruptions:
-            step(batch, rng)
+            step(masked, rng)
         return y
 
     def get_config(self):

@@ -25,6 +25,11 @@ import math
 from typing import Sequence
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+from sklearn.metrics import precision_recall_fscore_support
+
+from utrans.processing.geodesy import epicentral_distance_km
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +44,6 @@ __all__ = [
     "backazimuth_metrics",
     "confusion_matrix",
     "classification_metrics",
-    "epicentral_distance_km",
     "location_metrics",
 ]
 
@@ -143,8 +147,6 @@ def match_picks(pred, true, tolerance: float) -> list[tuple[int, int]]:
     if pred.size == 1 or true.size == 1:
         i, j = np.unravel_index(np.argmin(np.where(ok, diff, np.inf)), diff.shape)
         return [(int(i), int(j))]
-    from scipy.optimize import linear_sum_assignment
-
     big = float(diff[ok].sum()) + 1.0
     cost = np.where(ok, diff, big + diff.max() + 1.0)
     rows, cols = linear_sum_assignment(cost)
@@ -439,8 +441,6 @@ def confusion_matrix(y_true, y_pred, labels: Sequence) -> np.ndarray:
     Returns:
         int64 array (C, C).
     """
-    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
-
     t, p = np.asarray(y_true), np.asarray(y_pred)
     _check_same_shape(t, p, "y_true", "y_pred")
     labels = list(labels)
@@ -480,8 +480,6 @@ def classification_metrics(
         ``precision_<label>`` etc., ``labels`` (list) and ``confusion_matrix``
         (nested list of ints, rows = true, columns = predicted).
     """
-    from sklearn.metrics import precision_recall_fscore_support
-
     t = _class_labels(y_true, "y_true", None)
     p = _class_labels(y_pred, "y_pred", threshold)
     _check_same_shape(t, p, "y_true", "y_pred")
@@ -517,41 +515,6 @@ def classification_metrics(
 
 
 # --------------------------------------------------------------------------- location
-def epicentral_distance_km(lat1, lon1, lat2, lon2) -> np.ndarray | float:
-    """WGS84 geodesic distance between points, in km (vectorised, broadcasting).
-
-    Uses ``obspy.geodetics.gps2dist_azimuth`` per pair (geographiclib when
-    installed, else Vincenty's inverse formula). Pairs with a NaN coordinate give NaN.
-
-    Args:
-        lat1: latitude(s) of the first points (degrees).
-        lon1: longitude(s) of the first points (degrees).
-        lat2: latitude(s) of the second points (degrees).
-        lon2: longitude(s) of the second points (degrees).
-
-    Returns:
-        Distances in km; a float for scalar inputs, else an array of the broadcast shape.
-    """
-    from obspy.geodetics import gps2dist_azimuth
-
-    try:
-        a1, o1, a2, o2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (lat1, lon1, lat2, lon2)))
-    except ValueError as err:
-        shapes = [np.shape(v) for v in (lat1, lon1, lat2, lon2)]
-        raise ValueError(f"Coordinate arrays do not broadcast. Received shapes: {shapes}") from err
-    for name, lat in (("lat1", a1), ("lat2", a2)):
-        if np.any(np.abs(lat[~np.isnan(lat)]) > 90):
-            raise ValueError(f"`{name}` must be within [-90, 90] degrees. Received: max |{name}|={np.nanmax(np.abs(lat))}")
-    out = np.full(a1.shape, np.nan)
-    flat = out.reshape(-1)
-    for k, (x1, y1, x2, y2) in enumerate(zip(a1.ravel(), o1.ravel(), a2.ravel(), o2.ravel())):
-        if np.isnan(x1) or np.isnan(y1) or np.isnan(x2) or np.isnan(y2):
-            continue
-        flat[k] = gps2dist_azimuth(float(x1), float(y1), float(x2), float(y2))[0] / 1000.0
-    out = flat.reshape(a1.shape)
-    return float(out) if out.ndim == 0 else out
-
-
 def location_metrics(
     true_lat,
     true_lon,

@@ -16,7 +16,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
 from utrans import metrics as _metrics
+from utrans.processing.geodesy import epicentral_distance_km
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +37,6 @@ __all__ = [
 
 
 def _new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.0, 4.5), **kwargs):
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
@@ -312,8 +314,6 @@ def plot_location_map(station, true_event, pred_event, path, max_lines: int = 50
     ax = axes[0, 0]
     n_lines = min(int(max_lines), tru_k.shape[0])
     if n_lines:
-        from matplotlib.collections import LineCollection
-
         segs = np.stack([tru_k[:n_lines, ::-1], pre_k[:n_lines, ::-1]], axis=1)
         ax.add_collection(LineCollection(segs, colors="0.5", linewidths=0.7, alpha=0.7, label="error"))
     sta_k = sta[~np.isnan(sta).any(axis=1)]
@@ -323,7 +323,7 @@ def plot_location_map(station, true_event, pred_event, path, max_lines: int = 50
     title = f"Epicentres (n={tru_k.shape[0]})"
     if tru_k.shape[0]:
         err = np.asarray(
-            _metrics.epicentral_distance_km(tru_k[:, 0], tru_k[:, 1], pre_k[:, 0], pre_k[:, 1]), dtype=float
+            epicentral_distance_km(tru_k[:, 0], tru_k[:, 1], pre_k[:, 0], pre_k[:, 1]), dtype=float
         ).reshape(-1)
         title += f"  epicentral MAE={np.mean(err):.2f} km  median={np.median(err):.2f} km"
         mid_lat = float(np.nanmean(np.concatenate([tru_k[:, 0], sta_k[:, 0]])))

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
+from obspy.geodetics import gps2dist_azimuth
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +81,6 @@ def synthesize_records(n_events=300, n_noise=60, seed=0, box=None, dim=6000, sam
         list of dicts with ``waveform`` (float32 ``(dim, 3)`` E, N, Z) and the
         metadata fields (``trace_name``, ``category``, picks, coordinates, ...).
     """
-    from obspy.geodetics import gps2dist_azimuth
-
     box = dict(CALIFORNIA_BOX if box is None else box)
     rng = np.random.default_rng(seed)
     fs = float(sampling_rate)
@@ -287,8 +287,6 @@ def write_stead(path, records, csv_path=None):
     Returns:
         ``(hdf5_path, csv_path)``.
     """
-    import pandas as pd
-
     path = Path(path)
     csv_path = Path(csv_path) if csv_path is not None else path.with_suffix(".csv")
     rows = []
@@ -323,8 +321,6 @@ def write_seisbench(folder, records, splits=None, bucket_size=64, component_orde
     Returns:
         the folder path.
     """
-    import pandas as pd
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     perm = ["ENZ".index(c) for c in component_order]

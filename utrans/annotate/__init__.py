@@ -1,9 +1,9 @@
-"""Apply pickers and detectors to continuous records (ObsPy Streams).
+"""Apply models to continuous records (ObsPy Streams, files, SDS archives).
 
 ::
 
     import obspy
-    from utrans.annotate import annotate, classify
+    from utrans.annotate import annotate, classify, characterize
 
     st = obspy.read("day.mseed")
     probs = annotate("seist_m_dpk_diting", st)          # obspy.Stream of probabilities
@@ -11,93 +11,29 @@
     out.picks                                            # pandas DataFrame
 
 Every convention (sampling rate, component order, window length,
-normalisation, labels, thresholds, pick rule) is read from the model.
-One job per submodule:
+normalisation, labels, thresholds, pick rule) is read from the model and
+applied by its pipeline (:class:`utrans.pipeline.Pipeline`); the model runs
+through a runner (:mod:`utrans.runtime`: Keras, or an exported model without
+TensorFlow). One job per submodule:
 
-* :mod:`~utrans.annotate.streams`: grouping per instrument, component
-  mapping, resampling, gap-free segments;
-* :mod:`~utrans.annotate.windows`: where windows go, blinding;
-* :mod:`~utrans.annotate.predict`: the compiled forward pass;
-* :mod:`~utrans.annotate.stacking`: overlapping windows into one curve;
 * :mod:`~utrans.annotate.batching`: the batch loop over stations and segments;
-* :mod:`~utrans.annotate.picks`: picks and detections through :mod:`utrans.decode`;
+* :mod:`~utrans.annotate.picks`: picks and detections of stacked curves;
 * :mod:`~utrans.annotate.core`: :func:`annotate`, :func:`classify`, :class:`Annotator`;
-* :mod:`~utrans.annotate.fast`: inference-only graphs (BatchNorm folded);
 * :mod:`~utrans.annotate.characterization`: polarity, magnitude, back-azimuth and
   distance of every P pick from window models (:func:`characterize`);
 * :mod:`~utrans.annotate.archive`, :mod:`~utrans.annotate.network`,
   :mod:`~utrans.annotate.catalogue`: an SDS archive in station-days over
   worker processes or a Dask cluster, merged into one catalogue
-  (:func:`run_network`, ``utrans-annotate --sds``);
-* :mod:`~utrans.annotate.output`, :mod:`~utrans.annotate.plot`,
-  :mod:`~utrans.annotate.cli`: files, figures and the ``utrans-annotate`` command.
+  (:func:`utrans.annotate.network.run_network`);
+* :mod:`~utrans.annotate.output`, :mod:`~utrans.annotate.plot`: files and figures.
+
+The record side (grouping, joining, resampling, windows, stacking) is in
+:mod:`utrans.processing`.
 """
 
-import importlib
+from utrans.annotate.characterization import Characterizer, characterize
+from utrans.annotate.core import Annotator, annotate, classify
+from utrans.annotate.picks import ClassifyOutput
 
-# Public names -> submodule. Imported on first use, so ``python -m utrans.annotate
-# --help`` answers without loading the deep-learning framework.
-_EXPORTS = {
-    "Accumulator": "stacking",
-    "AnnotateWarning": "streams",
-    "Annotator": "core",
-    "Characterizer": "characterization",
-    "ClassifyOutput": "picks",
-    "DecodeRules": "picks",
-    "InstrumentGroup": "streams",
-    "Predictor": "predict",
-    "Segment": "streams",
-    "SegmentResult": "batching",
-    "StationError": "streams",
-    "WindowPlan": "windows",
-    "annotate": "core",
-    "characterize": "characterization",
-    "classify": "core",
-    "decode_rules": "picks",
-    "decode_segment": "picks",
-    "group_stream": "streams",
-    "make_plan": "windows",
-    "map_components": "streams",
-    "normalize_windows": "predict",
-    "predict_segments": "batching",
-    "resample_trace": "streams",
-    "resolve_model": "core",
-    "run_network": "network",
-}
-
-__all__ = [
-    "Accumulator",
-    "AnnotateWarning",
-    "Annotator",
-    "ClassifyOutput",
-    "DecodeRules",
-    "InstrumentGroup",
-    "Predictor",
-    "Segment",
-    "SegmentResult",
-    "StationError",
-    "WindowPlan",
-    "annotate",
-    "classify",
-    "decode_rules",
-    "decode_segment",
-    "group_stream",
-    "make_plan",
-    "map_components",
-    "normalize_windows",
-    "predict_segments",
-    "resample_trace",
-    "resolve_model",
-]
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = ["Annotator", "Characterizer", "ClassifyOutput", "annotate", "characterize",
+           "classify"]

@@ -20,7 +20,7 @@ default) clipped to the requested range. A unit reads ``pad_s`` seconds of
 the neighbouring chunks on both sides (the SDS client reads across day
 files), so that the model sees the same windows near midnight as in one
 long record (annotate lays windows on an absolute grid, see
-:mod:`utrans.annotate.windows`), and keeps the picks whose peak time falls
+:mod:`utrans.processing.windows`), and keeps the picks whose peak time falls
 inside ``[start, end)``: a pick near midnight belongs to exactly one day.
 
 **Results.** :class:`UnitStore` writes one picks table per unit,
@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
 import json
 import logging
-import os
 import pathlib
-import tempfile
 
 import obspy
 import pandas as pd
+from obspy.clients.filesystem.sds import Client as SDSClient
+
+from utrans.core.io import atomic_write, remove_stale_temporaries, write_csv, write_json
+from utrans.core.presets import sha256sum
 
 __all__ = ["DAY", "FORMATS", "StationDay", "UnitStore", "plan_units", "read_table", "read_unit"]
 
@@ -107,12 +108,10 @@ def _as_time(value, name):
 
 
 def _sds_client(root):
-    from obspy.clients.filesystem.sds import Client
-
     root = pathlib.Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"SDS archive folder not found: {root}")
-    return Client(str(root))
+    return SDSClient(str(root))
 
 
 def plan_units(root, start, end, network="*", station="*", location="*", channel="*",
@@ -190,38 +189,6 @@ def read_unit(root, unit, pad_s=(0.0, 0.0), location="*", channel="*"):
                          and fnmatch.fnmatchcase(tr.stats.channel, channel)])
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write(path, write):
-    """Write ``path`` through a temporary file in its folder, flushed and renamed.
-
-    Args:
-        path: destination.
-        write: callable taking the temporary path.
-
-    Returns:
-        The path.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-    return path
-
-
 def read_table(path):
     """A picks table written by :class:`UnitStore` (CSV or Parquet), text columns as text."""
     path = pathlib.Path(path)
@@ -248,7 +215,7 @@ class UnitStore:
             raise ValueError(f"fmt must be one of {FORMATS}. Received: fmt={fmt!r}")
         if fmt == "parquet":
             try:
-                import pyarrow  # noqa: F401
+                import pyarrow  # noqa: F401 - optional (the parquet extra), checked when asked for
             except ImportError as err:
                 raise ValueError("Parquet tables need pyarrow (pip install pyarrow); or "
                                  "write CSV tables.") from err
@@ -275,7 +242,7 @@ class UnitStore:
             logger.warning("Unreadable marker %s (%s); the unit is done again", path, err)
             return None
         table = self.table_path(unit)
-        if not table.is_file() or _sha256(table) != info.get("sha256"):
+        if not table.is_file() or sha256sum(table) != info.get("sha256"):
             logger.warning("%s does not match its marker; the unit is done again", table)
             return None
         return info
@@ -297,13 +264,13 @@ class UnitStore:
         """
         table = self.table_path(unit)
         if self.fmt == "csv":
-            atomic_write(table, lambda tmp: picks.to_csv(tmp, index=False))
+            write_csv(picks, table)
         else:
-            atomic_write(table, lambda tmp: picks.to_parquet(tmp, index=False))
+            with atomic_write(table) as tmp:
+                picks.to_parquet(tmp, index=False)
         marker = {"unit": unit.unit_id, "start": str(unit.start), "end": str(unit.end),
-                  "table": table.name, "rows": len(picks), "sha256": _sha256(table), **info}
-        text = json.dumps(marker, indent=1, sort_keys=True)
-        atomic_write(self.marker_path(unit), lambda tmp: pathlib.Path(tmp).write_text(text))
+                  "table": table.name, "rows": len(picks), "sha256": sha256sum(table), **info}
+        write_json(marker, self.marker_path(unit))
         return marker
 
     def read(self, unit):
@@ -316,8 +283,6 @@ class UnitStore:
         Returns:
             Number of files removed.
         """
-        removed = 0
-        for tmp in (self.folder / "units").glob("*/.*.part"):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        units = self.folder / "units"
+        folders = [p for p in units.iterdir() if p.is_dir()] if units.is_dir() else []
+        return len(remove_stale_temporaries(*folders))

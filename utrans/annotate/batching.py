@@ -1,11 +1,13 @@
-"""The batch loop: windows of many segments through one compiled forward pass.
+"""The batch loop: windows of many segments through one forward pass of fixed shape.
 
 :func:`predict_segments` pulls segments lazily from instrument groups (a
 group is resampled only when its windows are due, and released when its
 last window is stacked), cuts windows into one reused batch buffer across
-segment and station boundaries so every call of the model is full, and
-yields each segment's stacked curves as soon as its last window is in.
-Memory is one batch, the segments in flight and their outputs.
+segment and station boundaries so every call of the model is full, turns
+them into model inputs and the outputs into curves through the model's
+pipeline (:class:`utrans.pipeline.Pipeline`), and yields each segment's
+stacked curves as soon as its last window is in. Memory is one batch, the
+segments in flight and their outputs.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections import deque
 
 import numpy as np
 
-from utrans.annotate.stacking import Accumulator
-from utrans.annotate.streams import Segment
+from utrans.processing.stacking import Accumulator
+from utrans.processing.streams import Segment
 
 __all__ = ["SegmentResult", "cut_window", "predict_segments"]
 
@@ -26,7 +28,7 @@ class SegmentResult:
     """The stacked model output over one segment.
 
     Args:
-        segment: the :class:`~utrans.annotate.streams.Segment`.
+        segment: the :class:`~utrans.processing.streams.Segment`.
         probabilities: float32 ``(labels, segment.length)``.
         offsets: start samples of the windows that produced it.
     """
@@ -46,59 +48,45 @@ class _State:
         self.remaining = len(offsets)
 
 
-def cut_window(segment, offset, in_samples, out, remove_offset=True):
-    """Copy one window of a segment into ``out`` (channels, in_samples), offset removed.
+def cut_window(segment, offset, out):
+    """Copy one window of a segment into ``out`` ``(in_samples, components)``.
 
-    A full window has each channel's first sample subtracted (in float64, so
-    large offsets of raw counts cost no float32 precision; the compiled
-    forward pass then normalises the window exactly, and the value depends on
-    the window alone, so any cut of a record gives the same windows). A
-    window longer than the rest of the segment has the mean of its samples
-    subtracted and zeros after them (demeaned, then padded). Missing channels
-    are zero.
+    Samples after the segment's end and absent components are zero.
 
-    Args:
-        segment: a :class:`~utrans.annotate.streams.Segment`.
-        offset: the window's first sample.
-        in_samples: window length.
-        out: float32 array (channels, in_samples) to fill.
-        remove_offset: ``False`` copies the samples unchanged (models with
-            ``normalization="none"``).
+    Returns:
+        The number of samples that hold record data (the window's valid part).
     """
-    stop = min(offset + in_samples, segment.length)
+    length = out.shape[0]
+    stop = min(offset + length, segment.length)
     k = stop - offset
     for c, data in enumerate(segment.components):
         if data is None:
-            out[c] = 0.0
+            out[:, c] = 0.0
             continue
-        piece = data[offset:stop]
-        if not remove_offset:
-            out[c, :k] = piece
-            out[c, k:] = 0.0
-        elif k < in_samples:
-            np.subtract(piece, piece.mean(dtype=np.float64), out=out[c, :k], casting="unsafe")
-            out[c, k:] = 0.0
-        else:
-            np.subtract(piece, np.float64(piece[0]), out=out[c], casting="unsafe")
+        out[:k, c] = data[offset:stop]
+        out[k:, c] = 0.0
+    return k
 
 
-def predict_segments(segments, predictor, plan, n_labels, stacking="avg", progress=None):
+def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=None):
     """Annotate segments in full batches; yield each segment's stacked output.
 
     Args:
-        segments: iterable of :class:`~utrans.annotate.streams.Segment` (consumed lazily).
-        predictor: a :class:`~utrans.annotate.predict.Predictor`.
-        plan: a :class:`~utrans.annotate.windows.WindowPlan`.
-        n_labels: number of model outputs per sample.
+        segments: iterable of :class:`~utrans.processing.streams.Segment` (consumed lazily).
+        runner: the model's runner (:mod:`utrans.runtime`).
+        pipeline: the model's :class:`~utrans.pipeline.Pipeline`.
+        plan: a :class:`~utrans.processing.windows.WindowPlan`.
         stacking: ``"avg"`` or ``"max"``.
         progress: optional tqdm-like object, updated with windows done.
 
     Yields:
         :class:`SegmentResult`, in the order of ``segments``.
     """
-    w, batch_size = plan.in_samples, predictor.batch_size
-    remove_offset = predictor.normalization != "none"
-    buffer = np.zeros((batch_size, predictor.channels, w), dtype=np.float32)
+    w, batch_size = plan.in_samples, runner.batch_size
+    n_labels = len(pipeline.conventions.labels)
+    n_comp = len(pipeline.conventions.component_order)
+    buffer = np.zeros((batch_size, w, n_comp), dtype=np.float64)
+    valid = np.zeros((batch_size, 2), dtype=np.int64)
     segments = iter(segments)
     in_flight = deque()  # states whose windows are not all stacked yet, in order
     queue = deque()  # (state, offset) still to be cut
@@ -116,15 +104,17 @@ def predict_segments(segments, predictor, plan, n_labels, stacking="avg", progre
         if not queue:
             break
         batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+        n = len(batch)
         for i, (state, offset) in enumerate(batch):
-            cut_window(state.segment, offset, w, buffer[i], remove_offset)
-        predictions = predictor(buffer[:len(batch)])
-        for pred, (state, offset) in zip(predictions, batch):
+            valid[i, 1] = cut_window(state.segment, offset, buffer[i])
+        inputs = pipeline.window_inputs(buffer[:n], valid[:n])
+        curves = pipeline.curves(runner(inputs))
+        for curve, (state, offset) in zip(curves, batch):
             lo, hi = plan.kept(offset, state.segment.length)
-            state.acc.add(offset + lo, pred[:, lo:hi])
+            state.acc.add(offset + lo, curve[lo:hi].T)
             state.remaining -= 1
         if progress is not None:
-            progress.update(len(batch))
+            progress.update(n)
         while in_flight and in_flight[0].remaining == 0:
             state = in_flight.popleft()
             yield SegmentResult(state.segment, state.acc.result(), state.offsets)

@@ -3,11 +3,9 @@
 * ``picks.csv``: every station-day's picks (:mod:`utrans.annotate.archive`)
   in one table, sorted by peak time, station and phase, with the
   characterisation columns (:mod:`utrans.annotate.characterization`).
-* ``picks.xml`` (optional): QuakeML as :func:`utrans.annotate.output.picks_to_catalog`
-  writes it, and in addition each pick's ``polarity`` from the first
-  polarity column (``U`` -> ``positive``, ``D`` -> ``negative``) and one
-  comment per filled estimate (``magnitude__seist_m_emg_diting=2.134``).
-  The picks are not associated into events.
+* ``picks.xml`` (optional): QuakeML as :func:`utrans.annotate.output.write_quakeml`
+  writes it for files too, the characterisation with each pick. The picks
+  are not associated into events.
 * ``catalogue.png`` (optional): the picks of every station in time (P and S)
   and, when a magnitude column is present, the magnitudes in time.
 """
@@ -17,16 +15,18 @@ from __future__ import annotations
 import logging
 import pathlib
 
+import obspy
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from utrans.annotate.archive import atomic_write
+from utrans.annotate.output import estimate_columns, write_csv, write_quakeml
 
-__all__ = ["merge_units", "plot_catalogue", "write_catalogue", "write_quakeml"]
+__all__ = ["merge_units", "plot_catalogue", "write_catalogue"]
 
 logger = logging.getLogger(__name__)
 
 _SORT = ["peak_time", "trace_id", "phase"]
-_POLARITY = {"U": "positive", "D": "negative"}
 
 
 def merge_units(store, units):
@@ -49,38 +49,6 @@ def merge_units(store, units):
     return frame
 
 
-def _estimate_columns(frame):
-    return [c for c in frame.columns if "__" in c]
-
-
-def write_quakeml(frame, path):
-    """Write the catalogue as QuakeML with the characterisation (module doc).
-
-    Args:
-        frame: the merged picks.
-        path: output file.
-
-    Returns:
-        The path.
-    """
-    from obspy.core.event import Comment
-
-    from utrans.annotate.output import picks_to_catalog
-
-    catalog = picks_to_catalog(frame)
-    estimates = _estimate_columns(frame)
-    polarity = next((c for c in estimates if c.startswith("polarity__")), None)
-    for pick, (_, row) in zip(catalog.events[0].picks, frame.iterrows()):
-        if polarity is not None and row[polarity] in _POLARITY:
-            pick.polarity = _POLARITY[row[polarity]]
-        for column in estimates:
-            value = row[column]
-            if isinstance(value, str) or not pd.isna(value):
-                text = value if isinstance(value, str) else f"{float(value):.4g}"
-                pick.comments.append(Comment(text=f"{column}={text}"))
-    return atomic_write(path, lambda tmp: catalog.write(tmp, format="QUAKEML"))
-
-
 def plot_catalogue(frame, path, title="", dpi=110):
     """Save a PNG overview of the catalogue (module doc).
 
@@ -93,11 +61,7 @@ def plot_catalogue(frame, path, title="", dpi=110):
     Returns:
         The path.
     """
-    import obspy
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    magnitude = next((c for c in _estimate_columns(frame) if c.startswith("magnitude__")), None)
+    magnitude = next((c for c in estimate_columns(frame) if c.startswith("magnitude__")), None)
     fig = Figure(figsize=(12, 6.5 if magnitude else 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2 if magnitude else 1, 1, sharex=True, squeeze=False)[:, 0]
@@ -105,10 +69,11 @@ def plot_catalogue(frame, path, title="", dpi=110):
     times = [obspy.UTCDateTime(t).matplotlib_date for t in frame.get("peak_time", [])]
     frame = frame.assign(_t=times)
     ax = axes[0]
-    for phase, color in (("P", "tab:blue"), ("S", "tab:red")):
+    # P above and S below each station's line: a P and its S seconds later stay apart
+    for phase, color, shift in (("P", "tab:blue", 0.18), ("S", "tab:red", -0.18)):
         rows = frame[frame.phase == phase] if len(frame) else frame
-        ax.scatter(rows["_t"], [stations.index(s) for s in rows.get("trace_id", [])],
-                   marker="|", s=200, color=color, label=f"{phase} ({len(rows)})")
+        ax.scatter(rows["_t"], [stations.index(s) + shift for s in rows.get("trace_id", [])],
+                   marker="|", s=120, linewidths=1.5, color=color, label=f"{phase} ({len(rows)})")
     ax.set_yticks(range(len(stations)), stations)
     ax.set_ylim(-0.7, max(len(stations), 1) - 0.3)
     ax.legend(loc="upper right")
@@ -143,7 +108,7 @@ def write_catalogue(frame, folder, quakeml=False, plot=False):
         The list of paths written.
     """
     folder = pathlib.Path(folder)
-    files = [atomic_write(folder / "picks.csv", lambda tmp: frame.to_csv(tmp, index=False))]
+    files = [write_csv(frame, folder / "picks.csv")]
     if quakeml:
         files.append(write_quakeml(frame, folder / "picks.xml"))
     if plot:

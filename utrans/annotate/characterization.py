@@ -12,31 +12,31 @@
 
 A *window model* gives one estimate per window: SeisT ``pmp``/``emg``/``baz``/``dis``,
 DiTingMotion, the U-Trans CCT and ViT heads, MagNet, BAZ-Network and
-distPT-Network. For every P pick each model gets the window it was trained on:
+distPT-Network. For every P pick each model gets the window it was trained on,
+through its pipeline (:class:`utrans.pipeline.Pipeline`):
 
-* the record of the pick's instrument, grouped and resampled to the model's
-  sampling rate exactly as annotate does it (:mod:`utrans.annotate.streams`),
-  its components in the model's ``component_order``;
+* the record of the pick's instrument, joined, grouped and resampled to the
+  model's sampling rate exactly as annotate does it
+  (:mod:`utrans.processing.streams`), its components in the model's
+  ``component_order``;
 * ``in_samples`` long, the P pick at sample ``int(p_position_ratio *
-  in_samples)`` (the window starts ``round(P) - int(ratio * in_samples)``),
+  in_samples)`` (the window starts ``round(P) - int(ratio * in_samples)``);
   samples the record does not hold (before its start, after its end, across
-  a gap, an absent component) are zero, as in the reference's training cut;
-* normalised as the model's ``conventions.normalization`` says, per channel
-  over the whole window (zero padding included, as the reference normalises
-  its padded training windows); a model whose input has twice as many
-  channels as components (DiTingMotion: ``z, dz``) gets each normalised
-  component followed by its first difference (``dz[0] = 0``).
+  a gap, an absent component) are zero padding;
+* normalised as the model's conventions say over the record samples of the
+  window, the padding left out, as in training; a model that takes each
+  component and its first difference (DiTingMotion: ``z, dz``) gets them.
 
 Windows are batched per model (one compiled forward pass of fixed batch
-shape) and the raw outputs become the quantity through the model's adapter
-(:func:`utrans.adapters.get_adapter`): SeisT ``pmp`` softmax -> probability
-of an upward first motion, MagNet -> magnitude and a standard deviation from
-its log variance, BAZ-Network (cos, sin) and SeisT degrees -> back-azimuth,
+shape) and the raw outputs become estimates through the model's head
+(:mod:`utrans.pipeline.heads`): SeisT ``pmp`` softmax -> probability of an
+upward first motion, MagNet -> magnitude and a standard deviation from its
+log variance, BAZ-Network (cos, sin) and SeisT degrees -> back-azimuth,
 distPT-Network -> distance and P travel time with their deviations.
 
 **Where P sits in the window.** A model's ``conventions.p_position_ratio``
 says it (DiTingMotion: 0.5, its 128-sample window centred on P; the SeisT
-``pmp``/``emg``/``baz``/``dis`` presets: 0.1, see :mod:`utrans.presets`). For a
+``pmp``/``emg``/``baz``/``dis`` presets: 0.1, see :mod:`utrans.core.presets`). For a
 model whose conventions give none (MagNet, BAZ-Network, distPT-Network, the
 U-Trans CCT and ViT heads and any user model), the ``p_position_ratio``
 option is used (default 0.1: P about a tenth into the window, where these
@@ -74,7 +74,12 @@ import warnings
 import numpy as np
 import obspy
 
-from utrans.annotate.streams import MISSING_POLICIES, AnnotateWarning, group_stream
+from utrans.annotate.core import model_name
+from utrans.core.errors import AnnotateWarning, ModelInputError
+from utrans.pipeline import ESTIMATES, Pipeline
+from utrans.processing.streams import MISSING_POLICIES, group_stream
+from utrans.processing.windows import nearest_sample
+from utrans.runtime import load_runner
 
 __all__ = ["NOTE_COLUMN", "Characterizer", "WindowModel", "characterize", "estimate_columns"]
 
@@ -89,198 +94,139 @@ _QUANTITY_COLUMNS = {
     "backazimuth": ("back_azimuth_deg",),
     "distance": ("distance_km", "distance_km_std", "p_travel_s", "p_travel_s_std"),
 }
-# Quantity of a model that is neither a preset nor a registered name, from its conventions.
-_ADAPTER_QUANTITY = {"seist_pmp": "polarity", "ditingmotion": "polarity", "magnet": "magnitude",
-                     "seist_baz": "backazimuth", "baz_network": "backazimuth",
-                     "distpt_network": "distance"}
-_LABEL_QUANTITY = {"U": "polarity", "magnitude": "magnitude", "back_azimuth_deg": "backazimuth",
-                   "distance_km": "distance"}
+# The output label that names the estimate of a quantity (models given as (model, quantity)).
+_QUANTITY_LABEL = {"polarity": "U", "magnitude": "magnitude", "backazimuth": "back_azimuth_deg",
+                   "distance": "distance_km"}
 
 
-def _model_name(spec, model):
-    if isinstance(spec, str):
-        return spec[:-len(".keras")].rsplit("/", 1)[-1] if spec.endswith(".keras") else spec
-    return model.name
-
-
-def _quantity(spec, model, conventions):
-    """The quantity a window model measures (registry first, then its conventions)."""
-    from utrans import presets
-    from utrans.models import list_models, model_task
-
-    for name in (spec if isinstance(spec, str) else None, getattr(model, "name", None)):
-        if name in presets.PRESETS:
-            name = presets.get_preset(name).model
-        if name in list_models():
-            return model_task(name)
-    if conventions.adapter in _ADAPTER_QUANTITY:
-        return _ADAPTER_QUANTITY[conventions.adapter]
-    if conventions.labels and conventions.labels[0] in _LABEL_QUANTITY:
-        return _LABEL_QUANTITY[conventions.labels[0]]
-    return None
+def _columns(estimates, name):
+    """Characterisation columns ``<column>__<name>`` of a model's estimates."""
+    out = {}
+    if "polarity_up" in estimates:
+        up = np.asarray(estimates["polarity_up"], dtype=np.float64)
+        out[f"polarity__{name}"] = np.where(up >= 0.5, "U", "D")
+        out[f"polarity_prob__{name}"] = np.maximum(up, 1.0 - up)
+    for key, values in estimates.items():
+        if key != "polarity_up" and ESTIMATES.get(key) in _QUANTITY_COLUMNS:
+            out[f"{key}__{name}"] = np.asarray(values, dtype=np.float64)
+    return out
 
 
 @dataclasses.dataclass
 class WindowModel:
-    """One window model and how its windows are cut.
+    """One window model, its pipeline and where P sits in its windows.
 
     Args:
         name: column suffix.
-        model: the ``keras.Model``.
-        conventions: its :class:`utrans.conventions.Conventions`.
+        runner: the model's runner (:mod:`utrans.runtime`).
+        pipeline: its :class:`~utrans.pipeline.Pipeline` (with the P position).
         quantity: ``"polarity"``, ``"magnitude"``, ``"backazimuth"`` or ``"distance"``.
-        adapter: its :class:`utrans.adapters.ModelAdapter` (outputs -> quantity).
-        p_position_ratio: where P sits in the window.
-        in_channels: the model's input channels (components, or twice as many
-            with first differences).
-        given: the columns the model fills (found by :meth:`load`).
+        given: the columns the model fills.
     """
 
     name: str
-    model: object
-    conventions: object
+    runner: object
+    pipeline: object
     quantity: str
-    adapter: object
-    p_position_ratio: float
-    in_channels: int
+    given: list = dataclasses.field(default_factory=list)
 
     @classmethod
-    def load(cls, spec, p_position_ratio=0.1):
-        """Build from a preset name, registered name, ``.keras`` path or model object.
+    def load(cls, spec, p_position_ratio=0.1, batch_size=64):
+        """Load a window model: a preset, a ``.keras`` file, a model object or a runner.
 
         Args:
             spec: the model, or ``(model, quantity)`` to name the quantity of a
-                model whose conventions do not tell it.
+                model whose output labels do not tell it.
             p_position_ratio: P position for a model whose conventions give none.
+            batch_size: windows per model call.
 
         Returns:
             A :class:`WindowModel`.
 
         Raises:
-            ValueError: a model that gives no single estimate per window, or
-                whose quantity cannot be told.
+            ModelInputError: a model that gives no single estimate per window,
+                or whose quantity cannot be told.
         """
-        from utrans.adapters import get_adapter
-        from utrans.conventions import get_conventions
-        from utrans.presets import load_model
-        from utrans.tasks import QUANTITIES, tasks_of
-
         quantity = None
         if isinstance(spec, tuple):
             spec, quantity = spec
-        model = load_model(spec)
-        name = _model_name(spec, model)
+        runner = load_runner(spec, batch_size=batch_size)
+        name = model_name(spec, runner)
         try:
-            conv = get_conventions(model)
+            pipeline = Pipeline.of(runner)
         except TypeError as err:
-            raise ValueError(f"Model {name!r} carries no conventions (utrans.conventions): set "
-                             "its sampling rate, component order and window length as "
-                             "model.conventions.") from err
-        quantity = quantity or _quantity(spec, model, conv)
-        if quantity not in _QUANTITY_COLUMNS:
-            known = ", ".join(_QUANTITY_COLUMNS)
-            if quantity in QUANTITIES:
-                raise ValueError(f"characterize applies window models ({known}); {name!r} "
-                                 f"measures {quantity}. Pickers go to annotate/classify.")
-            raise ValueError(f"Cannot tell which quantity model {name!r} measures; give it as "
-                             f"(model, quantity) with quantity one of {known}. "
-                             f"Received: quantity={quantity!r}")
+            raise ModelInputError(f"Model {name!r} carries no conventions: set its sampling "
+                                  "rate, component order and window length as "
+                                  "model.conventions.") from err
+        conv = pipeline.conventions
+        known = ", ".join(_QUANTITY_COLUMNS)
+        if quantity is not None:
+            if quantity not in _QUANTITY_COLUMNS:
+                raise ModelInputError(f"characterize measures {known}. Received: quantity="
+                                      f"{quantity!r}")
+            conv = conv.replace(labels=(_QUANTITY_LABEL[quantity],))
         if conv.in_samples is None:
-            raise ValueError(f"Model {name!r} has no fixed window length (in_samples); "
-                             "characterize needs one.")
-        shape = model.input_shape[0] if isinstance(model.input_shape, list) else model.input_shape
-        channels = int(shape[-1])
-        if channels not in (len(conv.component_order), 2 * len(conv.component_order)):
-            raise ValueError(
-                f"Model {name!r} takes {channels} input channels for components "
-                f"{conv.component_order}; characterize feeds the components, or each "
-                "component and its first difference.")
-        ratio = conv.p_position_ratio
-        if ratio is None:
-            ratio = float(p_position_ratio)
+            raise ModelInputError(f"Model {name!r} has no fixed window length (in_samples); "
+                                  "characterize needs one.")
+        if conv.p_position_ratio is None:
             logger.info("%s: conventions give no P position; P at %.3g of the window", name,
-                        ratio)
-        adapter = get_adapter(tasks_of(quantity)[0], conv)
-        wm = cls(name=name, model=model, conventions=conv, quantity=quantity, adapter=adapter,
-                 p_position_ratio=ratio, in_channels=channels)
+                        p_position_ratio)
+            conv = conv.replace(p_position_ratio=float(p_position_ratio))
+        pipeline = Pipeline(conv)
         # One flat window through the model: traces the forward pass once and tells
-        # which columns the adapter fills (an uncertainty only where the model has one).
-        given = wm.estimates(np.zeros((1, conv.in_samples, len(conv.component_order))))
-        wm.given = [c for c in wm.all_columns() if c in given]
+        # which estimates the model gives (an uncertainty only where it has one).
+        flat = np.zeros((1, conv.in_samples, pipeline.in_channels), dtype=np.float32)
+        try:
+            estimates = pipeline.estimates(runner(flat))
+        except ValueError as err:
+            raise ModelInputError(f"characterize applies window models ({known}); model "
+                                  f"{name!r} gives no single estimate per window ({err}). "
+                                  "Pickers go to annotate/classify; a model whose outputs do "
+                                  "not say what they measure is given as (model, quantity).") \
+                from None
+        found = {ESTIMATES.get(k) for k in estimates} & set(_QUANTITY_COLUMNS)
+        if len(found) != 1:
+            raise ModelInputError(f"characterize applies window models ({known}); {name!r} "
+                                  f"estimates {', '.join(sorted(estimates))}.")
+        wm = cls(name=name, runner=runner, pipeline=pipeline, quantity=found.pop())
+        wm.given = list(_columns(estimates, name))
         return wm
+
+    @property
+    def conventions(self):
+        """The model's conventions (with the P position used)."""
+        return self.pipeline.conventions
+
+    @property
+    def p_position_ratio(self):
+        """Where P sits in the window, as a fraction of it."""
+        return self.conventions.p_position_ratio
 
     @property
     def p_index(self):
         """The window sample on which P sits."""
         return int(self.conventions.in_samples * self.p_position_ratio)
 
-    given: list = dataclasses.field(default_factory=list)
-
-    def all_columns(self):
-        """Every column name a model of this quantity may fill."""
-        return [f"{c}__{self.name}" for c in _QUANTITY_COLUMNS[self.quantity]]
-
     def columns(self):
         """The columns this model fills."""
-        return list(self.given) or self.all_columns()
+        return list(self.given)
 
-    def inputs(self, windows):
-        """Model inputs from raw windows ``(n, in_samples, components)`` (module doc)."""
-        from utrans.annotate.predict import normalize_windows
+    def estimates(self, windows, valid):
+        """The model's columns for raw windows ``(n, in_samples, components)``.
 
-        x = np.asarray(windows, dtype=np.float64)
-        x = normalize_windows(x - x.mean(axis=1, keepdims=True),
-                              self.conventions.normalization)
-        if self.in_channels == x.shape[2]:
-            return x
-        diff = np.zeros_like(x)
-        diff[:, 1:] = np.diff(x, axis=1)
-        return np.concatenate([x, diff], axis=2).astype(np.float32)
-
-    def predict(self, x, batch_size):
-        """Raw model outputs for inputs ``x`` in batches of fixed shape."""
-        import keras
-
-        n = len(x)
-        batch = min(int(batch_size), 1 << max(0, int(n - 1).bit_length()))
-        parts = []
-        for i in range(0, n, batch):
-            chunk = x[i:i + batch]
-            if len(chunk) < batch:
-                chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + x.shape[1:],
-                                                        dtype=x.dtype)])
-            out = self.model.predict_on_batch(chunk)
-            k = min(batch, n - i)
-            parts.append(keras.tree.map_structure(lambda a, k=k: np.asarray(a)[:k], out))
-        return keras.tree.map_structure(lambda *a: np.concatenate(a, axis=0), *parts)
-
-    def estimates(self, windows, batch_size=64):
-        """The quantity's columns for raw windows ``(n, in_samples, components)``.
+        Args:
+            windows: raw samples at the model's rate, in its component order.
+            valid: ``(n, 2)`` ranges of window samples that hold record data.
 
         Returns:
-            dict column -> array of length ``n`` (columns the model does not
-            give are absent).
+            dict column -> array of length ``n``.
         """
-        x = self.inputs(windows)
-        pred, extras = self.adapter.predictions(self.predict(x, batch_size), x, None)
-        pred = np.asarray(pred, dtype=np.float64)
-        name = self.name
-        if self.quantity == "polarity":
-            up = pred[:, 0]
-            return {f"polarity__{name}": np.where(up >= 0.5, "U", "D"),
-                    f"polarity_prob__{name}": np.maximum(up, 1.0 - up)}
-        if self.quantity == "backazimuth":
-            deg = np.degrees(np.arctan2(pred[:, 1], pred[:, 0])) % 360.0
-            return {f"back_azimuth_deg__{name}": deg}
-        first = _QUANTITY_COLUMNS[self.quantity][0]
-        out = {f"{first}__{name}": pred[:, 0]}
-        if "pred_std" in extras:
-            out[f"{first}_std__{name}"] = np.asarray(extras["pred_std"], dtype=np.float64)
-        for key, col in (("pred_p_travel_s", "p_travel_s"),
-                         ("pred_p_travel_s_std", "p_travel_s_std")):
-            if key in extras:
-                out[f"{col}__{name}"] = np.asarray(extras[key], dtype=np.float64)
-        return out
+        inputs = self.pipeline.window_inputs(windows, valid)
+        batch = self.runner.batch_size
+        parts = [self.pipeline.estimates(self.runner(inputs[i:i + batch]))
+                 for i in range(0, len(inputs), batch)]
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return _columns(merged, self.name)
 
 
 def estimate_columns(window_models):
@@ -325,7 +271,8 @@ class Characterizer:
                              f"Received: p_position_ratio={p_position_ratio}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
-        self.window_models = [WindowModel.load(m, p_position_ratio) for m in models]
+        self.window_models = [WindowModel.load(m, p_position_ratio, int(batch_size))
+                              for m in models]
         names = [wm.name for wm in self.window_models]
         if len(set(names)) != len(names):
             raise ValueError(f"Two models share a name; columns would clash. Received: {names}")
@@ -366,7 +313,7 @@ class Characterizer:
             key = (wm.conventions.sampling_rate, wm.conventions.component_order)
             if key not in segments:
                 segments[key] = self._segments(stream, *key)
-            windows, where = [], []
+            windows, valid, where = [], [], []
             for i, t in zip(rows, times):
                 instrument = out.at[i, "instrument"] if "instrument" in out.columns else ""
                 instrument = instrument if isinstance(instrument, str) else ""
@@ -375,10 +322,11 @@ class Characterizer:
                 if window is None:
                     notes[i].append(f"{wm.name}: {reason}")
                 else:
-                    windows.append(window)
+                    windows.append(window[0])
+                    valid.append(window[1])
                     where.append(i)
             if windows:
-                values = wm.estimates(np.stack(windows), self.batch_size)
+                values = wm.estimates(np.stack(windows), np.stack(valid))
                 for col, vals in columns.items():
                     vals[where] = values[col]
             for col, vals in columns.items():
@@ -404,7 +352,7 @@ class Characterizer:
         return found
 
     def _window(self, wm, segments, station, instrument, t):
-        """``(window, None)`` or ``(None, reason)`` for the pick at ``t``."""
+        """``((window, valid), None)`` or ``(None, reason)`` for the pick at ``t``."""
         candidates = [k for k in segments if k != "problems" and k[0] == station
                       and (not instrument or k[1] == instrument)]
         if not candidates:
@@ -417,7 +365,7 @@ class Characterizer:
             for seg in segments[key]:
                 if not seg.start - 0.5 / rate <= t <= seg.end + 0.5 / rate:
                     continue
-                p = round((t - seg.start) * rate)
+                p = int(nearest_sample((t - seg.start) * rate))
                 before_need = min(wm.p_index, round(self.min_span_s[0] * rate))
                 after_need = min(length - 1 - wm.p_index, round(self.min_span_s[1] * rate))
                 have_after = seg.length - 1 - p
@@ -430,14 +378,19 @@ class Characterizer:
 
 
 def _cut(segment, start, length):
-    """Samples ``[start, start + length)`` of a segment, zero outside it, ``(length, components)``."""
+    """Samples ``[start, start + length)`` of a segment, zero outside it.
+
+    Returns:
+        ``(window, valid)``: ``(length, components)`` float64 and the
+        ``[start, stop)`` window samples that hold record data.
+    """
     window = np.zeros((length, len(segment.components)), dtype=np.float64)
     a, b = max(start, 0), min(start + length, segment.length)
     if b > a:
         for c, data in enumerate(segment.components):
             if data is not None:
                 window[a - start:b - start, c] = data[a:b]
-    return window
+    return window, np.array([a - start, max(b, a) - start])
 
 
 def characterize(stream, picks, models, **options):

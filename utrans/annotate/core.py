@@ -1,7 +1,7 @@
 """``annotate`` and ``classify``: a model applied to continuous records.
 
 Everything about the input comes from the model's conventions
-(:mod:`utrans.conventions`): sampling rate, component order, window length,
+(:mod:`utrans.core.conventions`): sampling rate, component order, window length,
 normalisation, output labels, thresholds, minimum pick distance and pick
 rule. :class:`Annotator` holds one model and the run options; its
 :meth:`~Annotator.results` is the reusable core (stream -> stacked curves per
@@ -22,68 +22,62 @@ import pathlib
 import warnings
 from collections import Counter
 
+import numpy as np
 import obspy
+from tqdm.auto import tqdm
 
-from utrans.annotate import picks as _picks
+from utrans.annotate.picks import ClassifyOutput, decode_segment
 from utrans.annotate.batching import predict_segments
-from utrans.annotate.predict import Predictor
-from utrans.annotate.stacking import STACKING
-from utrans.annotate.streams import MISSING_POLICIES, AnnotateWarning, group_stream
-from utrans.annotate.windows import make_plan
+from utrans.core.errors import AnnotateWarning, ModelInputError
+from utrans.pipeline import DETECTION_LABEL, Pipeline
+from utrans.processing.stacking import STACKING
+from utrans.processing.streams import MISSING_POLICIES, group_stream
+from utrans.processing.windows import make_plan
+from utrans.runtime import load_runner
 
-__all__ = ["Annotator", "annotate", "classify", "resolve_model"]
+__all__ = ["Annotator", "annotate", "classify", "model_name"]
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_model(model, name=None):
-    """The model object, its conventions and its display name.
+def model_name(spec, runner):
+    """Display name of a model: the preset or registered name given, a file's stem, or its name."""
+    if isinstance(spec, (str, pathlib.Path)):
+        spec = str(spec)
+        path = pathlib.Path(spec)
+        return path.name.split(".")[0] if path.suffix else spec
+    return getattr(runner, "name", type(spec).__name__)
 
-    Args:
-        model: a preset name (``"seist_m_dpk_diting"``), a registered model name
-            (``"phasenet"``), a ``.keras`` path or a ``keras.Model``.
-        name: display name for the output traces (default: the preset or
-            registry name given, the file stem, or the model's ``name``).
 
-    Returns:
-        ``(model, conventions, name)``.
-
-    Raises:
-        KeyError: an unknown name; ValueError: a model annotate cannot apply.
-    """
-    from utrans.conventions import get_conventions
-    from utrans.presets import load_model
-
-    if isinstance(model, (str, pathlib.Path)):
-        spec = str(model)
-        default = pathlib.Path(spec).stem if spec.endswith(".keras") else spec
-        model = load_model(spec)
-    else:
-        model = load_model(model)
-        default = model.name
-    conv = get_conventions(model)
+def _check_picker(runner, pipeline, name):
+    """Raise unless the model gives one value per input sample for each of its labels."""
+    conv = pipeline.conventions
     if conv.in_samples is None:
-        raise ValueError(f"Model {default!r} has no fixed window length (in_samples); "
-                         "annotate needs one.")
+        raise ModelInputError(f"Model {name!r} has no fixed window length (in_samples); "
+                              "annotate needs one.")
     if not conv.labels:
-        raise ValueError(f"Model {default!r} names no outputs (conventions.labels).")
-    outputs = model.outputs if isinstance(model.outputs, (list, tuple)) else [model.outputs]
-    shapes = [tuple(o.shape) for o in outputs]
-    if any(len(s) != 3 or s[1] != conv.in_samples for s in shapes) or \
-            sum(s[2] for s in shapes) != len(conv.labels):
-        raise ValueError(
+        raise ModelInputError(f"Model {name!r} names no outputs (conventions.labels).")
+    zeros = np.zeros((1, conv.in_samples, pipeline.in_channels), dtype=np.float32)
+    try:
+        curves = pipeline.curves(runner(zeros))
+    except ValueError as err:
+        raise ModelInputError(f"annotate applies pickers and detectors, models with one output "
+                              f"value per input sample for each of their labels; model "
+                              f"{name!r} does not ({err})") from None
+    if curves.shape[1] != conv.in_samples:
+        raise ModelInputError(
             f"annotate applies pickers and detectors: models with one output value per input "
-            f"sample for each of their labels ({'/'.join(conv.labels)}). Model {default!r} "
-            f"outputs {shapes} for windows of {conv.in_samples} samples.")
-    return model, conv, name or default
+            f"sample. Model {name!r} outputs {curves.shape[1]} samples for windows of "
+            f"{conv.in_samples} samples.")
 
 
 class Annotator:
     """One model and the options of applying it to continuous records.
 
     Args:
-        model: preset name, registered name, ``.keras`` path or ``keras.Model``
-            (:func:`utrans.presets.load_model`).
+        model: preset name, ``.keras`` path, ``keras.Model`` or runner
+            (:func:`utrans.runtime.load_runner`; a registered name only with
+            ``allow_random=True``).
         batch_size: windows per model call (the last batch is padded; a run
             with fewer windows uses the next power of two).
         overlap: overlap of consecutive windows: a fraction in ``[0, 1)`` or a
@@ -92,13 +86,15 @@ class Annotator:
             the window, at most half the overlap).
         stacking: ``"avg"`` or ``"max"`` over overlapping windows.
         missing_components: ``"zeros"``, ``"copy"`` or ``"skip"`` for absent
-            components (see :mod:`utrans.annotate.streams`).
+            components (see :mod:`utrans.processing.streams`).
         min_length_s: gap-free spans shorter than this are not annotated.
         errors: ``"warn"``: a bad station is skipped with a warning (an error
             only when no station is left); ``"raise"``: any bad station raises.
         name: display name of the model in trace channels and pick tables.
         fast: use the inference-only graph of the model where one exists
-            (:mod:`utrans.annotate.fast`), numerically equal to the model.
+            (:mod:`utrans.runtime.fast`), numerically equal to the model.
+        allow_random: a registered model name without weights gets random
+            weights (otherwise it is refused: random pickers write nonsense).
 
     Returns:
         An annotator; see :meth:`annotate`, :meth:`classify`, :meth:`results`.
@@ -106,8 +102,7 @@ class Annotator:
 
     def __init__(self, model, *, batch_size=64, overlap=None, blinding=None, stacking="avg",
                  missing_components="zeros", min_length_s=1.0, errors="warn", name=None,
-                 fast=True):
-        self.model, self.conventions, self.name = resolve_model(model, name)
+                 fast=True, allow_random=False):
         if stacking not in STACKING:
             raise ValueError(f"stacking must be one of {STACKING}. Received: stacking={stacking!r}")
         if missing_components not in MISSING_POLICIES:
@@ -117,18 +112,18 @@ class Annotator:
             raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
         if errors not in ("warn", "raise"):
             raise ValueError(f"errors must be 'warn' or 'raise'. Received: errors={errors!r}")
+        self.runner = load_runner(model, batch_size=int(batch_size), fast=fast,
+                                  allow_random=allow_random)
+        self.pipeline = Pipeline.of(self.runner)
+        self.conventions = self.pipeline.conventions
+        self.name = name or model_name(model, self.runner)
+        _check_picker(self.runner, self.pipeline, self.name)
         self.plan = make_plan(self.conventions.in_samples, overlap, blinding)
-        self.batch_size = int(batch_size)
+        self.batch_size = self.runner.batch_size
         self.stacking = stacking
         self.missing_components = missing_components
         self.min_length_s = float(min_length_s)
         self.errors = errors
-        self.fast = bool(fast)
-        self._forward = None
-        if self.fast:
-            from utrans.annotate.fast import inference_function
-
-            self._forward = inference_function(self.model)
 
     @property
     def labels(self):
@@ -140,20 +135,13 @@ class Annotator:
         """Checked instrument groups of a stream (bad ones skipped or raised per ``errors``).
 
         Returns:
-            ``(groups, skipped)`` as :func:`utrans.annotate.streams.group_stream`.
+            ``(groups, skipped)`` as :func:`utrans.processing.streams.group_stream`.
         """
         groups, skipped = group_stream(stream, self.conventions.component_order, self.errors)
         if not groups:
             reasons = "; ".join(f"{gid}: {msg}" for gid, msg in skipped)
             raise ValueError(f"No station of the stream can be annotated. {reasons}")
         return groups, skipped
-
-    def predictor(self, n_windows):
-        """The compiled forward pass for a run of about ``n_windows`` windows."""
-        batch = self.batch_size
-        if n_windows < batch:
-            batch = min(batch, 1 << max(0, int(n_windows - 1).bit_length()))
-        return Predictor(self.model, batch, self.conventions.normalization, self._forward)
 
     def results(self, groups, progress=False, skipped=None):
         """Stacked model output of every gap-free segment of the groups.
@@ -170,15 +158,16 @@ class Annotator:
         """
         rate = self.conventions.sampling_rate
         estimate = sum(self.plan.count(g.duration_samples(rate)) for g in groups)
-        predictor = self.predictor(estimate)
+        runner = self.runner
+        if estimate < runner.batch_size:  # a short run: a smaller batch, padded work avoided
+            runner = runner.resized(min(runner.batch_size,
+                                        1 << max(0, int(estimate - 1).bit_length())))
         segments = self._segments(groups, rate, skipped)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=estimate, unit="win", desc=f"{self.name}", leave=False)
         try:
-            yield from predict_segments(segments, predictor, self.plan, len(self.labels),
+            yield from predict_segments(segments, runner, self.pipeline, self.plan,
                                         self.stacking, bar)
         finally:
             if bar is not None:
@@ -226,16 +215,14 @@ class Annotator:
             "sampling_rate": seg.sampling_rate, "starttime": seg.start,
         }) for k, label in enumerate(self.labels)]
 
-    def decode(self, result, rules):
-        """Pick and detection rows of one segment result (:func:`utrans.annotate.picks.decode_segment`)."""
-        seg = result.segment
-        return _picks.decode_segment(
-            result.probabilities, seg.start, seg.sampling_rate, rules, seg.station,
-            seg.instrument, self.name, windows=(result.offsets, self.plan.in_samples))
+    def thresholds(self, overrides=None):
+        """The model's thresholds with overrides ``{label: value}`` (see the pipeline)."""
+        return self.pipeline.thresholds(overrides)
 
-    def rules(self, thresholds=None, min_peak_distance_s=None):
-        """:class:`utrans.annotate.picks.DecodeRules` of the model with overrides."""
-        return _picks.decode_rules(self.conventions, thresholds, min_peak_distance_s)
+    def decode(self, result, thresholds=None, min_peak_distance_s=None):
+        """Pick and detection rows of one segment result (:func:`utrans.annotate.picks.decode_segment`)."""
+        return decode_segment(result, self.pipeline, thresholds or self.thresholds(),
+                                     min_peak_distance_s, self.name, self.plan.in_samples)
 
     def annotate(self, stream, progress=False):
         """Probability traces of the model over a stream.
@@ -273,20 +260,20 @@ class Annotator:
         Returns:
             A :class:`utrans.annotate.picks.ClassifyOutput`.
         """
-        rules = self.rules(thresholds, min_peak_distance_s)
+        merged = self.thresholds(thresholds)
+        self.pipeline.min_distance(min_peak_distance_s)  # checked before any work
         groups, skipped = self.groups(stream)
         pick_rows, det_rows = [], []
         for result in self.results(groups, progress, skipped):
-            p, d = self.decode(result, rules)
+            p, d = self.decode(result, merged, min_peak_distance_s)
             pick_rows += p
             det_rows += d
-        return _picks.ClassifyOutput.from_rows(
-            self.name, pick_rows, det_rows if rules.detection_threshold is not None else None,
-            skipped)
+        return ClassifyOutput.from_rows(
+            self.name, pick_rows, det_rows if DETECTION_LABEL in merged else None, skipped)
 
 
 _ANNOTATOR_KEYS = ("batch_size", "overlap", "blinding", "stacking", "missing_components",
-                   "min_length_s", "errors", "name", "fast")
+                   "min_length_s", "errors", "name", "fast", "allow_random")
 
 
 def _split(options):

@@ -58,12 +58,19 @@ import warnings
 import numpy as np
 import obspy
 import pandas as pd
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed import Client, LocalCluster, as_completed
+from tqdm.auto import tqdm
 
+from utrans.annotate import catalogue as _catalogue
 from utrans.annotate.archive import DAY, UnitStore, plan_units, read_unit
+from utrans.annotate.characterization import Characterizer
+from utrans.annotate.core import Annotator
+from utrans.annotate.picks import PICK_COLUMNS, ClassifyOutput
+from utrans.core.io import write_json
+from utrans.runtime import conventions_of
 
-__all__ = ["NetworkResult", "QuietWorkers", "RunSettings", "load_models", "local_cluster",
-           "plan_pad", "process_unit", "run_network", "usable_cores"]
+__all__ = ["NetworkResult", "RunSettings", "load_models", "local_cluster", "plan_pad",
+           "process_unit", "run_network", "usable_cores"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,20 +146,12 @@ def plan_pad(model, characterize=(), p_position_ratio=0.1):
         ``(before, after)`` in whole seconds: one picker window plus a margin,
         and at least the part of each characterize window before and after P.
     """
-    from utrans.conventions import get_conventions
-    from utrans.presets import load_model
-
-    def conventions(spec):
-        if isinstance(spec, str) and not spec.endswith(".keras"):
-            return get_conventions(spec)
-        return get_conventions(load_model(spec))
-
-    conv = conventions(model)
+    conv = conventions_of(model)
     window = conv.in_samples / conv.sampling_rate
     margin = _PAD_MARGIN_S + (conv.min_peak_distance_s or 0.0)
     before = after = window + margin
     for spec in characterize:
-        c = conventions(spec[0] if isinstance(spec, tuple) else spec)
+        c = conventions_of(spec[0] if isinstance(spec, tuple) else spec)
         ratio = c.p_position_ratio if c.p_position_ratio is not None else p_position_ratio
         w = c.in_samples / c.sampling_rate
         before = max(before, ratio * w + margin)
@@ -167,27 +166,24 @@ _MODELS = {}
 
 
 def load_models(settings):
-    """The picker, its decoding rules and the characterizer of a run, cached in this process.
+    """The picker, its thresholds and the characterizer of a run, cached in this process.
 
     Args:
         settings: the :class:`RunSettings`.
 
     Returns:
-        ``(annotator, rules, characterizer or None)``; built on the first call
-        for these settings and returned from the cache afterwards.
+        ``(annotator, thresholds, characterizer or None)``; built on the first
+        call for these settings and returned from the cache afterwards.
     """
-    from utrans.annotate.characterization import Characterizer
-    from utrans.annotate.core import Annotator
-
     key = settings.models_key
     if key not in _MODELS:
         annotator = Annotator(settings.model, **dict(settings.annotate))
-        rules = annotator.rules(dict(settings.thresholds), settings.min_peak_distance_s)
+        thresholds = annotator.thresholds(dict(settings.thresholds))
         characterizer = (Characterizer(list(settings.characterize),
                                        **dict(settings.characterize_options))
                          if settings.characterize else None)
         _MODELS.clear()  # one configuration per process at a time
-        _MODELS[key] = (annotator, rules, characterizer)
+        _MODELS[key] = (annotator, thresholds, characterizer)
     return _MODELS[key]
 
 
@@ -208,15 +204,13 @@ def process_unit(root, folder, unit, settings):
         A summary dict: ``unit``, ``status`` (``"done"`` or ``"skipped"``),
         ``rows``, ``seconds``, ``worker``.
     """
-    from utrans.annotate.picks import PICK_COLUMNS, ClassifyOutput
-
     store = UnitStore(folder, settings.fmt)
     marker = store.marker(unit)
     if marker is not None:
         return {"unit": unit.unit_id, "status": "skipped", "rows": marker["rows"],
                 "seconds": 0.0, "worker": _worker_name()}
     began = time.perf_counter()
-    annotator, rules, characterizer = load_models(settings)
+    annotator, thresholds, characterizer = load_models(settings)
     loaded = time.perf_counter()
     stream = read_unit(root, unit, settings.pad_s, settings.location, settings.channel)
     note = ""
@@ -231,7 +225,7 @@ def process_unit(root, folder, unit, settings):
             else:
                 rows = []
                 for result in annotator.results(groups):
-                    rows += annotator.decode(result, rules)[0]
+                    rows += annotator.decode(result, thresholds, settings.min_peak_distance_s)[0]
                 picks = ClassifyOutput.from_rows(annotator.name, rows).picks
         else:
             note = "no data"
@@ -290,10 +284,7 @@ def _check_run_file(folder, settings):
                 + "; ".join(f"{k} was {found.get(k)!r}, now {wanted.get(k)!r}" for k in keys)
                 + "). Use another output folder, or the same settings to resume.")
         return
-    from utrans.annotate.archive import atomic_write
-
-    text = json.dumps(wanted, indent=1, sort_keys=True)
-    atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
+    write_json(wanted, path)
 
 
 def local_cluster(workers):
@@ -308,8 +299,6 @@ def local_cluster(workers):
     Returns:
         A started ``distributed.LocalCluster`` (close it when done).
     """
-    from distributed import LocalCluster
-
     threads = max(1, usable_cores() // workers)
     env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
            "TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
@@ -317,21 +306,8 @@ def local_cluster(workers):
                         dashboard_address=None, silence_logs=logging.ERROR, env=env)
 
 
-class QuietWorkers(WorkerPlugin):
-    """Silence TensorFlow's start-up chatter in each Dask worker (before it imports TensorFlow)."""
-
-    name = "utrans-quiet-framework"
-
-    def setup(self, worker):
-        from utrans.cli import quiet_framework
-
-        quiet_framework()
-
-
 def _dispatch(client, root, folder, units, settings, progress):
     """Submit every unit to a Dask client; yields ``(unit, summary or None, error or None)``."""
-    from distributed import as_completed
-
     tag = uuid.uuid4().hex[:8]  # keys unique to this run, whoever else uses the cluster
     futures = {client.submit(process_unit, str(root), str(folder), unit, settings, pure=False,
                              key=f"utrans-{tag}-{unit.unit_id}"): unit for unit in units}
@@ -348,7 +324,7 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
                 channel="*", output="network_outputs", characterize=(),
                 characterize_options=None, thresholds=None, min_peak_distance_s=None,
                 chunk_s=DAY, fmt="csv", workers=None, scheduler=None, quakeml=False,
-                plot=False, progress=False, quiet=False, **annotate_options):
+                plot=False, progress=False, worker_plugin=None, **annotate_options):
     """Pick (and characterise) every station-day of an SDS archive; merge the catalogue.
 
     Args:
@@ -370,8 +346,9 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
         quakeml: also write the catalogue as QuakeML.
         plot: also write the catalogue overview figure.
         progress: show a progress bar over station-days.
-        quiet: silence TensorFlow's start-up messages in the Dask workers
-            (:class:`QuietWorkers`; command-line entry points set it).
+        worker_plugin: a ``distributed`` ``WorkerPlugin`` registered on the
+            workers before they start (the command line silences the
+            framework's start-up messages in them with one).
         **annotate_options: :class:`~utrans.annotate.Annotator` options
             (``batch_size``, ``overlap``, ``blinding``, ``stacking``,
             ``missing_components``, ``min_length_s``, ``fast``).
@@ -383,8 +360,6 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
         ValueError: bad options, no matching station, or a folder holding a
         run with other settings; FileNotFoundError: no archive at ``root``.
     """
-    from utrans.annotate import catalogue as _catalogue
-
     if not isinstance(model, (str, pathlib.Path)):
         raise TypeError("run_network needs the picker as a name or .keras path (workers build "
                         f"their own copy). Received: {type(model).__name__}")
@@ -418,8 +393,6 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
     logger.info("%d station-day(s), %d already done", len(units), len(units) - len(todo))
     bar = None
     if progress and todo:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(todo), unit="station-day", desc="station-days")
     step = bar.update if bar is not None else (lambda n: None)
     failed = []
@@ -429,15 +402,13 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
                 summaries.append(process_unit(root, folder, unit, settings))
                 step(1)
         elif todo:
-            from distributed import Client
-
             cluster = None
             if scheduler is None:
                 cluster = local_cluster(int(workers or usable_cores()))
             try:
                 with Client(scheduler or cluster) as client:
-                    if quiet:
-                        client.register_plugin(QuietWorkers())
+                    if worker_plugin is not None:
+                        client.register_plugin(worker_plugin)
                     for unit, summary, error in _dispatch(client, root, folder, todo, settings,
                                                           step):
                         if error is None:

@@ -2,13 +2,18 @@
 
 * **CSV**: one row per pick (:data:`utrans.annotate.picks.PICK_COLUMNS`),
   detections in their own CSV.
-* **QuakeML**: an ObsPy ``Catalog`` holding one ``Event`` (the picks are not
-  associated into events) with one ``Pick`` per row: ``time`` = peak time,
-  ``phase_hint``, ``time_errors`` from the pick's start and end
-  (``lower_uncertainty = peak - start``, ``upper_uncertainty = end - peak``),
-  ``evaluation_mode="automatic"``, ``method_id = smi:local/utrans/<model>``,
-  the probability in a comment ``probability=0.9687``, and the waveform id
-  ``NET.STA.LOC.<band+instrument>Z``.
+* **QuakeML** (the package's one QuakeML writer of picks): an ObsPy
+  ``Catalog`` holding one ``Event`` (the picks are not associated into
+  events) with one ``Pick`` per row: ``time`` = peak time, ``phase_hint``,
+  ``time_errors`` from the pick's start and end (``lower_uncertainty = peak -
+  start``, ``upper_uncertainty = end - peak``), ``evaluation_mode="automatic"``,
+  ``method_id = smi:local/utrans/<model>``, the probability in a comment
+  ``probability=0.9687``, and the waveform id of the instrument
+  (``NET.STA.LOC.<band><instrument>?``: the phase is picked on all its
+  components). Characterisation columns (``<quantity>__<model>``) go with
+  each pick: the first polarity column as the pick's ``polarity``
+  (``U`` -> ``positive``, ``D`` -> ``negative``) and one comment per filled
+  estimate (``magnitude__seist_m_emg_diting=2.134``).
 * **miniSEED**: SEED channel codes have three characters, so the
   ``<model>_<label>`` names of :func:`~utrans.annotate.annotate` cannot be
   kept; a probability trace is written with the network, station and
@@ -21,12 +26,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import pathlib
-import tempfile
 
 import numpy as np
 import obspy
+import pandas as pd
 from obspy.core.event import (
     Catalog,
     Comment,
@@ -38,7 +41,10 @@ from obspy.core.event import (
     WaveformStreamID,
 )
 
-__all__ = ["label_code", "mseed_traces", "picks_to_catalog", "write_csv", "write_quakeml"]
+from utrans.core.io import atomic_write, write_csv
+
+__all__ = ["estimate_columns", "label_code", "mseed_traces", "picks_to_catalog", "write_csv",
+           "write_quakeml"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,61 +89,53 @@ def mseed_traces(result, labels):
     }) for k, label in enumerate(labels)]
 
 
-def _atomic(path, write):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-    logger.info("Wrote %s", path)
-    return path
+_POLARITY = {"U": "positive", "D": "negative"}
 
 
-def write_csv(frame, path):
-    """Write a picks or detections DataFrame as CSV (atomically).
-
-    Args:
-        frame: ``pandas.DataFrame``.
-        path: output file.
-
-    Returns:
-        The path.
-    """
-    return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+def estimate_columns(frame):
+    """The characterisation columns of a picks table (``<quantity>__<model>``)."""
+    return [c for c in frame.columns if "__" in c]
 
 
 def picks_to_catalog(picks, model=""):
     """An ObsPy ``Catalog`` of the picks (module doc).
 
     Args:
-        picks: DataFrame with :data:`utrans.annotate.picks.PICK_COLUMNS`.
+        picks: DataFrame with :data:`utrans.annotate.picks.PICK_COLUMNS` and
+            any characterisation columns.
         model: model name for ``method_id`` (default: the ``model`` column).
 
     Returns:
         ``obspy.core.event.Catalog`` with one ``Event`` holding every pick.
     """
     out = []
-    for row in picks.itertuples(index=False):
+    estimates = estimate_columns(picks)
+    polarity = next((c for c in estimates if c.startswith("polarity__")), None)
+    for _, row in picks.iterrows():
         net, sta, loc = row.trace_id.split(".")
         peak = obspy.UTCDateTime(row.peak_time)
         name = model or row.model
-        out.append(Pick(
+        pick = Pick(
             time=peak,
             time_errors=QuantityError(
                 lower_uncertainty=float(peak - obspy.UTCDateTime(row.start_time)),
                 upper_uncertainty=float(obspy.UTCDateTime(row.end_time) - peak)),
             waveform_id=WaveformStreamID(network_code=net, station_code=sta,
-                                         location_code=loc, channel_code=f"{row.instrument}Z"),
+                                         location_code=loc, channel_code=f"{row.instrument}?"),
             phase_hint=row.phase,
             evaluation_mode="automatic",
             method_id=ResourceIdentifier(f"smi:local/utrans/{name}"),
             comments=[Comment(text=f"probability={row.peak_value:.4f}")],
             creation_info=CreationInfo(author="utrans.annotate"),
-        ))
+        )
+        if polarity is not None and row[polarity] in _POLARITY:
+            pick.polarity = _POLARITY[row[polarity]]
+        for column in estimates:
+            value = row[column]
+            if isinstance(value, str) or not pd.isna(value):
+                text = value if isinstance(value, str) else f"{float(value):.4g}"
+                pick.comments.append(Comment(text=f"{column}={text}"))
+        out.append(pick)
     event = Event(picks=out, event_type="not reported",
                   comments=[Comment(text="picks of utrans.annotate, not associated")])
     return Catalog(events=[event], creation_info=CreationInfo(author="utrans.annotate"))
@@ -155,4 +153,7 @@ def write_quakeml(picks, path, model=""):
         The path.
     """
     catalog = picks_to_catalog(picks, model)
-    return _atomic(path, lambda tmp: catalog.write(tmp, format="QUAKEML"))
+    with atomic_write(path) as tmp:
+        catalog.write(str(tmp), format="QUAKEML")
+    logger.info("Wrote %s", path)
+    return path

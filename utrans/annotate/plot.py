@@ -12,6 +12,9 @@ import logging
 import pathlib
 
 import numpy as np
+import obspy
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 __all__ = ["plot_station"]
 
@@ -50,10 +53,6 @@ def plot_station(path, waveforms, probabilities, picks, detections=None, title="
     Returns:
         The path written.
     """
-    import obspy
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(12, 6.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax_w, ax_p = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])

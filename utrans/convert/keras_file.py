@@ -18,7 +18,7 @@ import zipfile
 
 import h5py
 
-from utrans.convert.pytorch import CheckpointMismatchError
+from utrans.core.errors import CheckpointMismatchError
 
 __all__ = ["check_keras_file", "describe_keras_file", "load_keras_weights"]
 

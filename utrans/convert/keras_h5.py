@@ -17,7 +17,7 @@ import os
 import h5py
 import numpy as np
 
-from utrans.convert.pytorch import CheckpointMismatchError
+from utrans.core.errors import CheckpointMismatchError
 
 __all__ = ["LegacyH5Weight", "load_legacy_h5", "read_legacy_h5_weights", "assign_legacy_weights"]
 

@@ -8,13 +8,15 @@ types and tensor rebuilding); any other global, such as ``os.system``, raises
 :class:`UnsafeCheckpointError` before anything runs.
 
 Keras models that can take PyTorch weights implement ``torch_weight_map()``,
-returning a list of :class:`TorchMapping`; :func:`load_torch_checkpoint` checks
-every tensor against that map (missing, unexpected, mis-shaped) and assigns
-nothing unless everything matches.
+returning a list of :class:`TorchMapping` (:class:`utrans.models.torch_port.TorchPortModel`
+builds it); :func:`load_torch_checkpoint` checks every tensor against that map
+(missing, unexpected, mis-shaped) and assigns nothing unless everything
+matches. No framework is imported here.
 """
 
 import collections
 import dataclasses
+import io
 import os
 import pickle
 import zipfile
@@ -22,19 +24,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from utrans.core.errors import CheckpointMismatchError, UnsafeCheckpointError
+
 __all__ = [
-    "CheckpointMismatchError",
     "TorchMapping",
-    "UnsafeCheckpointError",
     "assign_torch_state_dict",
-    "load_torch_checkpoint",
-    "read_torch_state_dict",
     "conv_kernel",
-    "linear_kernel",
-    "identity",
     "conv_transpose_kernel",
+    "guess_torch_model",
+    "identity",
+    "linear_kernel",
+    "load_torch_checkpoint",
     "lstm_bias",
-    "layer_mappings",
+    "read_torch_state_dict",
 ]
 
 # Storage class name -> numpy dtype. BFloat16 has no numpy dtype; it is read
@@ -54,22 +56,6 @@ _STORAGE_DTYPES = {
 
 # Tensors that carry no model parameter (BatchNorm's step counter).
 IGNORED_SUFFIXES = ("num_batches_tracked",)
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """The checkpoint's pickle asks for a global outside the allowed set."""
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint's tensors do not match the model's weights.
-
-    The message is a summary (counts, the first five differences, the model
-    the file looks like); ``problems`` holds every ``(kind, detail)``.
-    """
-
-    def __init__(self, message, problems=()):
-        super().__init__(message)
-        self.problems = list(problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +149,6 @@ def read_torch_state_dict(path):
         byteorder = "little"
         if f"{prefix}byteorder" in names:
             byteorder = archive.read(f"{prefix}byteorder").decode().strip()
-        import io
-
         with archive.open(pkl[0]) as fh:
             obj = _RestrictedUnpickler(io.BytesIO(fh.read()), path).load()
         if not isinstance(obj, dict):
@@ -376,77 +360,3 @@ def load_torch_checkpoint(model, path):
     """
     state_dict = read_torch_state_dict(path)
     return assign_torch_state_dict(model, state_dict, source=os.fspath(path))
-
-
-# --- layer-level helpers ----------------------------------------------------
-
-
-def _lstm_cell_mappings(cell, prefix, suffix):
-    # torch packs the gates as (i, f, g, o); Keras LSTM kernels use the same
-    # (i, f, c, o) order along the last axis, so a transpose is enough.
-    return [
-        TorchMapping(cell.kernel, [f"{prefix}.weight_ih_l0{suffix}"], linear_kernel),
-        TorchMapping(cell.recurrent_kernel, [f"{prefix}.weight_hh_l0{suffix}"], linear_kernel),
-        TorchMapping(cell.bias, [f"{prefix}.bias_ih_l0{suffix}", f"{prefix}.bias_hh_l0{suffix}"],
-                     lstm_bias),
-    ]
-
-
-def layer_mappings(layer, prefix):
-    """The :class:`TorchMapping` list filling one Keras layer from a torch module.
-
-    Supported pairs: ``Conv1D``/``Conv2D`` <- ``Conv1d``/``Conv2d``,
-    ``Conv1DTranspose`` <- ``ConvTranspose1d``, ``Dense`` <- ``Linear``,
-    ``BatchNormalization`` <- ``BatchNorm1d`` (affine and running statistics),
-    ``LayerNormalization`` <- ``LayerNorm``, ``LSTM`` <- single-layer ``LSTM``
-    and ``Bidirectional(LSTM)`` <- single-layer ``LSTM(bidirectional=True)``.
-
-    Args:
-        layer: a built Keras layer.
-        prefix: the torch module's name in the state_dict, e.g. ``"encoder.convs.0.conv"``.
-
-    Returns:
-        list of :class:`TorchMapping`.
-
-    Raises:
-        TypeError: for a layer type not listed above.
-    """
-    import keras
-
-    p = prefix
-    if isinstance(layer, keras.layers.Bidirectional):
-        return (_lstm_cell_mappings(layer.forward_layer.cell, p, "")
-                + _lstm_cell_mappings(layer.backward_layer.cell, p, "_reverse"))
-    if isinstance(layer, keras.layers.LSTM):
-        return _lstm_cell_mappings(layer.cell, p, "")
-    if isinstance(layer, keras.layers.BatchNormalization):
-        out = []
-        if layer.scale:
-            out.append(TorchMapping(layer.gamma, [f"{p}.weight"]))
-        if layer.center:
-            out.append(TorchMapping(layer.beta, [f"{p}.bias"]))
-        out.append(TorchMapping(layer.moving_mean, [f"{p}.running_mean"]))
-        out.append(TorchMapping(layer.moving_variance, [f"{p}.running_var"]))
-        return out
-    if isinstance(layer, keras.layers.LayerNormalization):
-        out = []
-        if layer.scale:
-            out.append(TorchMapping(layer.gamma, [f"{p}.weight"]))
-        if layer.center:
-            out.append(TorchMapping(layer.beta, [f"{p}.bias"]))
-        return out
-    if isinstance(layer, keras.layers.Conv1DTranspose):
-        kernel_fn = conv_transpose_kernel
-    elif isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
-        kernel_fn = conv_kernel
-    elif isinstance(layer, keras.layers.Dense):
-        kernel_fn = linear_kernel
-    else:
-        raise TypeError(
-            f"layer_mappings: no torch equivalent known for {type(layer).__name__} "
-            f"(layer {layer.name!r}, torch prefix {prefix!r})."
-        )
-    out = [TorchMapping(layer.kernel, [f"{p}.weight"], kernel_fn)]
-    if layer.use_bias:
-        out.append(TorchMapping(layer.bias, [f"{p}.bias"]))
-    return out

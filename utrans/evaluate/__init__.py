@@ -6,31 +6,16 @@
   (:mod:`utrans.evaluate.reader`), with the code of the task's evaluation
   kind: :mod:`~utrans.evaluate.location`, :mod:`~utrans.evaluate.regression`,
   :mod:`~utrans.evaluate.backazimuth`, :mod:`~utrans.evaluate.classification`,
-  :mod:`~utrans.evaluate.picking`, :mod:`~utrans.evaluate.reconstruction`.
+  :mod:`~utrans.evaluate.picking`, :mod:`~utrans.evaluate.reconstruction`;
+* :mod:`~utrans.metrics`: the metric functions (framework-free).
 
 Every model of a quantity is scored by the same kind module, so their
 numbers mean the same thing. ``02_test/testerN.py`` and ``03_read/readerN.py``
-are thin command lines over these functions (:mod:`utrans.evaluate.cli`).
+are thin command lines over these functions (:mod:`utrans.cli.scripts`).
 """
 
-from utrans.evaluate.cli import reader_main, tester_main
-from utrans.evaluate.common import (
-    EvaluationInputError,
-    load_trained_model,
-    read_training_config,
-    write_csv_atomic,
-)
+from utrans.evaluate.common import read_training_config
 from utrans.evaluate.reader import read
 from utrans.evaluate.tester import TEST_OPTIONS, test
 
-__all__ = [
-    "EvaluationInputError",
-    "TEST_OPTIONS",
-    "load_trained_model",
-    "read",
-    "read_training_config",
-    "reader_main",
-    "test",
-    "tester_main",
-    "write_csv_atomic",
-]
+__all__ = ["TEST_OPTIONS", "read", "read_training_config", "test"]

@@ -5,8 +5,12 @@ Baseline: predicting the circular mean of the training back-azimuths for every t
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
+from utrans import plots
 from utrans.evaluate.common import mean_or_nan, training_metadata
+from utrans.metrics import angle_error_deg, backazimuth_metrics
+from utrans.labels import BackAzimuthLabeller
 from utrans.evaluate.regression import extra_columns
 
 #: Shape of one prediction in the task layout: (cos, sin).
@@ -20,9 +24,6 @@ def headline(task):
 
 def rows(ids, metas, y, pred, pred_std, extras, ctx):
     """True and predicted back-azimuths of a batch as a DataFrame."""
-    from utrans.labels import BackAzimuthLabeller
-    from utrans.metrics import angle_error_deg
-
     true = BackAzimuthLabeller.inverse(y)
     p = BackAzimuthLabeller.inverse(pred)
     frame = pd.DataFrame({"trace_name": ids, "true_baz_deg": true, "pred_baz_deg": p,
@@ -33,18 +34,15 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
 
 def circular_mean_deg(values):
     """Circular mean of angles in degrees, in [0, 360) (NaN for no finite value)."""
-    a = np.radians(np.asarray(values, dtype=np.float64))
+    a = np.asarray(values, dtype=np.float64)
     a = a[np.isfinite(a)]
     if a.size == 0:
         return float("nan")
-    return float(np.degrees(np.arctan2(np.sin(a).mean(), np.cos(a).mean())) % 360.0)
+    return float(scipy.stats.circmean(a, high=360.0, low=0.0))
 
 
 def read(frame, results, config, task):
     """Back-azimuth metrics with errors wrapped to +-180 degrees, and figures."""
-    from utrans import plots
-    from utrans.metrics import angle_error_deg, backazimuth_metrics
-
     m = backazimuth_metrics(frame["true_baz_deg"], frame["pred_baz_deg"])
     metrics = dict(n_traces=int(len(frame)), mean_deg=m["mean"], std_deg=m["std"],
                    mae_deg=m["mae"], rmse_deg=m["rmse"], r2=m["r2"])
@@ -63,7 +61,5 @@ def read(frame, results, config, task):
 
 def score(frame, task):
     """The headline metric (MAE of the wrapped error, degrees) recomputed from a predictions frame."""
-    from utrans.metrics import angle_error_deg
-
     return mean_or_nan(np.abs(angle_error_deg(frame["pred_baz_deg"].to_numpy(float),
                                               frame["true_baz_deg"].to_numpy(float))))

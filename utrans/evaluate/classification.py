@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 
 from utrans.evaluate.common import training_metadata
+from utrans import plots
+from utrans.metrics import classification_metrics
 
 #: Shape of one prediction in the task layout: the probability of an upward first motion.
 LAYOUT = (1,)
@@ -30,9 +32,6 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
 
 def read(frame, results, config, task):
     """Polarity accuracy, precision/recall/F1 (positive class U) and the confusion matrix."""
-    from utrans import plots
-    from utrans.metrics import classification_metrics
-
     true = frame["true_polarity"].astype(str).to_numpy()
     m = classification_metrics(true, frame["pred_polarity"].astype(str).to_numpy(),
                                labels=["D", "U"], pos_label="U")

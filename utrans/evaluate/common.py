@@ -1,44 +1,22 @@
-"""What the tester and the readers share: errors, atomic CSV, the training run's config and data."""
+"""What the tester and the readers share: the training run's config and data, small helpers."""
 
 import json
 import logging
-import os
 import pathlib
-import tempfile
 
 import numpy as np
+
+from utrans.core.errors import BadTraceError, EvaluationInputError
+from utrans.formats import load_split, open_dataset
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "EvaluationInputError",
-    "load_trained_model",
     "markdown_table",
+    "mean_or_nan",
     "read_training_config",
     "training_metadata",
-    "write_csv_atomic",
 ]
-
-
-class EvaluationInputError(ValueError):
-    """A tester/reader input (model, split, option) does not fit; the message says how."""
-
-
-def write_csv_atomic(frame, path):
-    """Write ``frame`` to ``path`` through a temporary file and a rename (usual permissions)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".csv.tmp")
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-    return path
 
 
 def read_training_config(output_folder):
@@ -64,64 +42,11 @@ def read_training_config(output_folder):
     return config
 
 
-def load_trained_model(path, config=None):
-    """Load a trained model from ``.keras`` or ``.weights.h5`` (the latter needs ``config``).
-
-    Args:
-        path: model file.
-        config: the training config (model name and constructor kwargs) used to
-            rebuild the architecture for a ``.weights.h5`` file.
-
-    Returns:
-        The Keras model.
-    """
-    import keras
-
-    import utrans.models  # noqa: F401  (registers the custom classes)
-
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise EvaluationInputError(f"Model file not found: {path}. Train one first "
-                                   "(01_train/trainerN.py) or pass --input_model.")
-    from utrans.convert import CheckpointMismatchError, check_keras_file, load_keras_weights
-
-    if path.name.endswith((".keras", ".weights.h5")):
-        try:
-            check_keras_file(path)
-        except CheckpointMismatchError as err:
-            raise EvaluationInputError(str(err)) from None
-    if path.name.endswith(".keras"):
-        try:
-            return keras.saving.load_model(path, compile=False)
-        except (ValueError, TypeError, OSError, KeyError) as err:
-            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else repr(err)
-            raise EvaluationInputError(f"Could not load {path} as a Keras model: {first}") \
-                from None
-    if path.name.endswith(".weights.h5"):
-        if not config or "model" not in config:
-            raise EvaluationInputError(
-                f"{path} holds weights only; its training_config.json (model name) is needed "
-                "to rebuild the architecture.")
-        from utrans.resolve import build_model
-
-        model, _ = build_model(config["model"], foundation_weights="random",
-                               backbone_kwargs=config.get("backbone_kwargs"),
-                               **config.get("model_kwargs", {}))
-        try:
-            load_keras_weights(model, path)
-        except CheckpointMismatchError as err:
-            raise EvaluationInputError(str(err)) from None
-        return model
-    raise EvaluationInputError(f"Unsupported model file {path}: expected .keras or .weights.h5.")
-
-
 def training_metadata(config):
     """Metadata dicts of the training split a run recorded (for the trivial baselines), or ``[]``.
 
     Traces whose metadata cannot be read are left out.
     """
-    from utrans.formats import BadTraceError, load_split, open_dataset
-
     train, hdf5 = config.get("input_trainset"), config.get("input_hdf5")
     if not train or not hdf5 or not pathlib.Path(hdf5).exists():
         return []

@@ -7,7 +7,10 @@ mean training depth for every trace.
 import numpy as np
 import pandas as pd
 
+from utrans import plots
 from utrans.evaluate.common import mean_or_nan, training_metadata
+from utrans.metrics import location_metrics
+from utrans.processing.geodesy import epicentral_distance_km
 
 #: Shape of one prediction in the task layout.
 LAYOUT = (3,)
@@ -20,8 +23,6 @@ def headline(task):
 
 def rows(ids, metas, y, pred, pred_std, extras, ctx):
     """Predicted and true event coordinates of a batch as a DataFrame."""
-    from utrans.metrics import epicentral_distance_km
-
     labeller = ctx["labeller"]
 
     def column(key):
@@ -49,8 +50,6 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
 
 def baseline(config, frame):
     """Epicentral and depth MAE of predicting the training means for every trace (or ``{}``)."""
-    from utrans.metrics import epicentral_distance_km
-
     metas = training_metadata(config)
     if not metas:
         return {}
@@ -66,9 +65,6 @@ def baseline(config, frame):
 
 def read(frame, results, config, task=None):
     """Location metrics and figures from a tester CSV; returns the metrics dict."""
-    from utrans import plots
-    from utrans.metrics import location_metrics
-
     m = location_metrics(frame["true_lat"], frame["true_lon"], frame["pred_lat"],
                          frame["pred_lon"], frame["true_depth_km"], frame["pred_depth_km"])
     base = baseline(config, frame)

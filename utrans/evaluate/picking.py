@@ -1,13 +1,15 @@
 """Picking and detection, whatever the picker: CSV rows and metrics.
 
 Every picker of the ``picking`` quantity (U-Trans EQCCT P/S, SeisT dpk,
-PhaseNet, EQTransformer) is turned into the same columns by the same decoder
-(:mod:`utrans.decode`) and scored by the same code, so tasks 4, 5 and 6 and
-every model in them report comparable numbers:
+PhaseNet, EQTransformer) is decoded by its pipeline with the same decoder as
+``classify`` (:meth:`utrans.pipeline.Pipeline.picks`) and scored by the same
+code, so tasks 4, 5 and 6 and every model in them report comparable numbers:
 
-* the model's curves come back from its adapter as (det, P, S) at the data's
-  rate; a curve the model lacks is NaN (EQCCT P has no S; PhaseNet no
-  detection), and the ``outputs`` column lists the curves it has;
+* the model's curves are decoded at the model's own rate, over the part of
+  its window that holds the test trace; the picks are then placed on the test
+  trace's samples (:meth:`utrans.pipeline.Frame.to_record`). A curve the model
+  lacks is not decoded (EQCCT P has no S; PhaseNet no detection), and the
+  ``outputs`` column lists the curves it has;
 * picks: the model's ``pick_rule`` (``peaks``: the highest ``--max_picks``
   peaks above the threshold (1 per window, the SeisT reference's
   ``max_detect_event_num``), at least ``min_peak_distance_s`` apart;
@@ -26,11 +28,17 @@ sample of the training split (``baseline_p_f1_0.5s``, ...).
 import numpy as np
 import pandas as pd
 
+from utrans import plots
 from utrans.evaluate.common import mean_or_nan, training_metadata
+from utrans.metrics import (
+    detection_metrics,
+    intervals_to_mask,
+    match_picks,
+    pick_metrics,
+)
 
-#: Shape of one prediction in the task layout: (det, P, S) curves over the window.
-LAYOUT = (None, 3)
-_CHANNELS = {"det": 0, "P": 1, "S": 2}
+#: Shape of one prediction: the model's curves over its window.
+LAYOUT = (None, None)
 _KEYS = {"P": "trace_p_arrival_sample", "S": "trace_s_arrival_sample"}
 
 
@@ -53,29 +61,6 @@ def _join(values, fmt="{:d}"):
     return ";".join(fmt.format(int(v) if fmt == "{:d}" else float(v)) for v in values)
 
 
-def decode_phase(curve, rule, threshold, min_distance, max_picks=None):
-    """Pick samples of one probability curve by the model's rule (:mod:`utrans.decode`).
-
-    Args:
-        curve: 1-D probabilities.
-        rule: ``"peaks"`` (SeisT: peaks above ``threshold``, the highest
-            ``max_picks`` of them, then at least ``min_distance`` apart) or
-            ``"highest"`` (U-Trans: the single highest peak).
-        threshold: minimum peak height.
-        min_distance: minimum pick separation in samples.
-        max_picks: picks kept per window (``None``: all).
-
-    Returns:
-        Sorted int64 sample indices.
-    """
-    from utrans.decode import find_peaks, highest_peak
-
-    if rule == "highest":
-        h = highest_peak(curve, threshold)
-        return np.zeros(0, dtype=np.int64) if h is None else np.array([h], dtype=np.int64)
-    return find_peaks(curve, threshold, min_distance, max_peaks=max_picks)
-
-
 def true_detection(meta, covered, coda_ratio=2.0):
     """The event window ``[P, S + coda_ratio (S - P))`` of one trace (inclusive samples), or NaNs.
 
@@ -93,41 +78,58 @@ def true_detection(meta, covered, coda_ratio=2.0):
     return int(p), end
 
 
-def rows(ids, metas, y, pred, pred_std, extras, ctx):
-    """Picks and detection windows of a batch as a DataFrame (see the module doc)."""
-    from utrans.decode import detect_events
+def _join(values, fmt="{:g}"):
+    return ";".join(fmt.format(float(v)) for v in values)
 
-    fs = ctx["sampling_rate"]
-    curves = np.asarray(pred, dtype=np.float64)
-    has = [name for name, c in _CHANNELS.items() if not np.isnan(curves[..., c]).all()]
-    min_dist = int(round(ctx["min_peak_distance_s"] * fs))
-    frame = pd.DataFrame({"trace_name": ids})
+
+def rows(ids, metas, y, pred, pred_std, extras, ctx):
+    """Picks and detection windows of a batch as a DataFrame (see the module doc).
+
+    ``pred`` holds the model's curves ``(batch, samples, labels)`` at its rate;
+    ``ctx`` the pipeline, the batch's frame, the thresholds and the decoding
+    options; picks and windows are written in samples of the test traces.
+    """
+    pipeline, frame = ctx["pipeline"], ctx["frame"]
+    labels = pipeline.conventions.labels
+    curves = np.asarray(pred, dtype=np.float32)
+    has = [name for name in ("det", "P", "S") if name in labels]
+    out = pd.DataFrame({"trace_name": ids})
+    cols = {"P": ([], []), "S": ([], [])}
+    spans = []
+    for i in range(len(ids)):
+        lo, hi = (int(v) for v in frame.valid[i])
+        row = curves[i, lo:hi]
+        for phase in ("P", "S"):
+            if phase not in has:
+                continue
+            curve = row[:, labels.index(phase)]
+            picks = pipeline.picks(curve, phase, ctx["thresholds"][phase],
+                                   ctx["min_peak_distance_s"], max_picks=ctx.get("max_picks"))
+            where = frame.to_record(picks + lo)[i] if np.ndim(frame.to_record(picks + lo)) > 1 \
+                else (picks + lo + frame.start[i]) / frame.ratio
+            cols[phase][0].append(_join(where))
+            cols[phase][1].append(_join(curve[picks], "{:.4f}"))
+        if "det" in has:
+            win = pipeline.detections(row[:, labels.index("det")], ctx["thresholds"]["det"],
+                                      max_events=1)
+            spans.append(((win[0] + lo + frame.start[i]) / frame.ratio) if len(win)
+                         else (np.nan, np.nan))
+        else:
+            spans.append((np.nan, np.nan))
     for phase in ("P", "S"):
         ph = phase.lower()
-        c = _CHANNELS[phase]
-        frame[f"true_{ph}_sample"] = _true_pick(metas, phase, ctx["covered"])
-        if phase in has:
-            picks = [decode_phase(row, ctx["rule"], ctx["thresholds"][phase], min_dist,
-                                  ctx.get("max_picks"))
-                     for row in curves[..., c]]
-            frame[f"pred_{ph}_samples"] = [_join(p) for p in picks]
-            frame[f"pred_{ph}_probs"] = [_join(row[p], "{:.4f}")
-                                         for row, p in zip(curves[..., c], picks)]
-        else:
-            frame[f"pred_{ph}_samples"] = np.nan
-            frame[f"pred_{ph}_probs"] = np.nan
-    spans = {"true": [true_detection(m, ctx["covered"]) for m in metas], "pred": []}
-    for row in curves[..., 0]:
-        win = (detect_events(row, ctx["thresholds"]["det"], max_events=1) if "det" in has
-               else np.zeros((0, 2)))
-        spans["pred"].append(win[0] if len(win) else (np.nan, np.nan))
-    for key in ("true", "pred"):
-        arr = np.asarray(spans[key], dtype=np.float64).reshape(-1, 2)
-        frame[f"{key}_det_start"], frame[f"{key}_det_end"] = arr[:, 0], arr[:, 1]
-    frame["n_samples"] = curves.shape[1]
-    frame["sampling_rate"] = fs
-    frame["outputs"] = ";".join(has)
-    return frame
+        out[f"true_{ph}_sample"] = _true_pick(metas, phase, ctx["covered"])
+        out[f"pred_{ph}_samples"] = cols[phase][0] if phase in has else np.nan
+        out[f"pred_{ph}_probs"] = cols[phase][1] if phase in has else np.nan
+    truth = np.asarray([true_detection(m, ctx["covered"]) for m in metas],
+                       dtype=np.float64).reshape(-1, 2)
+    pred_spans = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+    out["true_det_start"], out["true_det_end"] = truth[:, 0], truth[:, 1]
+    out["pred_det_start"], out["pred_det_end"] = pred_spans[:, 0], pred_spans[:, 1]
+    out["n_samples"] = ctx["covered"]
+    out["sampling_rate"] = ctx["sampling_rate"]
+    out["outputs"] = ";".join(has)
+    return out
 
 
 def split_picks(column):
@@ -144,8 +146,6 @@ def split_picks(column):
 
 
 def _matched_residuals(pred, true, tolerance, fs):
-    from utrans.metrics import match_picks
-
     out = []
     for p, t in zip(pred, true):
         p, t = np.asarray(p, float), np.asarray(t, float)
@@ -156,8 +156,6 @@ def _matched_residuals(pred, true, tolerance, fs):
 
 def pick_block(prefix, pred, true, fs):
     """``pick_metrics`` at 0.1 s and 0.5 s as flat keys ``<prefix><name>_<tol>s``."""
-    from utrans.metrics import pick_metrics
-
     out = {}
     for tol in (0.1, 0.5):
         m = pick_metrics(pred, true, tol * fs, fs)
@@ -176,8 +174,6 @@ def outputs_of(frame):
 
 def baseline(config, frame, phase, fs):
     """F1 at 0.5 s of picking every trace at the mean training arrival sample (NaN if unknown)."""
-    from utrans.metrics import pick_metrics
-
     mean = mean_or_nan([m.get(_KEYS[phase], np.nan) for m in training_metadata(config)
                         if m.get("trace_category") != "noise"])
     if np.isnan(mean):
@@ -188,9 +184,6 @@ def baseline(config, frame, phase, fs):
 
 def read(frame, results, config, task):
     """Pick and detection metrics at 0.1 s and 0.5 s, baselines, residual and example figures."""
-    from utrans import plots
-    from utrans.metrics import detection_metrics, intervals_to_mask
-
     fs = float(frame["sampling_rate"].iloc[0]) if len(frame) else 100.0
     has = outputs_of(frame)
     metrics = dict(n_traces=int(len(frame)), outputs=has)
@@ -216,40 +209,40 @@ def read(frame, results, config, task):
         metrics.update({f"det_{k}": d[k] for k in keys})
     else:
         metrics.update({f"det_{k}": None for k in keys})
-    plot_examples(results, frame, [(_CHANNELS[c], c if c != "det" else "detection")
-                                   for c in has], fs)
+    plot_examples(results, frame)
     return metrics
 
 
-def plot_examples(results, frame, channels, sampling_rate):
-    """Waveform + probability figures of the first test traces (``examples.npz`` of the tester)."""
-    from utrans import plots
+def plot_examples(results, frame):
+    """Waveform + probability figures of the first test traces (``examples.npz`` of the tester).
 
+    The figures show what the model saw: its input window and its curves, at
+    its own rate, with the true picks placed in that window.
+    """
     path = results / "examples.npz"
     if not path.exists():
         return
     with np.load(path) as ex:
         names, waves, curves = ex["trace_name"], ex["waveform"], ex["curves"]
+        labels, rate = [str(v) for v in ex["labels"]], float(ex["sampling_rate"])
+    data_rate = float(frame["sampling_rate"].iloc[0]) if len(frame) else 100.0
     table = frame.set_index("trace_name")
     for j, (name, wave, curve) in enumerate(zip(names, waves, curves)):
-        probs, picks = {}, {}
-        for c, label in channels:
-            if not np.isnan(curve[:, c]).all():
-                probs[label] = curve[:, c]
+        probs = {("detection" if label == "det" else label): curve[:, k]
+                 for k, label in enumerate(labels) if label in ("det", "P", "S")}
+        picks = {}
         if name in table.index:
             row = table.loc[name]
             row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
             for key in row.index:
                 if key.startswith("true_") and key.endswith("_sample"):
-                    picks[key[5:-7].upper() + " true"] = row[key]
+                    picks[key[5:-7].upper() + " true"] = row[key] * rate / data_rate
         plots.plot_waveform_with_probs(wave, probs, results / f"example_{j}.png", picks=picks,
-                                       sampling_rate=sampling_rate)
+                                       sampling_rate=rate)
 
 
 def score(frame, task):
     """The headline metric (F1 at 0.5 s of the task's first phase) recomputed from a frame."""
-    from utrans.metrics import pick_metrics
-
     ph = headline(task)[0].split("_")[0]
     fs = float(frame["sampling_rate"].iloc[0]) if len(frame) else 100.0
     return pick_metrics(split_picks(frame[f"pred_{ph}_samples"]),

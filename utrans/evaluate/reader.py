@@ -6,15 +6,17 @@ beside the CSV and returns the metrics dict; every metric comes with the
 trivial baseline it must beat (``baseline_*``).
 """
 
-import json
 import logging
 import math
 import pathlib
 
 import pandas as pd
 
+from utrans.core.errors import EvaluationInputError
+from utrans.core.io import output_dir, write_json, write_text
+from utrans.core.tasks import get_task
 from utrans.evaluate import kinds
-from utrans.evaluate.common import EvaluationInputError, markdown_table, read_training_config
+from utrans.evaluate.common import markdown_table, read_training_config
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +38,13 @@ def read(task, output_name=None, input_dir=None):
     """Compute metrics from the tester's CSV; write ``metrics.json``/``metrics.md``; return the dict.
 
     Args:
-        task: a :class:`utrans.tasks.Task`, its name or its number.
+        task: a :class:`utrans.core.tasks.Task`, its name or its number.
         output_name: the trainer's ``--output_name`` (default: the task's).
         input_dir: folder of ``predictions.csv`` (default: ``<output_name>_outputs/test``).
 
     Returns:
         The metrics dict.
     """
-    from utrans.tasks import get_task
-    from utrans.train import output_dir
-
     task = get_task(task)
     out = output_dir(output_name or task.output_name)
     results = pathlib.Path(input_dir) if input_dir else out / "test"
@@ -67,10 +66,10 @@ def read(task, output_name=None, input_dir=None):
     except KeyError as err:
         raise EvaluationInputError(f"{csv} lacks the column {err} of a {task.name} tester CSV; "
                                    f"rerun 02_test/tester{task.number}.py.") from err
-    (results / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(metrics, results / "metrics.json")
     table = markdown_table(metrics)
     line = summary_line(task, metrics)
-    (results / "metrics.md").write_text(f"# {task.name} metrics ({csv})\n\n{line}\n\n" + table)
+    write_text(f"# {task.name} metrics ({csv})\n\n{line}\n\n" + table, results / "metrics.md")
     logger.info("\n%s", table)
     logger.info("%s", line)
     logger.info("Metrics and figures written to %s", results)

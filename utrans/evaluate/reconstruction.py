@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from utrans import plots
 from utrans.evaluate.common import mean_or_nan
 
 #: Shape of one prediction in the task layout: the reconstructed (E, N, Z) window.
@@ -43,8 +44,6 @@ def read(frame, results, config, task):
     Figures: the histogram of the per-trace MAE and, for the first test traces
     (``examples.npz`` of the tester), clean input / masked input / reconstruction.
     """
-    from utrans import plots
-
     corr = {c: mean_or_nan(frame[f"corr_{c}"]) for c in "ENZ"}
     masked = mean_or_nan(frame["masked_input_mae"]) if "masked_input_mae" in frame else \
         float("nan")
@@ -62,7 +61,7 @@ def read(frame, results, config, task):
                 for j, (clean, wave, recon) in enumerate(zip(ex["target"], ex["waveform"],
                                                              ex["curves"])):
                     plots.plot_reconstruction(clean, wave, recon, results / f"example_{j}.png",
-                                              sampling_rate=100.0)
+                                              sampling_rate=float(ex["sampling_rate"]))
     return metrics
 
 

@@ -7,6 +7,9 @@ import numpy as np
 import pandas as pd
 
 from utrans.evaluate.common import mean_or_nan, training_metadata
+from utrans import plots
+from utrans.metrics import regression_metrics
+from utrans.labels import get_labeller
 
 #: Shape of one prediction in the task layout.
 LAYOUT = (1,)
@@ -18,7 +21,7 @@ def headline(task):
 
 
 def extra_columns(frame, extras, pred_std, slug):
-    """Add the adapter's extra columns and the Monte-Carlo std to ``frame``."""
+    """Add the model's extra columns and the Monte-Carlo std to ``frame``."""
     for key, values in extras.items():
         name = f"pred_{slug}_std" if key == "pred_std" else key
         frame[name] = np.asarray(values, dtype=np.float64).reshape(len(frame))
@@ -35,13 +38,13 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
     p = np.asarray(pred, dtype=np.float64)[:, 0]
     frame = pd.DataFrame({"trace_name": ids, f"true_{slug}": true, f"pred_{slug}": p,
                           f"error_{slug}": p - true})
+    if "pred_p_travel_s" in extras:  # dist-PT Network: the P travel time beside the distance
+        frame["true_p_travel_s"] = [float(m.get("path_p_travel_sec", np.nan)) for m in metas]
     return extra_columns(frame, extras, pred_std, slug)
 
 
 def training_target_mean(config, task):
     """Mean training target of the task's quantity (the predict-the-mean baseline), or None."""
-    from utrans.labels import get_labeller
-
     labeller = get_labeller(task.labeller_name)
     values = []
     for meta in training_metadata(config):
@@ -55,9 +58,6 @@ def training_target_mean(config, task):
 
 def read(frame, results, config, task):
     """Regression metrics (MAE, std, RMSE, R2), predicted-vs-true plot and residual histogram."""
-    from utrans import plots
-    from utrans.metrics import regression_metrics
-
     slug = task.measures.column
     true, pred = frame[f"true_{slug}"].to_numpy(float), frame[f"pred_{slug}"].to_numpy(float)
     m = regression_metrics(true, pred)

@@ -7,32 +7,54 @@ By default it tests what the matching trainer produced
 (``<output_name>_outputs/models/best.keras``) on the test split the trainer
 recorded, so ``trainerN.py && testerN.py && readerN.py`` works with no
 arguments.
+
+The test windows are made by the model's pipeline (:class:`utrans.pipeline.Pipeline`),
+the same as in training and annotate, and pickers are decoded by the same
+decoder as ``classify`` (:meth:`utrans.pipeline.Pipeline.picks`) on the
+model's curves at its own rate; the picks are then placed back on the test
+traces' samples.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import pathlib
 import warnings
 
+import keras
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from utrans.core import presets
+from utrans.core.conventions import Conventions
+from utrans.core.errors import EvaluationInputError, ModelInputError
+from utrans.core.io import check_output_dir, output_dir, write_csv, write_json
+from utrans.core.options import defaults
+from utrans.core.tasks import get_task
+from utrans.data import DataGenerator, check_split
 from utrans.evaluate import kinds
-from utrans.evaluate.common import EvaluationInputError, load_trained_model, read_training_config
-from utrans.evaluate.common import write_csv_atomic
-from utrans.options import defaults
-from utrans.resolve import CONVENTION_OPTIONS
+from utrans.evaluate.common import read_training_config
+from utrans.loading import (
+    CONVENTION_OPTIONS,
+    build_model,
+    check_model_quantity,
+    load_model,
+    load_weights,
+    plan_conventions,
+)
+from utrans.models import list_models, model_conventions
+from utrans.objectives import task_labeller
+from utrans.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TEST_OPTIONS", "test"]
 
-#: The keyword options of :func:`test` (and of ``testerN.py``), defined in :mod:`utrans.options`.
+#: The keyword options of :func:`test` (and of ``testerN.py``), defined in :mod:`utrans.core.options`.
 TEST_OPTIONS = (
     "input_hdf5", "input_testset", "input_model", "checkpoint", "model_kwargs",
-    *CONVENTION_OPTIONS, "output_name", "output_dir", "batch_size", "normalization_mode", "max_d",
+    *CONVENTION_OPTIONS, "output_name", "output_dir", "batch_size", "max_d",
     "min_d", "number_of_sampling", "skip_bad", "seed", "run_eagerly", "threshold",
     "det_threshold", "max_picks", "min_peak_distance_s",
 )
@@ -58,11 +80,9 @@ def _resolve_depth_range(opts, config):
 def _mc_predict(model, inputs, n, seed, convert):
     """Mean and std over ``n`` stochastic passes (dropout on, BatchNorm in inference mode).
 
-    ``convert`` maps the model's raw outputs to the task layout (the adapter);
-    mean and std are taken there, so multi-output models work too.
+    ``convert`` maps the model's raw outputs to the task layout (through the
+    pipeline); mean and std are taken there, so multi-output models work too.
     """
-    import keras
-
     stack = [model]
     while stack:
         layer = stack.pop()
@@ -83,8 +103,6 @@ def _predict_full_batch(model, inputs, batch_size):
 
     Every call then has the same shape, so the prediction graph is traced once.
     """
-    import keras
-
     n = len(keras.tree.flatten(inputs)[0])
     if n >= batch_size:
         return model.predict_on_batch(inputs)
@@ -97,34 +115,17 @@ def _predict_full_batch(model, inputs, batch_size):
     return keras.tree.map_structure(lambda a: np.asarray(a)[:n], out)
 
 
-def _check_layout(pred, task, source):
-    expected = kinds.module(task.kind).LAYOUT
-    got = tuple(np.shape(pred)[1:])
-    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
-        raise EvaluationInputError(
-            f"{source} does not look like a {task.name} model: its predictions have shape "
-            f"(None, {', '.join(map(str, got))}), the {task.name} task needs (None, "
-            f"{', '.join('T' if e is None else str(e) for e in expected)}).")
-
-
 def _resolve_model(model, opts, task, config, out):
     """The model to test: ``(model, registry name, source description, checkpoint or None)``."""
-    import keras
-
-    from utrans import presets
-    from utrans.models import registry
-    from utrans.resolve import build_model, check_model_quantity, load_checkpoint
-    from utrans.resolve import plan_conventions
-
     checkpoint = opts["checkpoint"]
     if isinstance(model, keras.Model):
-        name = model.name if model.name in registry.list_models() else (
+        name = model.name if model.name in list_models() else (
             config.get("model") or task.default_model)
         return model, name, model.name, None
     if (isinstance(model, str) and model in presets.PRESETS and checkpoint is None
-            and model not in registry.list_models()):
+            and model not in list_models()):
         checkpoint, model = model, None
-    elif isinstance(model, str) and model not in registry.list_models():
+    elif isinstance(model, str) and model not in list_models():
         path = pathlib.Path(model)
         if path.suffix == ".pth" and checkpoint is None:
             checkpoint, model = model, None
@@ -135,8 +136,14 @@ def _resolve_model(model, opts, task, config, out):
         task.default_model
     if not checkpoint:
         path = pathlib.Path(opts["input_model"] or out / "models" / "best.keras")
-        loaded = load_trained_model(path, config)
-        if model is None and not config.get("model") and loaded.name in registry.list_models():
+        if not path.exists():
+            raise EvaluationInputError(f"Model file not found: {path}. Train one first "
+                                       "(01_train/trainerN.py) or pass --input_model.")
+        try:
+            loaded = load_model(path, config=config or None)
+        except ModelInputError as err:
+            raise EvaluationInputError(str(err)) from None
+        if model is None and not config.get("model") and loaded.name in list_models():
             name = loaded.name
         return loaded, name, str(path), None
     try:
@@ -147,31 +154,27 @@ def _resolve_model(model, opts, task, config, out):
     try:
         conv = plan_conventions(name, task, given={k: opts[k] for k in CONVENTION_OPTIONS},
                                 checkpoint=checkpoint,
-                                stored=config.get("adapter") if same else None)
+                                stored=config.get("conventions") if same else None)
         kwargs = dict(config.get("model_kwargs", {})) if same else {}
         kwargs.update(conv.to_config())
         kwargs.update(opts["model_kwargs"] or {})
         built, _ = build_model(name, foundation_weights="random",
                                backbone_kwargs=config.get("backbone_kwargs"), **kwargs)
-        load_checkpoint(built, checkpoint)
+        load_weights(built, checkpoint)
     except (ValueError, FileNotFoundError, KeyError, OSError) as err:
         raise EvaluationInputError(f"--checkpoint {checkpoint}: {err}") from err
     return built, name, str(checkpoint), checkpoint
 
 
-def _adapter_for(opts, task, model, model_name, from_checkpoint):
-    """The adapter of the model under test: its own conventions, changed only when asked.
+def _pipeline_for(opts, model, model_name, from_checkpoint):
+    """The pipeline of the model under test: its own conventions, changed only when asked.
 
     A model without conventions (saved by another program) gets those of the
     registered ``model_name``.
     """
-    from utrans.adapters import get_adapter
-    from utrans.conventions import Conventions
-    from utrans.models import registry
-
     conv = getattr(model, "conventions", None)
     if not isinstance(conv, Conventions):
-        conv = registry.model_conventions(model_name)
+        conv = model_conventions(model_name)
     given = {k: opts[k] for k in CONVENTION_OPTIONS if opts[k] is not None}
     if given.get("in_samples") not in (None, conv.in_samples) and conv.in_samples is not None:
         raise EvaluationInputError(f"The model takes {conv.in_samples} samples. Received: "
@@ -182,8 +185,8 @@ def _adapter_for(opts, task, model, model_name, from_checkpoint):
                 logger.warning("--%s %s contradicts the model's %s convention (%s); using %s "
                                "as asked.", key, value, key, getattr(conv, key), value)
     try:
-        return get_adapter(task, conv, **given)
-    except ValueError as err:
+        return Pipeline(conv.replace(**given))
+    except (ValueError, KeyError) as err:
         raise EvaluationInputError(str(err)) from err
 
 
@@ -196,38 +199,36 @@ def _results_dir(opts, out, checkpoint):
     return out / "test"
 
 
-def _context(opts, task, adapter, labeller, dim):
-    """What the row builders need: thresholds and rules from the model, options first."""
-    conv = adapter.conventions
-    thresholds = dict(conv.threshold)
-    for phase in ("P", "S"):
-        if opts["threshold"] is not None:
-            thresholds[phase] = opts["threshold"]
-        thresholds.setdefault(phase, 0.3)
-    thresholds["det"] = opts["det_threshold"] if opts["det_threshold"] is not None else \
-        thresholds.get("det", 0.5)
-    min_dist = opts["min_peak_distance_s"] if opts["min_peak_distance_s"] is not None else (
-        conv.min_peak_distance_s if conv.min_peak_distance_s is not None else 1.0)
-    return dict(task=task, labeller=labeller, adapter=adapter, sampling_rate=100.0,
-                covered=adapter.covered_samples(dim), thresholds=thresholds,
-                rule=conv.pick_rule, min_peak_distance_s=min_dist, max_picks=opts["max_picks"])
+def _context(opts, task, pipeline, labeller, dim):
+    """What the row builders need: the pipeline, threshold overrides, the decoding options."""
+    overrides = {}
+    if opts["threshold"] is not None:
+        overrides.update({k: opts["threshold"] for k in pipeline.phases})
+    if opts["det_threshold"] is not None and "det" in pipeline.conventions.labels:
+        overrides["det"] = opts["det_threshold"]
+    return dict(task=task, labeller=labeller, pipeline=pipeline, sampling_rate=100.0,
+                covered=pipeline.covered(dim, 100.0), thresholds=pipeline.thresholds(overrides),
+                min_peak_distance_s=opts["min_peak_distance_s"], max_picks=opts["max_picks"])
 
 
-def _predict(model, adapter, x, y, opts, index):
-    """Predictions of one batch in the task layout: ``(pred, pred_std, extras)``."""
-    import keras
+def _predict(model, pipeline, kind, inputs, opts, index):
+    """One batch's predictions: ``(raw outputs or None, pred, pred_std, extras)``.
 
-    inputs = adapter.inputs(x, y)
+    ``pred`` is in the task layout (:func:`utrans.evaluate.kinds.task_layout`);
+    for pickers it is the model's curves.
+    """
+    def convert(out):
+        return kinds.task_layout(kind, pipeline, out)[0]
+
     if opts["number_of_sampling"] and opts["number_of_sampling"] > 1:
         pred, pred_std = _mc_predict(model, inputs, opts["number_of_sampling"],
-                                     opts["seed"] + index,
-                                     lambda out: adapter.predictions(out, x, y)[0])
+                                     opts["seed"] + index, convert)
         return pred, pred_std, {}
     if opts["run_eagerly"]:
         raw = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=False))
     else:
         raw = _predict_full_batch(model, inputs, opts["batch_size"])
-    pred, extras = adapter.predictions(raw, x, y)
+    pred, extras = kinds.task_layout(kind, pipeline, raw)
     return pred, None, extras
 
 
@@ -235,7 +236,7 @@ def test(task, model=None, **options):
     """Predict every test trace; write and return ``predictions.csv`` as a DataFrame.
 
     Args:
-        task: a :class:`utrans.tasks.Task`, its name or its number.
+        task: a :class:`utrans.core.tasks.Task`, its name or its number.
         model: what to test: ``None`` (the trained model of the run
             ``output_name``, or ``input_model``), a ``keras.Model``, a preset
             name (published weights with their conventions), a registered
@@ -247,15 +248,8 @@ def test(task, model=None, **options):
 
     Raises:
         EvaluationInputError: missing test data, a model that does not fit the task.
-        utrans.formats.BadTraceError: an unusable trace (``skip_bad=False``).
+        utrans.core.errors.BadTraceError: an unusable trace (``skip_bad=False``).
     """
-    from tqdm.auto import tqdm
-
-    from utrans.data import DataGenerator, check_split
-    from utrans.labels import get_labeller
-    from utrans.tasks import get_task
-    from utrans.train import output_dir
-
     task = get_task(task)
     opts = defaults(TEST_OPTIONS, options, "test")
     opts["batch_size"] = opts["batch_size"] or 32
@@ -272,31 +266,20 @@ def test(task, model=None, **options):
             f"{out / 'training_config.json'} is a {config['task']} run, not {task.name}.")
     max_d, min_d = _resolve_depth_range(opts, config)
     built, model_name, source, checkpoint = _resolve_model(model, opts, task, config, out)
-    results = _results_dir(opts, out, checkpoint)
-    try:
-        results.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EvaluationInputError(f"Cannot create the output folder {results} "
-                                   f"({err.strerror or err}); choose another --output_dir.") \
-            from None
-    adapter = _adapter_for(opts, task, built, model_name, checkpoint is not None)
-    base = get_labeller(task.labeller_name, max_d=max_d, min_d=min_d)
-    labeller = adapter.labeller(base)
+    results = check_output_dir(_results_dir(opts, out, checkpoint), "--output_dir")
+    pipeline = _pipeline_for(opts, built, model_name, checkpoint is not None)
+    labeller = task_labeller(task, max_d=max_d, min_d=min_d)
     check = check_split(testset, hdf5, labeller=labeller, skip_bad=opts["skip_bad"],
                         drop_duplicates=True, name=str(testset))
     if check.skipped or check.duplicates:
         logger.warning("Test split: %s", check.summary())
-    gen = DataGenerator(check.ids, hdf5, batch_size=opts["batch_size"], shuffle=False,
-                        augmentation=False, labeller=labeller,
-                        norm_mode=opts["normalization_mode"] or config.get("normalization_mode",
-                                                                           "std"),
-                        drop_remainder=False, skip_bad=opts["skip_bad"],
-                        bad_log=str(results / "bad_traces.log"), seed=opts["seed"])
-    ctx = _context(opts, task, adapter, base, gen.dim)
-    rows = kinds.module(task.kind).rows
-    n_task = base.output_shape[0] if len(base.output_shape) == 1 else None
+    gen = DataGenerator(check.ids, hdf5, pipeline, labeller, batch_size=opts["batch_size"],
+                        shuffle=False, augmentation=False, drop_remainder=False,
+                        skip_bad=opts["skip_bad"], seed=opts["seed"])
+    ctx = _context(opts, task, pipeline, labeller, gen.dim)
+    module = kinds.module(task.kind)
     logger.info("Testing %s (%s) on %s: %s", source, model_name, testset,
-                adapter.conventions.describe())
+                pipeline.conventions.describe())
     frames = []
     for i in tqdm(range(len(gen)), desc=f"Testing {pathlib.Path(source).name}", unit="batch"):
         x, y = gen.get_batch(i)
@@ -305,46 +288,49 @@ def test(task, model=None, **options):
             continue
         metas = [gen.metadata(t) for t in ids]
         try:
-            pred, pred_std, extras = _predict(built, adapter, x, y, opts, i)
+            pred, pred_std, extras = _predict(built, pipeline, task.kind, x, opts, i)
         except (ValueError, TypeError, IndexError) as err:
             raise EvaluationInputError(
                 f"{source} does not look like a {task.name} model for {model_name}: {err}") from err
         if i == 0:
-            _check_layout(pred, task, source)
-            _save_examples(results, task, ids, x, y, pred)
-        y_task = y[:, :n_task] if n_task is not None else y
-        frames.append(rows(ids, metas, y_task, pred, pred_std, extras, ctx))
+            kinds.check_layout(task, pred, source)
+            _save_examples(results, task, ids, x, y, pred, pipeline)
+        extras = dict(extras, **kinds.input_extras(task.kind, x, y))
+        frames.append(module.rows(ids, metas, y, pred, pred_std, extras, dict(ctx, frame=gen.frames)))
     gen.close()
     skipped = list(check.skipped) + list(gen.skipped)
     if skipped:
-        write_csv_atomic(pd.DataFrame(skipped, columns=["trace_name", "reason"]),
-                         results / "skipped_traces.csv")
+        write_csv(pd.DataFrame(skipped, columns=["trace_name", "reason"]),
+                  results / "skipped_traces.csv")
         logger.warning("%d test trace(s) skipped as unusable; listed in %s", len(skipped),
                        results / "skipped_traces.csv")
     if not frames:
         raise EvaluationInputError(f"No usable test trace in {testset} (see "
                                    f"{results / 'skipped_traces.csv'}).")
     frame = pd.concat(frames, ignore_index=True)
-    path = write_csv_atomic(frame, results / "predictions.csv")
+    path = write_csv(frame, results / "predictions.csv")
     meta = dict(model=source, model_name=model_name, input_hdf5=str(hdf5),
                 input_testset=str(testset), max_d=max_d, min_d=min_d,
                 number_of_sampling=opts["number_of_sampling"], n_traces=len(frame),
-                n_skipped=len(skipped),
-                conventions=adapter.settings(), thresholds=ctx["thresholds"],
-                pick_rule=ctx["rule"], min_peak_distance_s=ctx["min_peak_distance_s"],
-                max_picks=ctx["max_picks"],
-                n_parameters=int(built.count_params()))
-    (results / "test_config.json").write_text(json.dumps(meta, indent=2))
+                n_skipped=len(skipped), conventions=pipeline.conventions.to_config(),
+                thresholds=ctx["thresholds"], pick_rule=pipeline.conventions.pick_rule,
+                min_peak_distance_s=(opts["min_peak_distance_s"]
+                                     if opts["min_peak_distance_s"] is not None
+                                     else pipeline.conventions.min_peak_distance_s),
+                max_picks=opts["max_picks"], n_parameters=int(built.count_params()))
+    write_json(meta, results / "test_config.json")
     logger.info("Wrote %d rows to %s", len(frame), path)
     frame.attrs["path"] = str(path)
     return frame
 
 
-def _save_examples(results, task, ids, x, y, pred):
-    """The first traces' waveforms and curves, for the reader's example figures."""
+def _save_examples(results, task, ids, x, y, pred, pipeline):
+    """The first traces' model inputs and curves, for the reader's example figures."""
     if task.kind not in ("picking", "reconstruction"):
         return
     k = min(3, len(ids))
     target = dict(target=np.asarray(y[:k], np.float32)) if task.kind == "reconstruction" else {}
     np.savez_compressed(results / "examples.npz", trace_name=np.array(ids[:k]), waveform=x[:k],
-                        curves=np.asarray(pred[:k], np.float32), **target)
+                        curves=np.asarray(pred[:k], np.float32),
+                        labels=np.array(pipeline.conventions.labels),
+                        sampling_rate=pipeline.conventions.sampling_rate, **target)

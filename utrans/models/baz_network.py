@@ -11,9 +11,9 @@ import keras
 from keras import ops
 
 from utrans.models.magnet import CeilMaxPooling1D
-from utrans.conventions import Conventions
-from utrans.models.registry import register_model
-from utrans.models.torch_port import TorchPortModel
+from utrans.core.conventions import Conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["BAZNetwork", "CovarianceEigenFeatures"]
 
@@ -100,7 +100,7 @@ class CovarianceEigenFeatures(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("baz_network", task="backazimuth")
+@register_model("baz_network", quantity="backazimuth")
 class BAZNetwork(TorchPortModel):
     """BAZ-Network back-azimuth estimator (Mousavi & Beroza, 2020).
 
@@ -152,7 +152,7 @@ class BAZNetwork(TorchPortModel):
     #: Z, N, E at the data's rate (no published weights: random initialisation).
     default_conventions = Conventions(
         sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
-        labels=("cos", "sin"), adapter="baz_network")
+        labels=("cos", "sin"), head="baz_network")
 
     def __init__(
         self,
@@ -181,11 +181,7 @@ class BAZNetwork(TorchPortModel):
                 f"Received: in_channels={in_channels}, in_matrix_dim={in_matrix_dim}"
             )
         layers = keras.layers
-        torch_names = {}
-
-        def named(layer, prefix):
-            torch_names[layer.name] = prefix
-            return layer
+        named = TorchNames()
 
         waveform = keras.Input((in_samples, in_channels), name="waveform")
         if precomputed_features:
@@ -230,5 +226,5 @@ class BAZNetwork(TorchPortModel):
         self.drop_rate = drop_rate
         self.feature_scaling = feature_scaling
         self.precomputed_features = precomputed_features
-        self._torch_names = torch_names
+        self._torch_names = named.names
 

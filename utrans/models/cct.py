@@ -16,14 +16,14 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
-from utrans.models.registry import register_model
-from utrans.models.task import BackboneTask
+from utrans.core.registry import register_model
+from utrans.models.downstream import DownstreamModel
 
 __all__ = ["UTransCCTPolarity"]
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-class UTransCCTPolarity(BackboneTask):
+class UTransCCTPolarity(DownstreamModel):
     """P-wave first-motion polarity from U-Trans features with a CCT head.
 
     The waveform (B, 6000, 3) goes through the backbone up to its ``latent``
@@ -40,7 +40,7 @@ class UTransCCTPolarity(BackboneTask):
     by :mod:`utrans.labels`.
 
     Only the backbone's input-to-latent path is part of this model (see
-    :class:`utrans.models.task.BackboneTask`). With the default arguments the
+    :class:`utrans.models.downstream.DownstreamModel`). With the default arguments the
     model has 4,674,681 parameters (1,440 BatchNorm statistics), as the
     reference notebook.
 
@@ -76,7 +76,7 @@ class UTransCCTPolarity(BackboneTask):
     """
 
     #: The backbone's input conventions; output (probability of an upward first motion).
-    default_conventions = BackboneTask.default_conventions.replace(labels=("U",))
+    default_conventions = DownstreamModel.default_conventions.replace(labels=("U",))
 
     def __init__(
         self,
@@ -196,7 +196,7 @@ class UTransCCTPolarity(BackboneTask):
         return config
 
 
-@register_model("utrans_cct_polarity", task="polarity",
+@register_model("utrans_cct_polarity", quantity="polarity",
                 conventions=UTransCCTPolarity.default_conventions)
 def utrans_cct_polarity(backbone=None, **kwargs):
     """Build :class:`UTransCCTPolarity`; a randomly initialised backbone if none is given.

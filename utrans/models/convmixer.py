@@ -9,8 +9,8 @@ import keras
 from keras import layers
 
 from utrans.models.layers import decoder_feature_stream
-from utrans.models.registry import register_model
-from utrans.models.task import BackboneTask
+from utrans.core.registry import register_model
+from utrans.models.downstream import DownstreamModel
 
 __all__ = ["UTransConvMixerLocation"]
 
@@ -24,7 +24,7 @@ def _activation_block(x, dropout, name):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-class UTransConvMixerLocation(BackboneTask):
+class UTransConvMixerLocation(DownstreamModel):
     """Single-station location from U-Trans features with a ConvMixer head.
 
     The waveform goes through the backbone up to its ``latent`` tokens
@@ -55,7 +55,7 @@ class UTransConvMixerLocation(BackboneTask):
     """
 
     #: The backbone's input conventions; output (station - event latitude and longitude, normalised depth).
-    default_conventions = BackboneTask.default_conventions.replace(labels=("dlat_deg", "dlon_deg", "depth_norm"))
+    default_conventions = DownstreamModel.default_conventions.replace(labels=("dlat_deg", "dlon_deg", "depth_norm"))
 
     def __init__(self, backbone, freeze_backbone=False, filters=512, depth=10, kernel_size=13,
                  patch_size=10, dropout=0.1, num_outputs=3, **kwargs):
@@ -93,7 +93,7 @@ class UTransConvMixerLocation(BackboneTask):
         return config
 
 
-@register_model("utrans_convmixer_location", task="location",
+@register_model("utrans_convmixer_location", quantity="location",
                 conventions=UTransConvMixerLocation.default_conventions)
 def utrans_convmixer_location(backbone=None, **kwargs):
     """Build :class:`UTransConvMixerLocation`; a random-initialised backbone if none is given."""

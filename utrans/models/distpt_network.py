@@ -8,10 +8,10 @@ state_dicts load through :func:`utrans.convert.load_torch_checkpoint`.
 
 import keras
 
-from utrans.convert.pytorch import layer_mappings
-from utrans.conventions import Conventions
-from utrans.models.registry import register_model
-from utrans.models.torch_port import TorchPortModel
+from utrans.models.torch_port import layer_mappings
+from utrans.core.conventions import Conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["DistPTNetwork", "TCNResidualBlock"]
 
@@ -81,7 +81,7 @@ class TCNResidualBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("distpt_network", task="distance")
+@register_model("distpt_network", quantity="distance")
 class DistPTNetwork(TorchPortModel):
     """dist-PT Network for distance and P travel time (Mousavi & Beroza, 2020).
 
@@ -117,7 +117,7 @@ class DistPTNetwork(TorchPortModel):
     default_conventions = Conventions(
         sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
         labels=("distance_km", "distance_log_variance", "p_travel_s", "p_travel_log_variance"),
-        adapter="distpt_network")
+        head="distpt_network")
 
     def __init__(
         self,
@@ -143,11 +143,7 @@ class DistPTNetwork(TorchPortModel):
                 f"dilations={dilations}, num_conv_blocks={num_conv_blocks}"
             )
         layers = keras.layers
-        torch_names = {}
-
-        def named(layer, prefix):
-            torch_names[layer.name] = prefix
-            return layer
+        named = TorchNames()
 
         inputs = keras.Input((in_samples, in_channels), name="waveform")
         x = named(layers.Conv1D(tcn_channels, 1, name="tcn_conv_in"), "tcn.conv_in")(inputs)
@@ -171,7 +167,7 @@ class DistPTNetwork(TorchPortModel):
         self.num_conv_blocks = num_conv_blocks
         self.dilations = dilations
         self.drop_rate = drop_rate
-        self._torch_names = torch_names
+        self._torch_names = named.names
 
     def layer_torch_mappings(self, layer, prefix):
         """Torch tensors of one layer; a TCN block maps its sub-layers one by one."""

@@ -9,9 +9,9 @@ blocks and a fusion head. Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
-from utrans.conventions import Conventions
-from utrans.models.registry import register_model
-from utrans.models.torch_port import TorchPortModel
+from utrans.core.conventions import Conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["DiTingMotion", "NearestResize1D"]
 
@@ -54,7 +54,7 @@ class NearestResize1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("ditingmotion", task="polarity")
+@register_model("ditingmotion", quantity="polarity")
 class DiTingMotion(TorchPortModel):
     """DiTingMotion first-motion polarity classifier (Zhao et al., 2023).
 
@@ -100,7 +100,7 @@ class DiTingMotion(TorchPortModel):
     #: The vertical component and its first difference in a 128-sample window around P.
     default_conventions = Conventions(
         sampling_rate=100.0, component_order="Z", in_samples=128, normalization="std",
-        labels=("I", "E", "U", "D"), p_position_ratio=0.5, adapter="ditingmotion")
+        labels=("I", "E", "U", "D"), p_position_ratio=0.5, head="ditingmotion")
 
     def __init__(
         self,
@@ -146,11 +146,7 @@ class DiTingMotion(TorchPortModel):
                 f"blocks_sidelayer_linear_in_dims={blocks_sidelayer_linear_in_dims}"
             )
         layers = keras.layers
-        torch_names = {}
-
-        def named(layer, prefix):
-            torch_names[layer.name] = prefix
-            return layer
+        named = TorchNames()
 
         def lname(prefix):
             return prefix.replace(".", "_")
@@ -228,5 +224,5 @@ class DiTingMotion(TorchPortModel):
         self.fuse_hidden_dim = fuse_hidden_dim
         self.num_polarity_classes = num_polarity_classes
         self.num_clarity_classes = num_clarity_classes
-        self._torch_names = torch_names
+        self._torch_names = named.names
 

@@ -22,8 +22,8 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
-from utrans.models.registry import register_model
-from utrans.models.task import BackboneTask
+from utrans.core.registry import register_model
+from utrans.models.downstream import DownstreamModel
 
 __all__ = ["UTransEQCCTPicker"]
 
@@ -83,7 +83,7 @@ def _conv_transformer_block(
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-class UTransEQCCTPicker(BackboneTask):
+class UTransEQCCTPicker(DownstreamModel):
     """P- or S-wave arrival probability per sample from U-Trans features with an EQCCT head.
 
     The waveform (B, 6000, 3) goes through the backbone up to its ``latent``
@@ -103,7 +103,7 @@ class UTransEQCCTPicker(BackboneTask):
     residual conv block (width 40, kernel 11) to the tokens before the first
     LayerNorm and to the attention output, with epsilon 1e-5. Only the
     backbone's input-to-latent path is part of this model (see
-    :class:`utrans.models.task.BackboneTask`). With the default arguments the
+    :class:`utrans.models.downstream.DownstreamModel`). With the default arguments the
     P picker has 1,527,726 parameters (1,716 BatchNorm statistics) and the S
     picker 1,954,926 (3,636), as the reference notebooks.
 
@@ -307,11 +307,11 @@ def _build(phase, backbone, kwargs):
 
 def _conventions(phase):
     # The U-Trans picking rule: the highest peak of the window above 0.1.
-    return BackboneTask.default_conventions.replace(labels=(phase,), thresholds={phase: 0.1},
-                                                    pick_rule="highest", adapter="curve_picking")
+    return DownstreamModel.default_conventions.replace(labels=(phase,), thresholds={phase: 0.1},
+                                                    pick_rule="highest", head="curve_picking")
 
 
-@register_model("utrans_eqcct_p", task="picking", conventions=_conventions("P"))
+@register_model("utrans_eqcct_p", quantity="picking", conventions=_conventions("P"))
 def utrans_eqcct_p(backbone=None, **kwargs):
     """Build the EQCCT P-wave picker (:class:`UTransEQCCTPicker`, ``phase="P"``).
 
@@ -326,7 +326,7 @@ def utrans_eqcct_p(backbone=None, **kwargs):
     return _build("P", backbone, kwargs)
 
 
-@register_model("utrans_eqcct_s", task="picking", conventions=_conventions("S"))
+@register_model("utrans_eqcct_s", quantity="picking", conventions=_conventions("S"))
 def utrans_eqcct_s(backbone=None, **kwargs):
     """Build the EQCCT S-wave picker (:class:`UTransEQCCTPicker`, ``phase="S"``).
 

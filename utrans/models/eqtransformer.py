@@ -12,9 +12,9 @@ import keras
 from keras import ops
 
 from utrans.convert.pytorch import TorchMapping
-from utrans.conventions import Conventions
-from utrans.models.registry import register_model
-from utrans.models.torch_port import TorchPortModel
+from utrans.core.conventions import Conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["AdditiveSelfAttention", "EQTransformer"]
 
@@ -84,7 +84,7 @@ class AdditiveSelfAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("eqtransformer", task="picking")
+@register_model("eqtransformer", quantity="picking")
 class EQTransformer(TorchPortModel):
     """EQTransformer detector and phase picker (Mousavi et al., 2020).
 
@@ -133,7 +133,7 @@ class EQTransformer(TorchPortModel):
     default_conventions = Conventions(
         sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
         labels=("det", "P", "S"), thresholds={"det": 0.5, "P": 0.3, "S": 0.3},
-        min_peak_distance_s=1.0, adapter="detection_picking")
+        min_peak_distance_s=1.0, head="detection_picking")
 
     def __init__(
         self,
@@ -176,11 +176,7 @@ class EQTransformer(TorchPortModel):
                 f"{conv_bias_l1_regularization}"
             )
         layers = keras.layers
-        torch_names = {}
-
-        def named(layer, prefix):
-            torch_names[layer.name] = prefix
-            return layer
+        named = TorchNames()
 
         def lname(prefix):
             return prefix.replace(".", "_")
@@ -299,7 +295,7 @@ class EQTransformer(TorchPortModel):
         self.decoder_with_attn_lstm = decoder_with_attn_lstm
         self.conv_kernel_l1_regularization = conv_kernel_l1_regularization
         self.conv_bias_l1_regularization = conv_bias_l1_regularization
-        self._torch_names = torch_names
+        self._torch_names = named.names
 
     def layer_torch_mappings(self, layer, prefix):
         """Torch tensors of one layer; the additive attention's are plain parameters."""

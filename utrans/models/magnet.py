@@ -10,9 +10,9 @@ the aleatoric-uncertainty loss). Its PyTorch state_dicts load through
 import keras
 from keras import ops
 
-from utrans.conventions import Conventions
-from utrans.models.registry import register_model
-from utrans.models.torch_port import TorchPortModel
+from utrans.core.conventions import Conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["CeilMaxPooling1D", "MagNet"]
 
@@ -61,7 +61,7 @@ class CeilMaxPooling1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("magnet", task="magnitude")
+@register_model("magnet", quantity="magnitude")
 class MagNet(TorchPortModel):
     """MagNet magnitude estimator (Mousavi & Beroza, 2020).
 
@@ -93,7 +93,7 @@ class MagNet(TorchPortModel):
     #: Z, N, E at the data's rate (no published weights: random initialisation).
     default_conventions = Conventions(
         sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
-        labels=("magnitude", "log_variance"), adapter="magnet")
+        labels=("magnitude", "log_variance"), head="magnet")
 
     def __init__(
         self,
@@ -112,11 +112,7 @@ class MagNet(TorchPortModel):
                 f"Received: in_samples={in_samples!r}"
             )
         layers = keras.layers
-        torch_names = {}
-
-        def named(layer, prefix):
-            torch_names[layer.name] = prefix
-            return layer
+        named = TorchNames()
 
         inputs = keras.Input((in_samples, in_channels), name="waveform")
         x = inputs
@@ -138,5 +134,5 @@ class MagNet(TorchPortModel):
         self.conv_channels = conv_channels
         self.lstm_dim = lstm_dim
         self.drop_rate = drop_rate
-        self._torch_names = torch_names
+        self._torch_names = named.names
 

@@ -8,9 +8,9 @@ concatenation); its PyTorch state_dicts load through
 
 import keras
 
-from utrans.conventions import Conventions
-from utrans.models.registry import register_model
-from utrans.models.torch_port import TorchPortModel
+from utrans.core.conventions import Conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["PhaseNet"]
 
@@ -21,7 +21,7 @@ def _stride_padding(length, kernel_size, stride):
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("phasenet", task="picking")
+@register_model("phasenet", quantity="picking")
 class PhaseNet(TorchPortModel):
     """PhaseNet phase picker (Zhu & Beroza, 2019).
 
@@ -58,7 +58,7 @@ class PhaseNet(TorchPortModel):
     default_conventions = Conventions(
         sampling_rate=100.0, component_order="ZNE", in_samples=8192, normalization="std",
         labels=("N", "P", "S"), thresholds={"P": 0.3, "S": 0.3}, min_peak_distance_s=1.0,
-        adapter="phasenet")
+        head="phasenet")
 
     def __init__(
         self,
@@ -83,11 +83,7 @@ class PhaseNet(TorchPortModel):
                 f"stride={stride}"
             )
         layers = keras.layers
-        torch_names = {}
-
-        def named(layer, prefix):
-            torch_names[layer.name] = prefix
-            return layer
+        named = TorchNames()
 
         def conv_bn_relu(x, filters, prefix, conv, bn, strides=1, use_bias=False,
                          padding_same=True):
@@ -156,5 +152,5 @@ class PhaseNet(TorchPortModel):
         self.stride = stride
         self.conv_channels = conv_channels
         self.drop_rate = drop_rate
-        self._torch_names = torch_names
+        self._torch_names = named.names
 

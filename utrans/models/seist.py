@@ -31,9 +31,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from utrans.convert.pytorch import TorchMapping, layer_mappings, linear_kernel
-from utrans.conventions import Conventions, pop_conventions
-from utrans.models.registry import register_model
+from utrans.convert.pytorch import TorchMapping, linear_kernel
+from utrans.core.conventions import Conventions, pop_conventions
+from utrans.core.registry import register_model
+from utrans.models.torch_port import layer_mappings
 
 __all__ = [
     "SeisTBackbone",
@@ -754,14 +755,14 @@ def _seist_conventions(head):
     if head == "dpk":
         return Conventions(**base, labels=("det", "P", "S"),
                            thresholds={"det": 0.5, "P": 0.3, "S": 0.3}, min_peak_distance_s=1.0,
-                           adapter="detection_picking")
+                           head="detection_picking")
     if head == "pmp":
-        return Conventions(**base, labels=("U", "D"), adapter="seist_pmp")
-    label, adapter = {"emg": ("magnitude", "seist_regression"),
+        return Conventions(**base, labels=("U", "D"), head="seist_pmp")
+    label, head_name = {"emg": ("magnitude", "seist_regression"),
                       "baz": ("back_azimuth_deg", "seist_baz"),
                       "dis": ("distance_km", "seist_regression"),
                       "regression": ("value", "seist_regression")}[head]
-    return Conventions(**base, labels=(label,), adapter=adapter)
+    return Conventions(**base, labels=(label,), head=head_name)
 
 
 class _SeisTTask(keras.Model):
@@ -961,7 +962,7 @@ def _build_seist(size, task, in_samples=8192, in_channels=3, seed=None, **kwargs
         raise TypeError(
             f"seist_{size}_{task}: unknown arguments {unknown}; accepted are in_samples, "
             f"in_channels, seed, {head_key}, the SeisTBackbone arguments and the conventions "
-            "(utrans.conventions). "
+            "(utrans.core.conventions). "
             f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unknown)}"
         )
     backbone_args.update(kwargs)
@@ -974,7 +975,7 @@ def _build_seist(size, task, in_samples=8192, in_channels=3, seed=None, **kwargs
     return SeisTRegressor(backbone, scale=head_value, name=name, **conventions)
 
 
-# The quantity each SeisT head measures (utrans.tasks.QUANTITIES).
+# The quantity each SeisT head measures (utrans.core.tasks.QUANTITIES).
 _QUANTITY = {"dpk": "picking", "pmp": "polarity", "emg": "magnitude", "baz": "backazimuth",
              "dis": "distance"}
 
@@ -999,7 +1000,7 @@ def _register(size, task):
         "Returns:\n"
         f"    A keras.Model named {name!r} that loads the reference's {name}_*.pth.\n"
     )
-    register_model(name, task=_QUANTITY[task], conventions=_seist_conventions(task))(constructor)
+    register_model(name, quantity=_QUANTITY[task], conventions=_seist_conventions(task))(constructor)
     return constructor
 
 

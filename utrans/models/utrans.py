@@ -10,14 +10,16 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
-from utrans.conventions import Conventions, pop_conventions
-from utrans.models.registry import register_model
+from utrans.convert.keras_h5 import load_legacy_h5
+from utrans.core.conventions import Conventions, pop_conventions
+from utrans.core.presets import get_preset, preset_path
+from utrans.core.registry import register_model
 
 __all__ = ["UTransBackbone"]
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-@register_model("utrans_foundation", task="reconstruction")
+@register_model("utrans_foundation", quantity="reconstruction")
 class UTransBackbone(keras.Model):
     """U-Trans foundation backbone: 1-D U-Net encoder/decoder with a CCT bottleneck.
 
@@ -83,7 +85,7 @@ class UTransBackbone(keras.Model):
     #: E, N, Z at 100 Hz, 6000 samples, each window and channel z-scored.
     default_conventions = Conventions(sampling_rate=100.0, component_order="ENZ", in_samples=6000,
                                       normalization="std", labels=("E", "N", "Z"),
-                                      adapter="reconstruction")
+                                      head="reconstruction")
 
     def __init__(
         self,
@@ -267,8 +269,6 @@ class UTransBackbone(keras.Model):
             utrans.convert.CheckpointMismatchError: the file is not a readable
                 Keras ``.h5`` weights file, or its weights do not fit the architecture.
         """
-        from utrans.convert.keras_h5 import load_legacy_h5
-
         model = cls(**kwargs)
         load_legacy_h5(model, path)
         return model
@@ -278,18 +278,16 @@ class UTransBackbone(keras.Model):
         """Build a backbone with published weights, downloading them into the cache if needed.
 
         Args:
-            name: a U-Trans preset name from :func:`utrans.presets.list_presets`.
+            name: a U-Trans preset name from :func:`utrans.core.presets.list_presets`.
             **kwargs: constructor arguments.
 
         Returns:
             A ``UTransBackbone`` holding the preset's weights.
         """
-        from utrans.presets import get_preset, preset_path
-
         preset = get_preset(name)
         if preset.model != "utrans_foundation":
             raise ValueError(
                 f"Preset {name!r} builds {preset.model!r}, not a UTransBackbone; "
-                f"use utrans.presets.load_preset({name!r}). Received: name={name!r}"
+                f"use utrans.load_model({name!r}). Received: name={name!r}"
             )
         return cls.from_legacy_h5(preset_path(name), **kwargs)

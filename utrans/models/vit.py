@@ -16,14 +16,14 @@ from utrans.models.layers import (
     decoder_feature_stream,
     offset_seed,
 )
-from utrans.models.registry import register_model
-from utrans.models.task import BackboneTask
+from utrans.core.registry import register_model
+from utrans.models.downstream import DownstreamModel
 
 __all__ = ["UTransViTMagnitude"]
 
 
 @keras.saving.register_keras_serializable(package="utrans")
-class UTransViTMagnitude(BackboneTask):
+class UTransViTMagnitude(DownstreamModel):
     """Earthquake magnitude from U-Trans features with a Vision Transformer head.
 
     The waveform (B, 6000, 3) goes through the backbone up to its ``latent``
@@ -40,7 +40,7 @@ class UTransViTMagnitude(BackboneTask):
     and a linear Dense(1) give the magnitude (layer ``"magnitude"``).
 
     Only the backbone's input-to-latent path is part of this model (see
-    :class:`utrans.models.task.BackboneTask`). With the default arguments the
+    :class:`utrans.models.downstream.DownstreamModel`). With the default arguments the
     model has 4,169,249 parameters (1,440 BatchNorm statistics), as the
     reference notebook.
 
@@ -76,7 +76,7 @@ class UTransViTMagnitude(BackboneTask):
     """
 
     #: The backbone's input conventions; output (magnitude).
-    default_conventions = BackboneTask.default_conventions.replace(labels=("magnitude",))
+    default_conventions = DownstreamModel.default_conventions.replace(labels=("magnitude",))
 
     def __init__(
         self,
@@ -200,7 +200,7 @@ class UTransViTMagnitude(BackboneTask):
         return config
 
 
-@register_model("utrans_vit_magnitude", task="magnitude",
+@register_model("utrans_vit_magnitude", quantity="magnitude",
                 conventions=UTransViTMagnitude.default_conventions)
 def utrans_vit_magnitude(backbone=None, **kwargs):
     """Build :class:`UTransViTMagnitude`; a randomly initialised backbone if none is given.

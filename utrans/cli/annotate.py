@@ -1,0 +1,334 @@
+"""``utrans annotate`` (also ``utrans-annotate``): pick phases on continuous records.
+
+::
+
+    utrans annotate 'day/*.mseed' --model seist_m_dpk_diting --output picks_out --quakeml --mseed
+
+Reads every file ObsPy can read (miniSEED, SAC, GSE2, ...; globs allowed),
+applies one model with :class:`utrans.annotate.Annotator` and writes into the
+output folder:
+
+* ``picks.csv`` (and ``detections.csv`` for models with a detection output);
+* ``picks.xml`` with ``--quakeml``: the picks as QuakeML;
+* ``<model>_probabilities.mseed`` with ``--mseed``: the probability traces
+  (channel codes in :mod:`utrans.annotate.output`);
+* ``plots/<NET.STA.LOC.BI>.png``: waveforms, probabilities and picks per
+  instrument (``--no_plots`` skips them).
+
+Bad input (a missing or unreadable file, an unknown model, nothing to
+annotate, an output folder that cannot be written) stops with one line on
+stderr and exit code 2, before any work; a bad station is skipped with a
+warning naming it, the others are annotated, and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import logging
+import os
+import pathlib
+import sys
+import warnings
+
+import obspy
+import pandas as pd
+
+from utrans.annotate import output
+from utrans.annotate.characterization import Characterizer
+from utrans.annotate.core import Annotator
+from utrans.annotate.picks import ClassifyOutput
+from utrans.annotate.plot import plot_station
+from utrans.cli import InputError, overlap_option, quiet_framework
+from utrans.cli import network as network_cli
+from utrans.core.errors import UtransError
+from utrans.core.io import check_output_dir
+
+__all__ = ["build_parser", "main", "utrans_annotate"]
+
+logger = logging.getLogger("utrans.annotate")
+
+
+def build_parser(prog="utrans-annotate"):
+    """The argparse parser of ``utrans-annotate``.
+
+    Args:
+        prog: the command's name in usage and error lines (``utrans annotate``
+            when run through ``utrans``).
+
+    Returns:
+        ``argparse.ArgumentParser``.
+    """
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Apply a phase picker to continuous records (any format ObsPy reads) and "
+                    "write picks (CSV, QuakeML), probability traces (miniSEED) and one figure "
+                    "per station. Sampling rate, component order, window, normalisation and "
+                    "thresholds come from the model.",
+        epilog="Examples:\n"
+               f"  {prog} 'data/*.mseed' --model seist_m_dpk_diting --quakeml --mseed\n"
+               f"  {prog} rec.sac --model my_picker.keras --P_threshold 0.5\n"
+               f"  {prog} --sds /data/sds --start 2024-01-01 --end 2024-01-08 "
+               "--model seist_m_dpk_diting --workers 4\n"
+               "Models: a preset (seist_{s,m,l}_dpk_diting: published weights, downloaded once "
+               "to $UTRANS_HOME) or a trained .keras file; a registered architecture "
+               "(phasenet, eqtransformer, seist_m_dpk, ...) only with --random_weights.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="waveform files or glob patterns (quote globs for the shell); or --sds")
+    p.add_argument("--model", required=True,
+                   help="preset name or trained .keras file (a registered architecture with "
+                        "--random_weights)")
+    p.add_argument("--random_weights", action="store_true",
+                   help="allow a registered architecture without trained weights (its picks "
+                        "mean nothing: for testing the pipeline only)")
+    p.add_argument("--output", default="annotate_outputs", type=pathlib.Path,
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--batch_size", type=int, default=64,
+                   help="windows per model call (default: %(default)s)")
+    p.add_argument("--overlap", type=float, default=None,
+                   help="window overlap: a fraction < 1 of the window or a number of samples "
+                        "(default: half a window)")
+    p.add_argument("--blinding", type=int, default=None,
+                   help="samples dropped at interior window edges (default: 5%% of the window)")
+    p.add_argument("--stacking", choices=("avg", "max"), default="avg",
+                   help="combining overlapping windows (default: %(default)s)")
+    for label in ("P", "S", "det"):
+        p.add_argument(f"--{label}_threshold", type=float, default=None, metavar="T",
+                       help=f"{label} threshold in [0, 1] (default: the model's)")
+    p.add_argument("--min_peak_distance_s", type=float, default=None, metavar="S",
+                   help="minimum time between two picks of one phase (default: the model's)")
+    p.add_argument("--missing_components", choices=("zeros", "copy", "skip"), default="zeros",
+                   help="absent components of a station: fed as zeros, as copies of the "
+                        "vertical, or the span skipped (default: %(default)s)")
+    p.add_argument("--characterize", default=None, metavar="MODELS",
+                   help="comma-separated window models (e.g. seist_m_pmp_diting,"
+                        "seist_m_emg_diting,seist_m_baz_diting,seist_m_dis_diting): each P pick "
+                        "gets their polarity, magnitude, back-azimuth and distance columns")
+    p.add_argument("--quakeml", action="store_true", help="also write picks.xml (QuakeML)")
+    p.add_argument("--mseed", action="store_true",
+                   help="also write the probability traces as miniSEED")
+    p.add_argument("--no_plots", action="store_true", help="skip the per-station figures")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the model (default: all)")
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="show framework messages")
+    network_cli.add_arguments(p)
+    return p
+
+
+def expand_inputs(patterns):
+    """The files named by arguments (globs expanded, order kept, duplicates dropped).
+
+    Raises:
+        InputError: a pattern matches nothing or a file is missing.
+    """
+    files = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise InputError(f"no file matches {pattern!r}")
+        else:
+            if not os.path.exists(pattern):
+                raise InputError(f"file not found: {pattern}")
+            if os.path.isdir(pattern):
+                raise InputError(f"{pattern} is a folder; give files or a glob such as "
+                                 f"'{pattern}/*.mseed'")
+            matches = [pattern]
+        files += [m for m in matches if m not in files]
+    return files
+
+
+def read_inputs(files):
+    """One ObsPy Stream of every file.
+
+    Raises:
+        InputError: a file cannot be read (its name and ObsPy's reason).
+    """
+    stream = obspy.Stream()
+    for name in files:
+        try:
+            stream += obspy.read(name)
+        except Exception as err:  # noqa: BLE001 - each ObsPy reader fails its own way
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(f"cannot read {name}: {reason}") from err
+    return stream
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run(args):
+    """Run one command: read, annotate, write.
+
+    Returns:
+        0, or 1 when some instruments failed (each was named in a warning and
+        skipped; the others were annotated and written).
+    """
+    files = expand_inputs(args.inputs)
+    out_dir = _output_folder(args.output)
+    stream = read_inputs(files)
+    print(f"Read {len(stream)} trace(s) from {len(files)} file(s)")
+    if args.threads:
+        _set_threads(args.threads)
+    thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
+                  if getattr(args, f"{k}_threshold") is not None}
+    try:
+        ann = Annotator(args.model, batch_size=args.batch_size, overlap=overlap_option(args.overlap),
+                        blinding=args.blinding, stacking=args.stacking,
+                        missing_components=args.missing_components,
+                        allow_random=args.random_weights)
+        merged = ann.thresholds({k: v for k, v in thresholds.items() if k in ann.labels})
+        ann.pipeline.min_distance(args.min_peak_distance_s)
+    except (UtransError, KeyError, OSError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(f"model {args.model!r}: {message}") from err
+    ignored = sorted(k for k in thresholds if k not in ann.labels)
+    if ignored:
+        print(f"warning: {args.model} has no output {', '.join(ignored)}; "
+              f"--{ignored[0]}_threshold ignored", file=sys.stderr)
+    print(f"Model {ann.name}: {ann.conventions.describe()}" + (
+        f" (thresholds used: {', '.join(f'{k} {v:g}' for k, v in sorted(merged.items()))})"
+        if thresholds else ""))
+    characterizer = _characterizer(args.characterize) if args.characterize else None
+    try:
+        groups, skipped = ann.groups(stream)
+    except ValueError as err:
+        raise InputError(str(err)) from err
+
+    names = ann.channel_names(groups)
+    by_id = {g.group_id: g for g in groups}
+    pick_rows, det_rows = [], []
+    mseed_path = out_dir / f"{ann.name}_probabilities.mseed"
+    plots = []
+    current, pending = None, []
+
+    def finish_group():
+        if current is None or args.no_plots:
+            return
+        group = by_id[current]
+        key = (group.station, group.instrument)
+        waveforms = obspy.Stream([tr for trs in group.traces.values() for tr in trs])
+        probs = obspy.Stream([tr for r in pending for tr in ann.traces(r, names[current])])
+        mine = pd.DataFrame([r for r in pick_rows if (r["trace_id"], r["instrument"]) == key],
+                            columns=["phase", "peak_time", "peak_value"])
+        dets = None
+        if "det" in merged:
+            dets = pd.DataFrame([r for r in det_rows
+                                 if (r["trace_id"], r["instrument"]) == key],
+                                columns=["start_time", "end_time"])
+        plots.append(plot_station(out_dir / "plots" / f"{current}.png", waveforms, probs, mine,
+                                  dets, title=f"{current}  {ann.name}"))
+
+    with open(mseed_path, "wb") if args.mseed else contextlib.nullcontext() as mseed:
+        for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
+            gid = result.segment.group_id
+            if gid != current:
+                finish_group()
+                current, pending = gid, []
+            p, d = ann.decode(result, merged, args.min_peak_distance_s)
+            pick_rows += p
+            det_rows += d
+            if mseed is not None:
+                obspy.Stream(output.mseed_traces(result, ann.labels)).write(
+                    mseed, format="MSEED", encoding="FLOAT32")
+            if not args.no_plots:
+                pending.append(result)
+        finish_group()
+    found = ClassifyOutput.from_rows(ann.name, pick_rows, det_rows if "det" in merged else None,
+                                     skipped)
+    if characterizer is not None:
+        found.picks = characterizer.characterize(stream, found.picks)
+    output.write_csv(found.picks, out_dir / "picks.csv")
+    counts = found.picks.phase.value_counts().to_dict() if len(found.picks) else {}
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no picks"
+    print(f"Wrote {out_dir / 'picks.csv'} ({summary} on {len(groups)} instrument(s))")
+    if found.detections is not None:
+        output.write_csv(found.detections, out_dir / "detections.csv")
+        print(f"Wrote {out_dir / 'detections.csv'} ({len(found.detections)} detections)")
+    if args.quakeml:
+        output.write_quakeml(found.picks, out_dir / "picks.xml", ann.name)
+        print(f"Wrote {out_dir / 'picks.xml'}")
+    if args.mseed:
+        print(f"Wrote {mseed_path}")
+    if plots:
+        print(f"Wrote {len(plots)} figure(s) in {out_dir / 'plots'}")
+    if skipped:
+        print(f"{len(skipped)} instrument(s) failed: {', '.join(g for g, _ in skipped)} "
+              "(reasons above); the others were annotated.")
+        return 1
+    return 0
+
+
+def _characterizer(names):
+    """The :class:`~utrans.annotate.characterization.Characterizer` of ``--characterize``."""
+    models = [m.strip() for m in names.split(",") if m.strip()]
+    try:
+        characterizer = Characterizer(models)
+    except (UtransError, KeyError, OSError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(f"--characterize: {message}") from err
+    for wm in characterizer.window_models:
+        print(f"Characterize with {wm.name} ({wm.quantity}): {wm.conventions.describe()}, "
+              f"P at {wm.p_position_ratio:g} of the window")
+    return characterizer
+
+
+def _output_folder(path):
+    """The output folder, checked writable before any work (one line naming it otherwise)."""
+    try:
+        return check_output_dir(path)
+    except UtransError as err:
+        raise InputError(str(err)) from None
+
+
+def _set_threads(threads):
+    # Only for Keras models, whose framework is loaded by then: exported models have no threads.
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def main(argv=None, prog="utrans-annotate"):
+    """Entry point of ``utrans-annotate`` (and ``utrans annotate``).
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+        prog: the command's name in usage and error lines.
+
+    Returns:
+        Exit code: 0 on success, 2 on bad input, 1 when instruments (files)
+        or station-days (archive) failed while the others finished, 130 on
+        Ctrl-C.
+    """
+    args = build_parser(prog).parse_args(argv)
+    quiet_framework(args.verbose)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        if args.sds is not None:
+            return network_cli.run(args)
+        if not args.inputs:
+            raise InputError("give input files (or an archive with --sds)")
+        return run(args)
+    except InputError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing of this run was written for files"
+              + (" (station-days already done are kept: the same command resumes)"
+                 if args.sds is not None else "") + ".", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
+
+
+def utrans_annotate(argv):
+    """``utrans annotate ...`` (the ``utrans`` command's entry)."""
+    return main(argv, prog="utrans annotate")

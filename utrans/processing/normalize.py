@@ -1,0 +1,96 @@
+"""The one normaliser of model windows.
+
+Every window a model sees, whatever entry point cut it (training, testing,
+annotate, characterise, streaming, an exported model's runtime), is normalised
+here, per window and per channel, over the samples that hold record data:
+
+* ``"std"``: subtract the mean, divide by the population standard deviation;
+* ``"max"``: subtract the mean, divide by the largest absolute value;
+* ``"none"``: unchanged.
+
+A flat (or absent, zero-filled) channel becomes zeros, never NaN. Samples of
+the window that hold no record data (zero padding after a short record,
+before its start or after its end when the window is cut around a pick) are
+excluded from the mean and the scale and stay exactly zero: a short record is
+normalised over its data, then padded. (The SeisT reference normalises over
+the padding too, which scales a short record's amplitudes with the window
+length; on ObsPy's CER record it then labels the P as S.)
+
+Computation is in float64 unless asked otherwise; windows cut around a pick
+are normalised in float32 as the SeisT reference does (its ``float32``
+allocation for them), see :class:`utrans.pipeline.Pipeline`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["NORMALIZATIONS", "normalize"]
+
+#: The normalisation modes a model's conventions may name.
+NORMALIZATIONS = ("std", "max", "none")
+
+
+def _flat(w, mask):
+    """(batch, channels) mask of the channels constant over their valid samples."""
+    if mask is None:
+        return w.max(axis=-1) == w.min(axis=-1)
+    m = mask[:, None, :]
+    hi = np.where(m, w, -np.inf).max(axis=-1)
+    lo = np.where(m, w, np.inf).min(axis=-1)
+    return ~(hi > lo)
+
+
+def normalize(windows, mode, valid=None, dtype=np.float64):
+    """Normalise windows per window and channel over their valid samples.
+
+    Args:
+        windows: array ``(batch, samples, channels)`` (channels last).
+        mode: ``"std"``, ``"max"`` or ``"none"`` (module doc).
+        valid: ``None`` (every sample is data) or an int array ``(batch, 2)``
+            of ``[start, stop)`` sample ranges holding data; samples outside
+            are excluded from the statistics and returned as 0.
+        dtype: precision of the computation (float64, or float32 as the SeisT
+            reference for windows cut around a pick).
+
+    Returns:
+        float32 array of the same shape.
+
+    Raises:
+        ValueError: an unknown mode, or windows that are not 3-D.
+    """
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}. Received: {mode!r}")
+    x = np.asarray(windows)
+    if x.ndim != 3:
+        raise ValueError(f"normalize takes windows (batch, samples, channels). "
+                         f"Received: shape={x.shape}")
+    # (batch, channels, samples): reductions run over contiguous memory
+    w = np.array(np.moveaxis(x, 1, 2), dtype=dtype, order="C")
+    mask = None
+    if valid is not None:
+        valid = np.asarray(valid, dtype=np.int64).reshape(len(w), 2)
+        idx = np.arange(w.shape[-1])
+        mask = (idx >= valid[:, :1]) & (idx < valid[:, 1:])  # (batch, samples)
+        if mask.all():
+            mask = None
+    if mode != "none":
+        flat = _flat(w, mask)
+        if mask is None:
+            w -= w.mean(axis=-1, keepdims=True)
+            scale = (w.std(axis=-1, keepdims=True) if mode == "std"
+                     else np.abs(w).max(axis=-1, keepdims=True))
+        else:
+            m = mask[:, None, :]
+            w *= m
+            count = np.maximum(m.sum(axis=-1, keepdims=True), 1).astype(dtype)
+            w -= w.sum(axis=-1, keepdims=True) / count
+            w *= m
+            scale = (np.sqrt((w * w).sum(axis=-1, keepdims=True) / count) if mode == "std"
+                     else np.abs(w).max(axis=-1, keepdims=True))
+        scale[~(scale > 0)] = 1
+        w /= scale
+        w[flat] = 0  # a constant channel: rounding of its mean must not become O(1) noise
+    elif mask is not None:
+        w *= mask[:, None, :]
+    return np.ascontiguousarray(np.moveaxis(w, 1, 2), dtype=np.float32)

@@ -1,0 +1,474 @@
+"""From an ObsPy Stream to continuous, model-ready segments.
+
+A stream is cut into *instrument groups*, one per ``NET.STA.LOC`` and
+band/instrument code (``HH``, ``EH``, ...): the traces of one seismometer.
+Each group is checked, its component codes are mapped onto the model's
+(``component_order``), it is resampled to the model's rate and split into
+*segments*: the spans in which the same components are recorded without a
+gap. Segments are what the window planner (:mod:`utrans.processing.windows`)
+cuts; no window ever spans a gap.
+
+Rules (documented for users in the package README):
+
+* **Component codes.** The last letter of the channel code names the
+  component. ``Z`` is vertical; horizontals may be ``N``/``E``, ``1``/``2``
+  (``1`` -> ``N``, ``2`` -> ``E``) or ``2``/``3`` (``2`` -> ``N``,
+  ``3`` -> ``E``). A group that mixes these conventions (``N`` and ``1``) is
+  refused; other codes (``R``, ``T``, ``U``, ...) are ignored with a warning.
+  Picking models are trained on arbitrary horizontal orientations, so the
+  mapping only fixes the channel order.
+* **Resampling**: each joined record is resampled to the model's rate by the
+  package's one resampler (:func:`utrans.processing.resample.resample_trace`),
+  the same that resamples training and testing windows.
+* **Alignment.** Traces of a group are placed on one sample grid that starts
+  at the group's earliest sample; a component starting a fraction of a sample
+  later is rounded to the nearest sample (at most half a sample).
+* **One channel in several traces.** The traces of one component are joined
+  at their own rate before anything else: traces that abut (the next starts
+  within half a sample of where the previous ends) or overlap with identical
+  samples become one record; an overlap with different samples is reported
+  with an :class:`AnnotateWarning` naming both traces, and the earlier samples
+  are kept; a gap of at most two samples at the model's rate is filled by
+  linear interpolation and reported (the segment lists it in ``patched``).
+  Resampling then runs over each joined record, so a record cut into pieces
+  gives the windows, and the picks, of the whole record.
+* **Gaps.** A segment ends wherever any component starts, stops or has a
+  longer gap. Spans shorter than ``min_length_s`` are dropped (logged).
+* **Missing components** (a station with one or two components, or a span in
+  which one component has a gap): ``"zeros"`` (default) feeds zeros in their
+  place, as SeisBench does and as the channel-dropout augmentations of the
+  training recipes do; ``"copy"`` copies the vertical (or, without a vertical,
+  the first recorded component) into them; ``"skip"`` drops the span. Each
+  case is reported with a warning.
+* **Bad data** (non-finite samples, mixed sampling rates within one group,
+  conflicting component conventions, no usable component) make a
+  :class:`StationError` naming the trace; :func:`group_stream` either raises
+  it or skips that group with a warning, so one bad station never stops the
+  others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import warnings
+from collections import defaultdict
+
+import numpy as np
+import obspy
+
+from utrans.core.errors import AnnotateWarning, StationError
+from utrans.processing.resample import resample_trace
+
+__all__ = [
+    "MISSING_POLICIES",
+    "InstrumentGroup",
+    "Segment",
+    "group_stream",
+    "join_traces",
+    "map_components",
+]
+
+logger = logging.getLogger(__name__)
+
+_HORIZONTAL_CONVENTIONS = ({"N": "N", "E": "E"}, {"1": "N", "2": "E"}, {"2": "N", "3": "E"})
+MISSING_POLICIES = ("zeros", "copy", "skip")
+
+
+@dataclasses.dataclass
+class Segment:
+    """A continuous, gap-free span of one instrument at the model's sampling rate.
+
+    Args:
+        station: ``NET.STA.LOC``.
+        instrument: band and instrument code (``"HH"``).
+        start: time of sample 0.
+        sampling_rate: Hz (the model's).
+        length: number of samples.
+        components: one 1-D array per model component (in the model's
+            ``component_order``), ``length`` samples each; ``None`` for a
+            component that is fed as zeros.
+        channels: model component -> source channel code (``{"N": "HH1"}``).
+        filled: model components that were missing (zero-filled or copied).
+        patched: ``(time, samples)`` of the short gaps filled by interpolation
+            (module doc).
+        grid_index: the absolute sample index of sample 0,
+            ``round(start.timestamp * sampling_rate)``; windows are laid on
+            a grid of this index so that any cut of a record gives the same
+            windows away from its edges.
+    """
+
+    station: str
+    instrument: str
+    start: obspy.UTCDateTime
+    sampling_rate: float
+    length: int
+    components: list
+    channels: dict
+    filled: str = ""
+    grid_index: int = 0
+    patched: list = dataclasses.field(default_factory=list)
+
+    @property
+    def group_id(self):
+        """``NET.STA.LOC.BI``: the instrument group."""
+        return f"{self.station}.{self.instrument}"
+
+    @property
+    def end(self):
+        """Time of the last sample."""
+        return self.start + (self.length - 1) / self.sampling_rate
+
+
+def map_components(codes, component_order):
+    """Map the component letters of one instrument onto the model's components.
+
+    Args:
+        codes: iterable of component letters present (``{"Z", "1", "2"}``).
+        component_order: the model's components (``"ZNE"``, ``"ENZ"``, ``"Z"``).
+
+    Returns:
+        ``(mapping, ignored)``: dict source letter -> model component, and the
+        sorted letters that are no component code at all (``R``, ``T``, ...);
+        known letters the model does not take (horizontals for a ``"Z"``
+        model) are left out silently.
+
+    Raises:
+        StationError: the horizontals mix conventions (``N`` with ``1``).
+    """
+    codes = set(codes)
+    horizontals = codes - {"Z"}
+    candidates = [conv for conv in _HORIZONTAL_CONVENTIONS if horizontals & set(conv)]
+    if len(candidates) > 1:
+        # {"2"} alone fits both 1/2 and 2/3; prefer 1/2 (2 -> E) unless 3 is present.
+        exact = [conv for conv in candidates if horizontals <= set(conv)]
+        if horizontals == {"2"}:
+            exact = [_HORIZONTAL_CONVENTIONS[1]]
+        if len(exact) != 1:
+            raise StationError(
+                "horizontal components mix naming conventions (N/E, 1/2, 2/3). "
+                f"Received: components={''.join(sorted(codes))}")
+        candidates = exact
+    mapping = {"Z": "Z"} if "Z" in codes else {}
+    if candidates:
+        mapping.update({k: v for k, v in candidates[0].items() if k in codes})
+    mapping = {k: v for k, v in mapping.items() if v in component_order}
+    ignored = sorted(codes - set(mapping) - {"Z", "N", "E", "1", "2", "3"})
+    return mapping, ignored
+
+
+@dataclasses.dataclass
+class InstrumentGroup:
+    """The traces of one instrument, checked, before resampling.
+
+    Args:
+        station: ``NET.STA.LOC``.
+        instrument: band and instrument code.
+        traces: model component -> list of ``obspy.Trace`` (time order).
+        channels: model component -> source channel code.
+        component_order: the model's components.
+    """
+
+    station: str
+    instrument: str
+    traces: dict
+    channels: dict
+    component_order: str
+
+    @property
+    def group_id(self):
+        """``NET.STA.LOC.BI``."""
+        return f"{self.station}.{self.instrument}"
+
+    def duration_samples(self, sampling_rate):
+        """Approximate number of samples at ``sampling_rate`` (for planning)."""
+        t0 = min(tr.stats.starttime for trs in self.traces.values() for tr in trs)
+        t1 = max(tr.stats.endtime for trs in self.traces.values() for tr in trs)
+        return int(round((t1 - t0) * sampling_rate)) + 1
+
+    def segments(self, sampling_rate, missing_components="zeros", min_length_s=1.0):
+        """Resample and cut into gap-free :class:`Segment` s.
+
+        Args:
+            sampling_rate: the model's rate in Hz.
+            missing_components: ``"zeros"``, ``"copy"`` or ``"skip"`` (module doc).
+            min_length_s: shorter spans are dropped.
+
+        Returns:
+            A list of :class:`Segment`, in time order.
+        """
+        max_gap_s = _MAX_FILLED_GAP / sampling_rate
+        pieces, patched = {}, []
+        for comp, trs in self.traces.items():
+            joined = join_traces(trs, max_gap_s)
+            pieces[comp] = [resample_trace(tr, sampling_rate) for tr, _ in joined]
+            patched += [p for _, filled in joined for p in filled]
+        origin = min(tr.stats.starttime for trs in pieces.values() for tr in trs)
+        # Integer sample intervals of every piece on the group's grid.
+        placed = {}
+        for comp, trs in pieces.items():
+            items = []
+            for tr in trs:
+                i0 = int(round((tr.stats.starttime - origin) * sampling_rate))
+                items.append((i0, i0 + tr.stats.npts, tr.data))
+            items.sort(key=lambda item: item[0])
+            placed[comp] = _resolve_overlaps(items, f"{self.group_id}{comp}")
+        cuts = sorted({i for items in placed.values() for i0, i1, _ in items for i in (i0, i1)})
+        min_len = max(2, int(round(min_length_s * sampling_rate)))
+        # Spans between consecutive cut points with a constant set of components.
+        spans = []
+        for a, b in itertools.pairwise(cuts):
+            present = frozenset(c for c, items in placed.items()
+                                if any(i0 <= a and b <= i1 for i0, i1, _ in items))
+            if not present:
+                continue
+            if spans and spans[-1][1] == a and spans[-1][2] == present:
+                spans[-1] = (spans[-1][0], b, present)
+            else:
+                spans.append((a, b, present))
+        out = []
+        order = self.component_order
+        for a, b, present in spans:
+            if b - a < min_len:
+                logger.info("%s: span of %d samples at %s shorter than %g s, not annotated",
+                            self.group_id, b - a, origin + a / sampling_rate, min_length_s)
+                continue
+            missing = "".join(c for c in order if c not in present)
+            start = origin + a / sampling_rate
+            if missing:
+                if missing_components == "skip":
+                    warnings.warn(f"{self.group_id}: component(s) {missing} missing from "
+                                  f"{start} for {(b - a) / sampling_rate:g} s; span skipped "
+                                  "(missing_components='skip').", AnnotateWarning, stacklevel=4)
+                    continue
+                how = "zeros" if missing_components == "zeros" else "copies of another component"
+                warnings.warn(f"{self.group_id}: component(s) {missing} missing from {start} "
+                              f"for {(b - a) / sampling_rate:g} s; fed as {how} "
+                              f"(missing_components={missing_components!r}).",
+                              AnnotateWarning, stacklevel=4)
+            arrays = {c: _slice(placed[c], a, b, f"{self.group_id}{c}") for c in present}
+            if missing and missing_components == "copy":
+                source = "Z" if "Z" in arrays else next(c for c in order if c in arrays)
+                arrays.update({c: arrays[source] for c in missing})
+            end = origin + b / sampling_rate
+            out.append(Segment(
+                station=self.station,
+                instrument=self.instrument,
+                start=start,
+                sampling_rate=float(sampling_rate),
+                length=b - a,
+                components=[arrays.get(c) for c in order],
+                channels=dict(self.channels),
+                filled=missing,
+                grid_index=int(round(start.timestamp * sampling_rate)),
+                patched=[(t, n) for t, n in patched if start <= t < end],
+            ))
+        return out
+
+
+#: Longest gap, in samples at the model's rate, that is filled instead of ending a segment.
+_MAX_FILLED_GAP = 2
+
+
+def join_traces(traces, max_gap_s=0.0):
+    """Join the traces of one channel at their own rate (module doc, "One channel in several traces").
+
+    Args:
+        traces: ``obspy.Trace`` s of one channel and one sampling rate.
+        max_gap_s: gaps up to this long are filled by linear interpolation.
+
+    Returns:
+        A list of ``(trace, patched)`` in time order: each trace a continuous
+        record (float64 samples; a trace given alone is returned unchanged),
+        ``patched`` the ``(time, samples)`` of the gaps filled in it.
+    """
+    traces = sorted(traces, key=lambda tr: tr.stats.starttime)
+    out = []
+    run, parts, length, patched = None, [], 0, []
+
+    def close():
+        if run is None:
+            return
+        if len(parts) == 1:
+            out.append((run, patched))
+            return
+        joined = run.copy()
+        joined.data = np.concatenate(parts)
+        out.append((joined, patched))
+
+    for tr in traces:
+        rate = float(tr.stats.sampling_rate)
+        data = np.asarray(tr.data, dtype=np.float64) if len(traces) > 1 else tr.data
+        if run is not None:
+            ahead = (tr.stats.starttime - run.stats.starttime) * rate - length
+            if ahead < -0.5:  # overlap
+                n = int(round(-ahead))
+                tail = np.concatenate(parts)[length - n:length - n + min(n, len(data))]
+                if not np.array_equal(tail, data[:len(tail)]):
+                    warnings.warn(f"{tr.id}: the trace starting {tr.stats.starttime} overlaps the "
+                                  f"one before it by {n} sample(s) with different samples; the "
+                                  "earlier samples are kept.", AnnotateWarning, stacklevel=5)
+                data = data[n:]
+                if not len(data):
+                    continue
+            elif ahead > 0.5:  # gap
+                n = int(round(ahead))
+                if n / rate > max_gap_s + 0.5 / rate:
+                    close()
+                    run = None
+                else:
+                    last = parts[-1][-1]
+                    fill = last + (data[0] - last) * np.arange(1, n + 1) / (n + 1)
+                    at = run.stats.starttime + length / rate
+                    warnings.warn(f"{tr.id}: gap of {n} sample(s) at {at} filled by linear "
+                                  "interpolation.", AnnotateWarning, stacklevel=5)
+                    patched.append((at, n))
+                    parts.append(fill)
+                    length += n
+        if run is None:
+            run, parts, length, patched = tr, [], 0, []
+        parts.append(data)
+        length += len(data)
+    close()
+    return out
+
+
+def _resolve_overlaps(items, label):
+    """Trim overlapping pieces of one component (the earlier piece wins)."""
+    out = []
+    for i0, i1, data in items:
+        if out and i0 < out[-1][1]:
+            prev_end = out[-1][1]
+            overlap = min(prev_end, i1) - i0
+            prev = out[-1]
+            same = np.array_equal(prev[2][i0 - prev[0]:i0 - prev[0] + overlap], data[:overlap])
+            if not same:
+                warnings.warn(f"{label}: overlapping traces with different data; the earlier "
+                              f"trace is kept for {overlap} samples.", AnnotateWarning,
+                              stacklevel=5)
+            if i1 <= prev_end:
+                continue
+            data = data[prev_end - i0:]
+            i0 = prev_end
+        out.append((i0, i1, data))
+    return out
+
+
+def _slice(items, a, b, label):
+    """Samples [a, b) of one component: a view when one piece covers them, else joined pieces.
+
+    Raises:
+        StationError: a sample of the span is in no piece.
+    """
+    parts, at = [], a
+    for i0, i1, data in items:
+        if i1 <= at or i0 >= b:
+            continue
+        if i0 > at:
+            break
+        parts.append(data[at - i0:min(b, i1) - i0])
+        at = min(b, i1)
+        if at == b:
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    raise StationError(f"{label}: no sample between grid samples {at} and {b}.")
+
+
+def _split_masked(stream):
+    """Traces with masked gaps (``merge(fill_value=None)``) become contiguous pieces."""
+    out = []
+    for tr in stream:
+        if np.ma.isMaskedArray(tr.data):
+            out.extend(tr.split())
+        else:
+            out.append(tr)
+    return out
+
+
+def _check_group(key, traces, component_order):
+    """Validate one instrument group; returns (traces by model component, channels)."""
+    net, sta, loc, bi = key
+    group_id = f"{net}.{sta}.{loc}.{bi}"
+    rates = sorted({float(tr.stats.sampling_rate) for tr in traces})
+    if len(rates) > 1:
+        detail = ", ".join(f"{tr.id} {tr.stats.sampling_rate:g} Hz" for tr in traces)
+        raise StationError(f"{group_id}: mixed sampling rates within one instrument ({detail}).")
+    if not rates[0] > 0:
+        raise StationError(f"{group_id}: sampling rate must be positive. "
+                           f"Received: sampling_rate={rates[0]}")
+    for tr in traces:
+        data = np.asarray(tr.data)
+        if data.dtype.kind not in "iuf":
+            raise StationError(f"{tr.id}: samples must be numbers. Received: dtype={data.dtype}")
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            bad = int((~np.isfinite(data)).sum())
+            raise StationError(f"{tr.id}: {bad} non-finite sample(s) (NaN or inf) in the trace "
+                               f"starting {tr.stats.starttime}. Remove or fill them first.")
+    codes = {tr.stats.channel[-1:].upper() for tr in traces}
+    mapping, ignored = map_components(codes, component_order)
+    if ignored:
+        warnings.warn(f"{group_id}: component(s) {', '.join(ignored)} not used "
+                      f"(model components {component_order}).", AnnotateWarning, stacklevel=4)
+    if not mapping:
+        raise StationError(f"{group_id}: no usable component for a {component_order} model. "
+                           f"Received: channels={sorted({tr.stats.channel for tr in traces})}")
+    by_comp = defaultdict(list)
+    channels = {}
+    for tr in traces:
+        comp = mapping.get(tr.stats.channel[-1:].upper())
+        if comp is not None and tr.stats.npts > 0:
+            by_comp[comp].append(tr)
+            channels[comp] = tr.stats.channel
+    if not by_comp:
+        raise StationError(f"{group_id}: every usable trace is empty.")
+    for trs in by_comp.values():
+        trs.sort(key=lambda tr: tr.stats.starttime)
+    return dict(by_comp), channels
+
+
+def group_stream(stream, component_order, errors="warn"):
+    """Split a stream into checked :class:`InstrumentGroup` s.
+
+    Args:
+        stream: an ``obspy.Stream`` (or ``Trace``); not modified.
+        component_order: the model's components (``"ZNE"``).
+        errors: ``"warn"``: a bad group is skipped with an
+            :class:`AnnotateWarning` naming the trace; ``"raise"``: raise its
+            :class:`StationError`.
+
+    Returns:
+        ``(groups, problems)``: the groups sorted by id, and a list of
+        ``(group_id, message)`` for the skipped ones.
+
+    Raises:
+        ValueError: ``stream`` is empty or not a stream.
+        StationError: a bad group with ``errors="raise"``.
+    """
+    if isinstance(stream, obspy.Trace):
+        stream = obspy.Stream([stream])
+    if not isinstance(stream, obspy.Stream):
+        raise TypeError(f"annotate needs an obspy Stream. Received: {type(stream).__name__}")
+    if errors not in ("warn", "raise"):
+        raise ValueError(f"errors must be 'warn' or 'raise'. Received: errors={errors!r}")
+    traces = [tr for tr in _split_masked(stream) if tr.stats.npts > 0]
+    if not traces:
+        raise ValueError("The stream holds no samples (no traces, or only empty ones).")
+    keyed = defaultdict(list)
+    for tr in traces:
+        s = tr.stats
+        keyed[(s.network, s.station, s.location, s.channel[:-1])].append(tr)
+    groups, problems = [], []
+    for key in sorted(keyed):
+        net, sta, loc, bi = key
+        try:
+            by_comp, channels = _check_group(key, keyed[key], component_order)
+        except StationError as err:
+            if errors == "raise":
+                raise
+            warnings.warn(f"Skipping {net}.{sta}.{loc}.{bi}: {err}", AnnotateWarning, stacklevel=3)
+            problems.append((f"{net}.{sta}.{loc}.{bi}", str(err)))
+            continue
+        groups.append(InstrumentGroup(station=f"{net}.{sta}.{loc}", instrument=bi,
+                                      traces=by_comp, channels=channels,
+                                      component_order=component_order))
+    return groups, problems
