@@ -15,19 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st_
 
-from utrans.annotate import (
-    Accumulator,
-    AnnotateWarning,
-    Annotator,
-    StationError,
-    annotate,
-    classify,
-    group_stream,
-    make_plan,
-    map_components,
-)
-from utrans.annotate.predict import normalize_windows
+from utrans.annotate import Annotator, annotate, classify
 from utrans.core.conventions import Conventions
+from utrans.core.errors import AnnotateWarning, ModelInputError, StationError
+from utrans.processing.normalize import normalize
+from utrans.processing.stacking import Accumulator
+from utrans.processing.streams import group_stream, map_components
+from utrans.processing.windows import make_plan
 from utrans.models import UTransBackbone, get_model
 
 T0 = obspy.UTCDateTime(2021, 5, 3, 10, 0, 0)
@@ -117,13 +111,16 @@ def test_accumulator_avg_and_max():
         Accumulator(1, 3, "median")
 
 
-def test_normalize_windows_flat_channel_stays_zero():
+def test_normalize_flat_channel_stays_zero():
     x = np.zeros((1, 50, 2), dtype=np.float32)
     x[0, :, 1] = np.arange(50)
-    out = normalize_windows(x + 7.0, "std")
+    out = normalize(x + 7.0, "std")
     assert np.all(out[0, :, 0] == 0)
     np.testing.assert_allclose(out[0, :, 1].std(), 1.0, rtol=1e-5)
-    assert np.abs(normalize_windows(x, "max")[0, :, 1]).max() == pytest.approx(1.0)
+    # "max": the largest |x| after removing the mean (arange(50) - 24.5: 24.5 at both ends).
+    peak = normalize(x, "max")[0, :, 1]
+    assert np.abs(peak).max() == pytest.approx(1.0)
+    assert peak[0] == pytest.approx(-1.0) and peak[-1] == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------- grouping
@@ -286,6 +283,23 @@ def test_record_shorter_than_one_window_is_padded():
     assert peak_seconds(classify(spike_model(), st).picks, "P") == [1.2]
 
 
+def test_short_record_is_normalised_over_its_samples_not_the_padding():
+    st = make_stream(seconds=2.5)
+    st.select(channel="HHZ")[0].data[120] += 4.5
+    p = annotate(spike_model(), st).select(channel="spike_P")[0].data
+    z = st.select(channel="HHZ")[0].data.astype(np.float32)
+
+    def spike_output(x):
+        x = (x - x.mean()) / x.std()
+        return 1.0 / (1.0 + np.exp(-4.0 * (abs(x[120]) - 5.0)))
+
+    # Over the 250 record samples only (the 150 padding samples of the 400-sample
+    # window are left out); normalising over the padding too gives a larger value.
+    assert p[120] == pytest.approx(spike_output(z), abs=1e-4)
+    padded = np.concatenate([z, np.zeros(W - len(z), np.float32)])
+    assert spike_output(padded) - p[120] > 0.3
+
+
 def test_very_short_spans_are_dropped_with_a_warning():
     st = make_stream(seconds=0.5)
     with pytest.warns(AnnotateWarning, match="No segment was long enough"):
@@ -361,6 +375,29 @@ def test_unusable_models_are_refused():
         Annotator(reg)
     with pytest.raises(KeyError, match="Unknown model"):
         Annotator("no_such_model")
+
+
+def test_registered_names_without_weights_are_refused_unless_random_is_asked():
+    st = make_stream(seconds=40, spikes=[("Z", 12.0)])
+    calls = {"phasenet": lambda: Annotator("phasenet"),
+             "seist_s_dpk": lambda: classify("seist_s_dpk", st),
+             "eqtransformer": lambda: annotate("eqtransformer", st)}
+    for name, call in calls.items():
+        with pytest.raises(ModelInputError, match=f"Model '{name}' has no trained weights") as info:
+            call()
+        message = str(info.value)
+        assert "\n" not in message
+        # How to give weights, and how to ask for random ones.
+        assert ".keras file" in message and "weights=FILE" in message
+        assert "allow_random=True" in message
+    with pytest.raises(ModelInputError, match=r"a preset \(seist_s_dpk_diting\)"):
+        Annotator("seist_s_dpk")
+    keras.utils.set_random_seed(0)
+    traces = annotate("phasenet", st, allow_random=True)
+    assert [tr.stats.channel for tr in traces] == ["phasenet_N", "phasenet_P", "phasenet_S"]
+    assert all(tr.stats.npts == 4000 and tr.stats.starttime == T0 for tr in traces)
+    # A softmax over N, P, S, averaged over windows, still sums to one at every sample.
+    np.testing.assert_allclose(sum(tr.data for tr in traces), 1.0, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- invariance
@@ -475,7 +512,7 @@ def test_the_compiled_forward_pass_is_traced_once():
     ann = Annotator(spike_model(), batch_size=4)
     ann.annotate(make_stream(seconds=30))  # 15 windows: 3 full batches and a padded one
     ann.annotate(make_stream(seconds=25, seed=1))
-    predict = ann.predictor(1000)._fn
+    predict = ann.runner._compiled((W, 3))
     assert predict.experimental_get_tracing_count() == 1
 
 

@@ -1,5 +1,6 @@
 """The ``utrans-annotate`` command end to end on files written in tmp_path."""
 
+import configparser
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT
 
+from utrans import cli as main_cli
 from utrans.annotate import annotate, classify
 from utrans.cli.annotate import main
 from utrans.annotate.output import label_code
@@ -81,7 +83,8 @@ def test_cli_outputs_agree_with_classify(tmp_path, model_file, capsys):
     qpicks = sorted(catalog[0].picks, key=lambda p: (p.time, p.phase_hint))
     assert [str(p.time) for p in qpicks] == sorted(picks.peak_time)
     first = qpicks[0]
-    assert first.waveform_id.get_seed_string() == "XX.CLI..HHZ"
+    # The waveform id names the instrument (the phase is picked on all its components).
+    assert {p.waveform_id.get_seed_string() for p in qpicks} == {"XX.CLI..HH?"}
     assert first.evaluation_mode == "automatic" and "probability=" in first.comments[0].text
 
     traces = obspy.read(out_dir / "tinyeqt_probabilities.mseed")
@@ -108,15 +111,35 @@ def test_cli_many_files_glob_and_a_bad_station(tmp_path, model_file, capsys):
     out_dir = tmp_path / "out"
     code, out, err = _run([tmp_path / "*.mseed", "--model", model_file, "--output", out_dir,
                            "--no_plots", "--P_threshold", "0.05"], capsys)
-    assert code == 0, err
+    # A failed instrument is named and skipped, the others are written, and the exit code is 1.
+    assert code == 1, err
     assert "warning: Skipping XX.NAN..HH: XX.NAN..HHZ: 1 non-finite sample" in err
-    assert "Skipped 1 instrument(s): XX.NAN..HH" in out
+    assert "1 instrument(s) failed: XX.NAN..HH (reasons above); the others were annotated." in out
     picks = pd.read_csv(out_dir / "picks.csv", keep_default_na=False)
     assert set(picks.trace_id) == {"XX.AAA.", "XX.BBB."}
     assert not (out_dir / "plots").exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "unreadable", "glob", "model", "threshold",
+def test_cli_random_weights_only_when_asked(tmp_path, capsys):
+    wav = tmp_path / "rec.mseed"
+    _record().write(wav, format="MSEED")
+    out_dir = tmp_path / "out"
+    keras.utils.set_random_seed(0)
+    code, out, err = _run([wav, "--model", "phasenet", "--random_weights", "--output", out_dir,
+                           "--mseed", "--no_plots"], capsys)
+    assert code == 0, err
+    assert "Model phasenet: " in out
+    picks = pd.read_csv(out_dir / "picks.csv", keep_default_na=False)
+    assert list(picks.columns) == ["trace_id", "phase", "peak_time", "peak_value", "start_time",
+                                   "end_time", "instrument", "model"]
+    traces = obspy.read(out_dir / "phasenet_probabilities.mseed")
+    assert sorted(tr.stats.channel for tr in traces) == ["HHP", "HHS", "HHX"]
+    assert all(tr.stats.npts == 4000 and tr.stats.starttime == T0 for tr in traces)
+    # A softmax over noise, P and S, averaged over windows: one at every sample.
+    np.testing.assert_allclose(sum(tr.data for tr in traces), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["missing", "unreadable", "glob", "model", "random", "threshold",
                                   "nothing"])
 def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path, model_file, capsys, case):
     good = tmp_path / "good.mseed"
@@ -136,6 +159,10 @@ def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path, model_file, capsys,
     elif case == "model":
         args[2] = "no_such_model"
         expect = "model 'no_such_model': Unknown model"
+    elif case == "random":  # a registered architecture without weights: random picks refused
+        args[2] = "eqtransformer"
+        expect = ("model 'eqtransformer': Model 'eqtransformer' has no trained weights: give "
+                  "trained weights: a trained .keras file")
     elif case == "threshold":
         args += ["--P_threshold", "1.5"]
         expect = "Received: P=1.5"
@@ -152,23 +179,36 @@ def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path, model_file, capsys,
     assert "Traceback" not in err
 
 
-def test_python_dash_m_help_is_quick_and_clear():
+def test_console_script_help_is_quick_and_clear():
+    # The utrans-annotate console script, as setup.cfg declares it, in a fresh interpreter.
+    setup = configparser.ConfigParser()
+    setup.read(REPO_ROOT / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in
+                   setup["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert scripts["utrans-annotate"] == "utrans.cli.annotate:main"
+    module, function = scripts["utrans-annotate"].split(":")
+    command = [sys.executable, "-c",
+               f"import sys; from {module} import {function}; sys.exit({function}())"]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    done = subprocess.run([sys.executable, "-m", "utrans.annotate", "--help"], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(command + ["--help"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
     assert done.returncode == 0
     for option in ("--model", "--output", "--batch_size", "--stacking", "--overlap",
-                   "--P_threshold", "--S_threshold", "--det_threshold", "--quakeml", "--mseed"):
+                   "--P_threshold", "--S_threshold", "--det_threshold", "--quakeml", "--mseed",
+                   "--random_weights"):
         assert option in done.stdout
     assert "tensorflow" not in done.stderr.lower()
-    done = subprocess.run([sys.executable, "-m", "utrans.annotate", "x.mseed"], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(command + ["x.mseed"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
     assert done.returncode == 2 and "--model" in done.stderr
+    # Help answers without loading the deep learning framework.
+    done = subprocess.run([sys.executable, "-c", f"import sys, {module}; "
+                           "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
 def test_utrans_annotate_names_itself_in_errors(tmp_path, capsys):
-    from utrans import cli as main_cli
-
     code = main_cli.console(["annotate", str(tmp_path / "absent_*.mseed"), "--model",
                              "seist_s_dpk_diting"])
     err = capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The inference-only graphs of utrans.annotate.fast equal the models they come from.
+"""The inference-only graphs of utrans.runtime.fast equal the models they come from.
 
 Checked against the reference PyTorch outputs (golden files of the
 baselines, as in test_baselines.py) and against the Keras model itself with
@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from utrans.annotate.fast import inference_function
 from utrans.convert import load_torch_checkpoint
 from utrans.models import get_model
+from utrans.runtime.fast import inference_function
+from utrans.runtime.keras import KerasRunner
 
 
 def _np(x):
@@ -73,3 +74,24 @@ def test_models_with_nested_models_are_left_to_keras():
     inputs = keras.Input((50, 3))
     plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     assert inference_function(plain) is None  # nothing to gain
+
+
+def test_keras_runner_is_the_model_on_raw_windows():
+    keras.utils.set_random_seed(3)
+    model = get_model("phasenet", in_samples=203)
+    _randomise_batchnorm(model, seed=3)
+    # Far from normalised: a runner that normalised inside its graph would differ.
+    x = 500.0 + 1000.0 * np.random.default_rng(4).standard_normal((3, 203, 3)).astype("float32")
+    want = _np(model(x, training=False))
+    fast = KerasRunner(model, batch_size=8)
+    slow = KerasRunner(model, batch_size=8, fast=False)
+    assert fast.conventions is model.conventions and (fast.in_samples, fast.in_channels) == (203, 3)
+    got = fast(x)  # 3 windows in a batch of 8: padded, 3 rows back
+    assert isinstance(got, np.ndarray) and got.shape == (3, 203, 3)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    np.testing.assert_allclose(slow(x), want, atol=2e-5)
+    # Another batch size gives the same rows; a batch beyond it is refused.
+    np.testing.assert_allclose(fast.resized(2)(x[:2]), want[:2], atol=2e-5)
+    assert fast.resized(8) is fast
+    with pytest.raises(ValueError, match="At most 2 windows per call. Received: 3 windows"):
+        fast.resized(2)(x)

@@ -21,11 +21,15 @@ import shutil
 
 import numpy as np
 import obspy
+import pandas as pd
 import pytest
+import scipy.signal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_
 
-from utrans.annotate import AnnotateWarning, Annotator
+from utrans.annotate import Annotator
+from utrans.cli.annotate import main
+from utrans.core.errors import AnnotateWarning
 from utrans.synthetic import _bandlimited
 
 RJOB_P = obspy.UTCDateTime("2009-08-24T00:20:07.70")
@@ -81,6 +85,35 @@ def test_rjob_picks_match_the_original_seist(seist_home, _annotators):
     det = out.detections
     assert len(det) == 1
     assert obspy.UTCDateTime(det.start_time[0]) <= RJOB_P <= obspy.UTCDateTime(det.end_time[0])
+
+
+def test_rjob_curves_are_the_model_on_the_resampled_record_normalised_over_its_data(
+        seist_home, _annotators):
+    ann = annotator(_annotators)
+    traces = ann.annotate(obspy.read())
+    conv = ann.conventions
+    assert (conv.sampling_rate, conv.in_samples, conv.normalization) == (50.0, 8192, "std")
+    # By hand: scipy's resample_poly 100 -> 50 Hz (the one resampler), the 30 s record
+    # (1500 samples) at the start of one 8192-sample window, each component normalised
+    # over its 1500 record samples, the padding left at zero.
+    st = obspy.read()
+    window = np.zeros((1, conv.in_samples, 3))
+    for c, comp in enumerate(conv.component_order):
+        data = scipy.signal.resample_poly(st.select(component=comp)[0].data.astype(float), 1, 2)
+        assert len(data) == 1500
+        window[0, :1500, c] = (data - data.mean()) / data.std()
+    curves = ann.pipeline.curves(ann.runner.model(window.astype(np.float32), training=False))
+    curves = np.asarray(curves)[0, :1500]
+    t0 = st[0].stats.starttime
+    for k, label in enumerate(ann.labels):
+        tr = traces.select(channel=f"*_{label}")[0]
+        assert tr.stats.starttime == t0 and tr.stats.sampling_rate == 50.0
+        np.testing.assert_allclose(tr.data, curves[:, k], atol=2e-5)
+    # The curves peak within one 50 Hz sample of the original SeisT's picks: S at 08.62,
+    # P at 07.68 (the original, normalising over the padding too, peaks at 07.70).
+    peaks = [t0 + np.argmax(curves[:, ann.labels.index(label)]) / 50.0 for label in ("P", "S")]
+    assert peaks == [obspy.UTCDateTime("2009-08-24T00:20:07.68"), RJOB_S]
+    assert abs(peaks[0] - RJOB_P) <= 0.02 + 1e-9
 
 
 @pytest.mark.parametrize("variant", ["75 Hz", "150 Hz", "Z/1/2", "Z/2/3"])
@@ -146,7 +179,7 @@ def check_continuous(ann, stream, truth, gaps):
     groups, _ = ann.groups(stream)
     results = []
     picks = []
-    rules = ann.rules()
+    thresholds = ann.thresholds()
     for result in ann.results(groups):
         seg = result.segment
         seg_end = seg.start + seg.length / seg.sampling_rate
@@ -154,11 +187,9 @@ def check_continuous(ann, stream, truth, gaps):
             assert seg_end <= T0 + a + 0.02 or seg.start >= T0 + b - 0.02
         assert np.all(result.offsets + ann.plan.in_samples <= max(seg.length,
                                                                   ann.plan.in_samples))
-        picks += ann.decode(result, rules)[0]
+        picks += ann.decode(result, thresholds)[0]
         results.append(seg)
     assert len(results) == len(gaps) + 1
-    import pandas as pd
-
     picks = pd.DataFrame(picks)
     for p_time, s_time in truth:
         assert closest(picks, "P", p_time) <= 0.1, p_time
@@ -273,8 +304,6 @@ def test_a_record_cut_anywhere_gives_the_whole_record_picks(seist_home, _annotat
 
 def test_day_files_split_at_midnight_give_the_whole_record_picks(seist_home, _annotators,
                                                                   tmp_path):
-    from utrans.cli.annotate import main
-
     st = obspy.read()
     midnight = obspy.UTCDateTime(2024, 3, 2)
     for tr in st:  # midnight between the P (4.7 s) and the S (5.62 s)
@@ -286,16 +315,12 @@ def test_day_files_split_at_midnight_give_the_whole_record_picks(seist_home, _an
     code = main([str(days / "*.mseed"), "--model", "seist_m_dpk_diting", "--output",
                  str(tmp_path / "out"), "--no_plots", "--no_progress"])
     assert code == 0
-    import pandas as pd
-
     picks = pd.read_csv(tmp_path / "out" / "picks.csv")
     same_picks(picks, annotator(_annotators).classify(st).picks, tolerance_s=0.0)
     assert len(picks) == 2
 
 
 def test_a_broken_station_does_not_stop_the_others(seist_home, _annotators, tmp_path, capsys):
-    from utrans.cli.annotate import main
-
     good = obspy.read()
     broken = obspy.read()
     for tr in broken:
@@ -312,6 +337,4 @@ def test_a_broken_station_does_not_stop_the_others(seist_home, _annotators, tmp_
     captured = capsys.readouterr()
     assert code == 1
     assert "1 instrument(s) failed: BW.BAD..EH" in captured.out + captured.err
-    import pandas as pd
-
     check_rjob(pd.read_csv(tmp_path / "out" / "picks.csv"))

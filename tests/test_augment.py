@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+import utrans.augment as augment_module
 from utrans.augment import (AddEvent, AddGap, AddNoise, Batch, DropChannel, FrequencyMask,
-                            Normalize, PreEmphasis, ScaleAmplitude, ShiftEvent, TimeMask,
+                            PreEmphasis, ScaleAmplitude, ShiftEvent, TimeMask,
                             reference_steps)
 
 T = 6000
@@ -18,22 +19,17 @@ def spiky(n=4, p=700, s=1500, coda=3000, snr=30.0, seed=0):
     return Batch(x, p=[p] * n, s=[s] * n, coda=[coda] * n, snr_min=[snr] * n, noise=[False] * n)
 
 
-def test_normalize_std_max_zero_safe():
+def test_rows_limit_a_step_and_normalisation_is_not_a_step():
+    # Normalisation moved to the pipeline (utrans.processing.normalize; tested in
+    # test_preprocessing.py): there is no Normalize step any more.
+    assert not hasattr(augment_module, "Normalize")
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((3, 3, T)) * [[[2.0], [5.0], [0.0]]] + 7.0).astype(np.float32)
     b = Batch(x.copy())
-    Normalize("std")(b, rng)
-    np.testing.assert_allclose(b.x[:, :2].mean(-1), 0, atol=1e-5)
-    np.testing.assert_allclose(b.x[:, :2].std(-1), 1, rtol=1e-4)
-    assert np.all(b.x[:, 2] == 0) and np.isfinite(b.x).all()
-    b = Batch(x.copy())
-    Normalize("max")(b, rng)
-    np.testing.assert_allclose(b.x[:, :2].max(-1), 1, rtol=1e-6)
-    b = Batch(x.copy())
-    Normalize("std")(b, rng, rows=np.array([0, 2]))
+    PreEmphasis(0.97)(b, rng, rows=np.array([0, 2]))
     np.testing.assert_array_equal(b.x[1], x[1])  # untouched row
-    with pytest.raises(ValueError, match="bogus"):
-        Normalize("bogus")
+    for i in (0, 2):
+        np.testing.assert_allclose(b.x[i, :, 1:], x[i, :, 1:] - 0.97 * x[i, :, :-1], rtol=1e-5)
 
 
 def test_shift_moves_picks_with_waveform():
@@ -142,12 +138,18 @@ def test_masks():
 
 
 def test_seeded_and_reference_pipeline():
-    clean, aug = reference_steps("std", add_event_r=0.6, add_gap_r=0.2, shift_event_r=0.99,
-                                 add_noise_r=0.3, drop_channe_r=0.5)
-    assert [type(s).__name__ for s in clean] == ["ShiftEvent", "Normalize"]
+    clean, aug = reference_steps(add_event_r=0.6, add_gap_r=0.2, shift_event_r=0.99,
+                                 add_noise_r=0.3, drop_channel_r=0.5)
+    # no Normalize step at the end: the model's pipeline normalises every window
+    assert [type(s).__name__ for s in clean] == ["ShiftEvent"]
     assert clean[0].rate == pytest.approx(0.495)
     names = [type(s).__name__ for s in aug]
-    assert names == ["ShiftEvent", "AddEvent", "AddNoise", "DropChannel", "AddGap", "Normalize"]
+    assert names == ["ShiftEvent", "AddEvent", "AddNoise", "DropChannel", "AddGap"]
+    assert aug[0].rate == pytest.approx(0.99) and aug[3].rate == pytest.approx(0.5)
+    assert aug[3].on == "all" and aug[4].on == "noise"
+    full = reference_steps(shift_event_r=0.2, scale_amplitude_r=0.4, pre_emphasis=True)[1]
+    assert [type(s).__name__ for s in full] == ["ShiftEvent", "ScaleAmplitude", "PreEmphasis"]
+    assert reference_steps() == ([], [])
 
     def run(seed):
         b = spiky(n=8, seed=1)

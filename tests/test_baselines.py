@@ -15,11 +15,11 @@ import pytest
 
 import utrans.models as models
 from utrans.convert import (
-    CheckpointMismatchError,
     assign_torch_state_dict,
     load_torch_checkpoint,
     read_torch_state_dict,
 )
+from utrans.core.errors import CheckpointMismatchError
 from utrans.models.baz_network import CovarianceEigenFeatures
 from utrans.models.ditingmotion import NearestResize1D
 from utrans.models.magnet import CeilMaxPooling1D
@@ -251,8 +251,8 @@ def test_checkpoint_of_another_model_is_rejected(reference):
 
 def test_registry_tasks():
     for name, task in TASKS.items():
-        assert models.model_task(name) == task
-    assert {"phasenet", "eqtransformer"} <= set(models.list_models(task="picking"))
+        assert models.model_quantity(name) == task
+    assert {"phasenet", "eqtransformer"} <= set(models.list_models(quantity="picking"))
 
 
 @pytest.mark.parametrize("name", BASELINES)

@@ -1,8 +1,9 @@
-"""Output centring of randomly initialised models (utrans.centering)."""
+"""Output centring of randomly initialised models (utrans.train.centering)."""
 
 import keras
 import numpy as np
-from utrans.centering import center_outputs, output_bias_layer
+
+from utrans.train.centering import center_outputs, output_bias_layer
 
 
 def _bounded_regressor(seed=0):
@@ -99,7 +100,7 @@ def test_targets_of_another_shape_are_refused_with_a_note(caplog):
     inputs = keras.Input((64, 3))
     x = keras.layers.GlobalAveragePooling1D()(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2, name="two")(x))
-    with caplog.at_level("INFO", logger="utrans.centering"):
+    with caplog.at_level("INFO", logger="utrans.train.centering"):
         done = center_outputs(model, [(np.ones((2, 64, 3), "float32"), np.ones((2, 3), "float32"))])
     assert done == {}
     assert "do not match its 2 channel(s)" in caplog.text

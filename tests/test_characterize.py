@@ -8,6 +8,7 @@ input layouts (DiTingMotion's z and dz), the adapters' extra columns
 (MagNet's and distPT-Network's uncertainties) and the edge rules.
 """
 
+import fractions
 import shutil
 
 import keras
@@ -15,10 +16,14 @@ import numpy as np
 import obspy
 import pandas as pd
 import pytest
+import scipy.signal
 from conftest import require_reference
 
 from utrans.annotate import Characterizer, characterize
 from utrans.annotate.characterization import NOTE_COLUMN
+from utrans import cli as main_cli
+from utrans.cli import annotate as cli
+from utrans.core.conventions import Conventions
 from utrans.models import UTransBackbone, get_model
 
 RJOB_P = "2009-08-24T00:20:07.700000Z"
@@ -42,26 +47,30 @@ def seist_characterizer(tmp_path_factory):
 
 
 def hand_window(trace_rate, ratio, length, order="ZNE", p_time=RJOB_P, normalization="std"):
-    """The window cut by hand: ObsPy resampling, P at int(ratio * length), zeros outside."""
+    """The window cut by hand: scipy's resample_poly, P at int(ratio * length), zeros outside.
+
+    The pick sample is rounded halves up (floor(p + 0.5)); the window is
+    normalised over its record samples only, the zero padding left at 0.
+    """
     st = obspy.read()
-    for tr in st:
-        tr.data = tr.data.astype(np.float64)
-        factor = tr.stats.sampling_rate / trace_rate
-        if factor != 1:
-            tr.filter("lowpass", freq=0.5 * trace_rate, corners=4, zerophase=True)
-            tr.decimate(int(factor), no_filter=True)
     t0 = st[0].stats.starttime
-    p = round((obspy.UTCDateTime(p_time) - t0) * trace_rate)
+    p = int(np.floor((obspy.UTCDateTime(p_time) - t0) * trace_rate + 0.5))
     start = p - int(ratio * length)
     window = np.zeros((length, len(order)))
+    valid = np.zeros(length, dtype=bool)
     for c, comp in enumerate(order):
-        data = st.select(component=comp)[0].data
+        tr = st.select(component=comp)[0]
+        data = tr.data.astype(np.float64)
+        up, down = fractions.Fraction(trace_rate / tr.stats.sampling_rate).as_integer_ratio()
+        if up != down:
+            data = scipy.signal.resample_poly(data, up, down)
         for k in range(length):
             if 0 <= start + k < len(data):
                 window[k, c] = data[start + k]
-    window -= window.mean(axis=0)
+                valid[k] = True
+    window[valid] -= window[valid].mean(axis=0)
     if normalization == "std":
-        window /= window.std(axis=0)
+        window[valid] /= window[valid].std(axis=0)
     return window[None].astype(np.float32)
 
 
@@ -82,7 +91,7 @@ def test_seist_heads_fill_every_column_and_equal_the_models_on_hand_cut_windows(
     for name, wm in by_name.items():
         assert wm.conventions.sampling_rate == 50.0 and wm.p_position_ratio == 0.1
         x = hand_window(50.0, 0.1, 8192)
-        out = keras.ops.convert_to_numpy(wm.model(x, training=False))
+        out = keras.ops.convert_to_numpy(wm.runner.model(x, training=False))
         if name.startswith("seist_s_pmp"):
             up = out[0, 0]
             assert p_row[f"polarity__{name}"] == ("U" if up >= 0.5 else "D")
@@ -120,7 +129,8 @@ def test_seist_edges_gaps_and_unknown_stations(seist_characterizer):
     assert len(table) == len(picks)
     # The pick between the record start and the gap keeps its estimates when the
     # needed span shrinks.
-    relaxed = Characterizer([seist_characterizer.window_models[1].model], min_span_s=(0.5, 2.0))
+    relaxed = Characterizer([seist_characterizer.window_models[1].runner.model],
+                           min_span_s=(0.5, 2.0))
     row = relaxed.characterize(gap, picks.iloc[[4]])
     assert "no record at the pick time" in row[NOTE_COLUMN].iloc[0]
 
@@ -205,9 +215,7 @@ def test_refusals_name_the_problem():
                          name="mine")
     with pytest.raises(ValueError, match="carries no conventions"):
         Characterizer([custom])
-    from utrans.core.conventions import Conventions
-
-    custom.conventions = Conventions(in_samples=100, labels=("value",), adapter="utrans")
+    custom.conventions = Conventions(in_samples=100, labels=("value",), head="utrans")
     with pytest.raises(ValueError, match=r"\(model, quantity\)"):
         Characterizer([custom])
     ch = Characterizer([(custom, "magnitude")], min_span_s=(0, 0))
@@ -219,25 +227,53 @@ def test_refusals_name_the_problem():
         ch.characterize(obspy.read(), pd.DataFrame({"time": [RJOB_P]}))
 
 
-def test_command_line_characterize(tmp_path, monkeypatch, capsys):
-    from utrans.annotate import cli
-
+def test_command_line_characterize_to_csv_and_quakeml(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UTRANS_HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     for name in SEIST + ["seist_s_dpk_diting"]:
         shutil.copy(require_reference(f"seist/{name}.pth"), tmp_path / "home" / f"{name}.pth")
-    obspy.read().write(str(tmp_path / "rjob.mseed"), format="MSEED")
-    code = cli.main([str(tmp_path / "rjob.mseed"), "--model", "seist_s_dpk_diting",
-                     "--characterize", ",".join(SEIST[:2]), "--output", str(tmp_path / "out"),
-                     "--no_plots", "--no_progress"])
-    assert code == 0
-    printed = capsys.readouterr().out
+    obspy.read().write(str(tmp_path / "rec.mseed"), format="MSEED")
+    out = tmp_path / "out"
+    code = main_cli.console(["annotate", str(tmp_path / "rec.mseed"), "--model",
+                             "seist_s_dpk_diting", "--characterize", ",".join(SEIST),
+                             "--quakeml", "--output", str(out), "--no_plots", "--no_progress"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
     assert "Characterize with seist_s_pmp_diting (polarity)" in printed
-    picks = pd.read_csv(tmp_path / "out" / "picks.csv", keep_default_na=False)
-    p = picks[picks.phase == "P"].iloc[0]
+    table = pd.read_csv(out / "picks.csv", keep_default_na=False)
+    assert sorted(table.phase) == ["P", "S"]
+    p = table[table.phase == "P"].iloc[0]
     assert p["polarity__seist_s_pmp_diting"] in ("U", "D")
     assert float(p["magnitude__seist_s_emg_diting"]) > 0
-    code = cli.main([str(tmp_path / "rjob.mseed"), "--model", "seist_s_dpk_diting",
+    catalog = obspy.read_events(str(out / "picks.xml"))
+    assert len(catalog) == 1
+    picks = sorted(catalog[0].picks, key=lambda p: p.time)
+    assert [(str(p.time), p.phase_hint) for p in picks] == \
+        [(str(obspy.UTCDateTime(t)), ph) for t, ph in zip(table.peak_time, table.phase)]
+    estimates = [c for c in table.columns if "__" in c]
+    assert estimates == ["polarity__seist_s_pmp_diting", "polarity_prob__seist_s_pmp_diting",
+                         "magnitude__seist_s_emg_diting", "back_azimuth_deg__seist_s_baz_diting",
+                         "distance_km__seist_s_dis_diting"]
+    for pick, (_, row) in zip(picks, table.iterrows()):
+        # The instrument, not one component: the phase is picked on all three.
+        assert pick.waveform_id.get_seed_string() == "BW.RJOB..EH?"
+        assert pick.waveform_id.channel_code == "EH?"
+        texts = [c.text for c in pick.comments]
+        assert texts[0] == f"probability={row.peak_value:.4f}"
+        if row.phase == "S":  # not characterised: no polarity, no estimate comments
+            assert pick.polarity is None and texts == texts[:1]
+            continue
+        assert pick.polarity == {"U": "positive", "D": "negative"}[row[estimates[0]]]
+        comments = dict(text.split("=", 1) for text in texts[1:])
+        assert list(comments) == estimates
+        assert comments[estimates[0]] == row[estimates[0]]
+        for column in estimates[1:]:
+            assert float(comments[column]) == pytest.approx(float(row[column]), rel=1e-3)
+        # Plausible values for a local event 6.5 km away (DiTing-trained heads, not exact).
+        assert 0.0 < float(comments["magnitude__seist_s_emg_diting"]) < 4.0
+        assert 0.0 <= float(comments["back_azimuth_deg__seist_s_baz_diting"]) < 360.0
+        assert 0.0 < float(comments["distance_km__seist_s_dis_diting"]) < 60.0
+    code = cli.main([str(tmp_path / "rec.mseed"), "--model", "seist_s_dpk_diting",
                      "--characterize", "seist_s_dpk_diting", "--output", str(tmp_path / "o2")])
     assert code == 2
     assert "Pickers go to annotate" in capsys.readouterr().err

@@ -7,7 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from utrans.convert import UnsafeCheckpointError, read_torch_state_dict
+from utrans.convert import read_torch_state_dict
+from utrans.core.errors import UnsafeCheckpointError
 
 
 def _write_fake_pth(path, payload_pickle, storages):

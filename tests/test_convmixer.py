@@ -17,7 +17,7 @@ def test_reference_parameter_count():
     assert _weight_count(model.trainable_weights) == 4_056_715
     assert _weight_count(model.non_trainable_weights) == 22_944
     assert model.output_shape == (None, 3)
-    assert "utrans_convmixer_location" in list_models(task="location")
+    assert "utrans_convmixer_location" in list_models(quantity="location")
 
 
 def test_uses_backbone_layers_and_freezes_them():

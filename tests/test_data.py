@@ -1,17 +1,22 @@
 """DataGenerator: labels right, seeded, reference batch semantics, bad inputs, LR schedule."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+import keras
 import numpy as np
 import pytest
 
 from mock_h5 import event_rows, make_datacollected, make_seisbench, make_stead, mock_wave
-from utrans.augment import Normalize, ShiftEvent
-from utrans.data import DataGenerator, bad_trace_error, lr_schedule, make_lr_schedule
-from utrans.formats import BadTraceError
+from utrans.augment import ShiftEvent, reference_steps
+from utrans.core.errors import BadTraceError, SplitCheckError
+from utrans.data import DataGenerator, bad_trace_error, check_split, lr_schedule, make_lr_schedule
+from utrans.formats import DataCollectedReader
 from utrans.labels import LocationLabeller, PickLabeller
 from utrans.synthetic import write_synthetic_dataset
 
-FULL_AUG = dict(augmentation=True, add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3,
-                drop_channe_r=0.5, add_gap_r=0.2)
+_CLEAN, _AUGMENTED = reference_steps(add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3,
+                                     drop_channel_r=0.5, add_gap_r=0.2)
+FULL_AUG = dict(augmentation=True, steps=_CLEAN, augment_steps=_AUGMENTED)
 
 
 @pytest.fixture
@@ -31,7 +36,7 @@ def test_location_labels_exact(tmp_path, rows):
     path = make_datacollected(tmp_path, rows)
     events = [r for r in rows if r["eq"]]
     gen = DataGenerator([r["name"] for r in events], path, batch_size=3, shuffle=False,
-                        task="location", max_d=114.5, min_d=1e-5)
+                        labeller="location")
     assert len(gen) == 2
     lab = LocationLabeller()
     for b in range(2):
@@ -83,7 +88,7 @@ def test_picks_follow_shifted_waveform(tmp_path, rows):
 
 
 def test_same_seed_same_batches_different_seed_differs(syn):
-    kw = dict(batch_size=8, task="p_pick", **FULL_AUG)
+    kw = dict(batch_size=8, labeller="p_pick", **FULL_AUG)
     a = DataGenerator(syn["train_all"], syn["datacollected"], seed=7, **kw)
     b = DataGenerator(syn["train_all"], syn["datacollected"], seed=7, **kw)
     c = DataGenerator(syn["train_all"], syn["datacollected"], seed=8, **kw)
@@ -107,7 +112,7 @@ def test_same_seed_same_batches_different_seed_differs(syn):
 
 
 def test_augmented_batch_halves(syn):
-    gen = DataGenerator(syn["train"], syn["datacollected"], batch_size=8, task="location", seed=0,
+    gen = DataGenerator(syn["train"], syn["datacollected"], batch_size=8, labeller="location", seed=0,
                         **FULL_AUG)
     n = len(gen.list_IDs)
     assert len(gen) == 2 * (n // 8)
@@ -125,7 +130,7 @@ def test_all_tasks_shapes(syn):
               "reconstruction": (6000, 3)}
     for task, shape in shapes.items():
         ids = syn["train_all"] if task in ("p_pick", "s_pick", "dpk", "reconstruction") else syn["train"]
-        gen = DataGenerator(ids, syn["datacollected"], batch_size=4, task=task, seed=0)
+        gen = DataGenerator(ids, syn["datacollected"], batch_size=4, labeller=task, seed=0)
         x, y = gen[0]
         assert x.shape == (4, 6000, 3) and y.shape == (4,) + shape, task
         assert np.isfinite(x).all() and np.isfinite(y).all(), task
@@ -231,12 +236,9 @@ def test_lr_schedule_reference_values():
 
 
 def test_fit_with_keras(tmp_path, rows):
-    import keras
-
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    gen = DataGenerator(ids, path, labeller=LocationLabeller(), steps=[Normalize("std")], batch_size=2,
-                        seed=0)
+    gen = DataGenerator(ids, path, labeller=LocationLabeller(), batch_size=2, seed=0)
     model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
                               keras.layers.Dense(3)])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
@@ -250,9 +252,7 @@ def test_fit_with_keras(tmp_path, rows):
 
 
 def test_threads_give_the_serial_batches(syn):
-    from concurrent.futures import ThreadPoolExecutor
-
-    kw = dict(batch_size=8, task="dpk", seed=3, **FULL_AUG)
+    kw = dict(batch_size=8, labeller="dpk", seed=3, **FULL_AUG)
     serial = DataGenerator(syn["train_all"], syn["datacollected"], **kw)
     threaded = DataGenerator(syn["train_all"], syn["datacollected"], workers=2, **kw)
     expect = [serial[i] for i in range(len(serial))]
@@ -269,25 +269,36 @@ def test_threads_give_the_serial_batches(syn):
 def test_unknown_keyword_is_refused(tmp_path, rows):
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    with pytest.raises(TypeError, match="Received: unknown keyword 'augmention'"):
+    with pytest.raises(TypeError, match="augmention"):
         DataGenerator(ids, path, augmention=True)
-    gen = DataGenerator(ids, path, augmentation=True, drop_channe_r=0.5, batch_size=2)
-    assert any(type(s).__name__ == "DropChannel" for s in gen.augment_steps)
-    gen = DataGenerator(ids, path, augmentation=True, drop_channel_r=0.5, batch_size=2)
-    assert any(type(s).__name__ == "DropChannel" for s in gen.augment_steps)
-    with pytest.raises(TypeError, match="not both"):
-        DataGenerator(ids, path, drop_channe_r=0.5, drop_channel_r=0.5)
+    # the reference generator's keywords are gone: augmentation is steps=, the task a labeller
+    for gone in (dict(drop_channe_r=0.5), dict(add_event_r=0.5), dict(norm_mode="std"),
+                 dict(task="location")):
+        with pytest.raises(TypeError, match=next(iter(gone))):
+            DataGenerator(ids, path, augmentation=True, batch_size=2, **gone)
+    clean, augmented = reference_steps(drop_channel_r=0.5)
+    gen = DataGenerator(ids, path, augmentation=True, steps=clean, augment_steps=augmented,
+                        batch_size=2)
+    assert [type(s).__name__ for s in gen.augment_steps] == ["DropChannel"]
+    assert gen.augment_steps[0].rate == 0.5 and gen.steps == []
 
 
-def test_reference_positional_order_and_keyword_only_labeller(tmp_path, rows):
+def test_positional_pipeline_and_labeller_keyword_only_rest(tmp_path, rows):
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]]
-    gen = DataGenerator(ids, path, 6000, 3, 3, 40, False, "max")
-    assert (gen.dim, gen.batch_size, gen.shuffle, gen.norm_mode) == (6000, 3, False, "max")
-    with pytest.raises(TypeError, match="keyword-only"):
-        DataGenerator(ids, path, LocationLabeller())
-    with pytest.raises(TypeError, match=r"steps= replaces.*shift_event_r=0.9"):
-        DataGenerator(ids, path, steps=[Normalize("std")], shift_event_r=0.9)
+    gen = DataGenerator(ids, path, None, "magnitude", batch_size=3, shuffle=False)
+    assert (gen.dim, gen.batch_size, gen.shuffle) == (6000, 3, False)
+    assert type(gen.labeller).__name__ == "MagnitudeLabeller"
+    # no pipeline: the data as stored, ENZ at its own rate, std-normalised
+    conv = gen.pipeline.conventions
+    assert (conv.component_order, conv.sampling_rate, conv.normalization) == ("ENZ", 100.0, "std")
+    # the reference positional order (dim, batch_size, ...) is refused, not misread
+    with pytest.raises(TypeError, match="labeller=3"):
+        DataGenerator(ids, path, 6000, 3)
+    with pytest.raises(TypeError, match="positional"):
+        DataGenerator(ids, path, None, "location", 6000)
+    with pytest.raises(TypeError, match="Received: labeller=<"):
+        DataGenerator(ids, path, labeller=object())
 
 
 # --------------------------------------------------------------------------- metadata ranges
@@ -308,13 +319,13 @@ def test_bad_metadata_names_file_trace_and_value(tmp_path, rows, maker, task, fi
     rows[2][field] = value
     path = maker(tmp_path, rows)
     ids = [r["name"] for r in rows[:4]]
-    gen = DataGenerator(ids, path, batch_size=4, shuffle=False, task=task)
+    gen = DataGenerator(ids, path, batch_size=4, shuffle=False, labeller=task)
     with pytest.raises(BadTraceError, match=pattern) as err:
         gen[0]
     msg = str(err.value)
     assert msg.startswith(f"{path}: trace '{rows[2]['name']}': ") and "\n" not in msg
     # skipped, counted and replaced
-    gen = DataGenerator(ids, path, batch_size=2, shuffle=False, task=task, skip_bad=True)
+    gen = DataGenerator(ids, path, batch_size=2, shuffle=False, labeller=task, skip_bad=True)
     seen = []
     for i in range(len(gen)):
         x, y = gen[i]
@@ -327,7 +338,7 @@ def test_bad_metadata_names_file_trace_and_value(tmp_path, rows, maker, task, fi
 def test_small_negative_depth_is_clipped_not_refused(tmp_path, rows):
     rows[0]["depth"] = -1.2
     path = make_datacollected(tmp_path, rows)
-    gen = DataGenerator([rows[0]["name"]], path, batch_size=1, task="location")
+    gen = DataGenerator([rows[0]["name"]], path, batch_size=1, labeller="location")
     _, y = gen[0]
     assert y[0, 2] == pytest.approx((0.0 - 1e-5) / (114.5 - 1e-5))
 
@@ -362,7 +373,7 @@ def test_testing_drop_mode_gives_each_usable_trace_once(tmp_path, rows):
     ids = [r["name"] for r in rows] + ["NOPE.XX_1_EV"]
     # the tester's settings: no shuffle, keep the remainder -> bad traces are dropped
     gen = DataGenerator(ids, path, batch_size=3, shuffle=False, drop_remainder=False,
-                        skip_bad=True, task="magnitude")
+                        skip_bad=True, labeller="magnitude")
     assert gen.fill_bad == "drop"
     out_ids, ys = [], []
     for i in range(len(gen)):
@@ -395,11 +406,9 @@ def test_drop_mode_batch_of_only_bad_waveforms_is_empty(tmp_path, rows):
 
 
 def test_bad_trace_through_keras_fit_is_one_clean_error(tmp_path, rows):
-    import keras
-
     path = _bad_file(tmp_path, rows)
     ids = [rows[k]["name"] for k in (0, 5, 3)]
-    gen = DataGenerator(ids, path, batch_size=1, shuffle=False, task="location")
+    gen = DataGenerator(ids, path, batch_size=1, shuffle=False, labeller="location")
     model = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
                               keras.layers.Dense(3)])
     model.compile(optimizer="adam", loss="mse")
@@ -420,59 +429,50 @@ def test_bad_trace_through_keras_fit_is_one_clean_error(tmp_path, rows):
 
 
 def test_check_split_reports_before_training(tmp_path, rows):
-    from utrans.data import SplitCheckError, check_split
-
     rows[2]["ev_lat"] = 999.0
     rows[3]["depth"] = -999.0
     path = make_datacollected(tmp_path, rows)
     ids = [r["name"] for r in rows if r["eq"]] + ["GONE.XX_1_EV", "GONE.XX_2_EV", rows[0]["name"]]
     np.save(tmp_path / "train.npy", np.array(ids))
     with pytest.raises(SplitCheckError) as err:
-        check_split(tmp_path / "train.npy", path, task="location")
+        check_split(tmp_path / "train.npy", path, labeller="location")
     msg = str(err.value)
     assert str(tmp_path / "train.npy") in msg and str(path) in msg and "\n" not in msg
     assert "2 trace IDs not in the dataset (first: GONE.XX_1_EV, GONE.XX_2_EV)" in msg
     assert "5 of 9 entries usable" in msg
     assert "2 traces with unusable metadata" in msg and "source_latitude_deg=999.0" in msg
     assert "1 repeated entries" in msg
-    check = check_split(tmp_path / "train.npy", path, task="location", skip_bad=True)
+    check = check_split(tmp_path / "train.npy", path, labeller="location", skip_bad=True)
     bad = {rows[k]["name"] for k in (2, 3)}
     assert check.ids == [t for t in ids if t not in bad and not t.startswith("GONE")]
     assert {t for t, _ in check.skipped} == bad | {"GONE.XX_1_EV", "GONE.XX_2_EV"}
     assert check.missing == ["GONE.XX_1_EV", "GONE.XX_2_EV"] and check.duplicates == 1
     assert check.total == len(ids)
-    deduped = check_split(ids, path, task="location", skip_bad=True, drop_duplicates=True)
+    deduped = check_split(ids, path, labeller="location", skip_bad=True, drop_duplicates=True)
     assert deduped.ids == list(dict.fromkeys(check.ids))
     # magnitude does not need the coordinates: only the repeated entry and the missing IDs remain
-    mag = check_split(ids, path, task="magnitude", skip_bad=True)
+    mag = check_split(ids, path, labeller="magnitude", skip_bad=True)
     assert {t for t, _ in mag.skipped} == {"GONE.XX_1_EV", "GONE.XX_2_EV"}
 
 
 def test_check_split_reads_no_waveform(tmp_path, rows, monkeypatch):
-    from utrans.data import check_split
-    from utrans.formats import DataCollectedReader
-
     def boom(*args, **kwargs):
         raise AssertionError("a waveform was read")
 
     monkeypatch.setattr(DataCollectedReader, "read_waveform", boom)
     monkeypatch.setattr(DataCollectedReader, "locate", boom)
     path = make_datacollected(tmp_path, rows)
-    check = check_split([r["name"] for r in rows], path, task="p_pick")
+    check = check_split([r["name"] for r in rows], path, labeller="p_pick")
     assert len(check.ids) == len(rows)
 
 
 def test_check_split_with_nothing_usable(tmp_path, rows):
-    from utrans.data import SplitCheckError, check_split
-
     path = make_stead(tmp_path, rows)
     with pytest.raises(SplitCheckError, match="No usable trace"):
-        check_split(["A", "B"], path, task="location", skip_bad=True)
+        check_split(["A", "B"], path, labeller="location", skip_bad=True)
 
 
 def test_skip_count_reaches_keras_callbacks(tmp_path, rows):
-    import keras
-
     rows[5]["depth"] = -999.0
     rows[1]["ev_lat"] = 999.0
     path = make_datacollected(tmp_path, rows, waves={rows[3]["name"]: np.zeros((6000, 3), np.float32)})

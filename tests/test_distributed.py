@@ -20,6 +20,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from utrans import synthetic
+from utrans.formats import load_split
 
 TRAINER = str(REPO_ROOT / "01_train" / "trainer1.py")
 TINY = [
@@ -41,7 +42,7 @@ MIRRORED_RTOL = 1e-2
 DRIVER = textwrap.dedent("""
     import os, sys
     import keras
-    from utrans.train import trainer_main
+    from utrans.cli.scripts import trainer_main
 
     class Hooks(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -57,10 +58,10 @@ DRIVER = textwrap.dedent("""
 # trainer1 with the shard of each worker's generator logged (trace IDs).
 SHARD_LOGGER = textwrap.dedent("""
     import logging, sys
-    from utrans.train import trainer_main
+    from utrans.cli.scripts import trainer_main
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("utrans.distribute").setLevel(logging.DEBUG)
+    logging.getLogger("utrans.train.distribute").setLevel(logging.DEBUG)
     trainer_main("location", sys.argv[1:])
 """)
 
@@ -240,8 +241,6 @@ def test_two_local_workers_train_disjoint_shards(tmp_path):
         shards.append(set(json.loads(lines[0].split(":", 1)[1])))
     assert shards[0] and len(shards[0]) == len(shards[1])
     assert not shards[0] & shards[1]  # no trace is trained on by both workers
-    from utrans.formats import load_split
-
     train = load_split(files["train"])[:17]
     assert shards[0] | shards[1] == set(train[:16])  # 17 cut to a multiple of 2 workers
     folder = tmp_path / "mw_outputs"

@@ -18,7 +18,7 @@ from utrans.models import (
     UTransViTMagnitude,
     get_model,
     list_models,
-    model_task,
+    model_quantity,
 )
 from utrans.models.layers import PatchEncoder, PatchExtractor, ResidualConvBlock
 
@@ -328,8 +328,8 @@ def test_patch_encoder_adds_position_embedding():
 def test_registry_names_and_tasks():
     for name, task in TASKS.items():
         assert name in list_models()
-        assert model_task(name) == task
-        assert name in list_models(task=task)
+        assert model_quantity(name) == task
+        assert name in list_models(quantity=task)
 
 
 @pytest.mark.parametrize("name", sorted(TINY_HEADS))

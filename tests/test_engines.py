@@ -8,9 +8,14 @@ import pandas as pd
 import pytest
 
 from script_runner import run_script
-from utrans import evaluate, synthetic
+from utrans import cli, evaluate, synthetic
+from utrans.cli.compare import main as compare_main
 from utrans.compare import bootstrap_interval, compare
-from utrans.train import DataFiles, fit
+from utrans.core.errors import ModelInputError
+from utrans.core.options import defaults
+from utrans.core.tasks import get_task
+from utrans.train import TRAIN_OPTIONS, DataFiles, fit
+from utrans.train.engine import _objective
 
 SEIST_TINY = {"layer_blocks": [1, 1, 1, 1], "layer_channels": [8, 8, 16, 16],
               "head_dims": [4, 4, 8, 8]}
@@ -32,7 +37,7 @@ def test_fit_test_read_without_argparse(data):
                  in_samples=256, model_kwargs={"conv_channels": [4, 4], "lstm_dim": 4}, **QUICK)
     assert result.best_checkpoint is not None and result.best_checkpoint.exists()
     assert list(result.history.columns[:1]) == ["epoch"] and len(result.history) == 1
-    assert result.config["model"] == "magnet" and result.config["adapter"]["in_samples"] == 256
+    assert result.config["model"] == "magnet" and result.config["conventions"]["in_samples"] == 256
     assert result.seconds_per_epoch > 0
     frame = evaluate.test("magnitude", output_name=str(work / "lib"), run_eagerly=True)
     n_test = len(np.load(files.test))
@@ -50,7 +55,7 @@ def test_fit_centres_a_random_regression_head_unless_asked_not_to(data, caplog, 
         result = fit("magnitude", model="magnet", data=files, output_name=str(work / f"c{center}"),
             in_samples=256, model_kwargs={"conv_channels": [4, 4], "lstm_dim": 4},
             center_outputs=center, **QUICK)
-    centred = [r.getMessage() for r in caplog.records if r.name == "utrans.centering"]
+    centred = [r.getMessage() for r in caplog.records if r.name == "utrans.train.centering"]
     if not center:
         assert centred == [] and result.config["centred_outputs"] == {}
         return
@@ -65,8 +70,6 @@ def test_fit_rejects_unknown_options_and_models(data):
     work, files = data
     with pytest.raises(TypeError, match="epoch"):
         fit("magnitude", model="magnet", data=files, epoch=3)
-    from utrans.resolve import ModelInputError
-
     with pytest.raises(ModelInputError, match="phasenet measures picking, not magnitude"):
         fit("magnitude", model="phasenet", data=files, output_name=str(work / "x"))
 
@@ -116,15 +119,13 @@ def test_out_of_range_options_are_argparse_errors(flag, value, capsys):
 
 
 def test_utrans_command_dispatches(capsys):
-    from utrans.cli import main
-
-    main(["list"])
+    cli.main(["list"])
     out = capsys.readouterr().out
     assert "seist_m_dpk_diting" in out and "50.0 Hz" in out and "magnet" in out
     with pytest.raises(SystemExit, match="unknown command"):
-        main(["fly"])
+        cli.main(["fly"])
     with pytest.raises(SystemExit) as exc:
-        main(["train", "2", "--help"])
+        cli.main(["train", "2", "--help"])
     assert exc.value.code == 0
     assert "magnet" in capsys.readouterr().out  # every model of the quantity is offered
 
@@ -132,8 +133,6 @@ def test_utrans_command_dispatches(capsys):
 def test_utrans_console_exit_codes(monkeypatch):
     """The installed ``utrans`` command exits 0 after a command that returns a result
     (a table, a FitResult), and passes an integer exit code through."""
-    from utrans import cli
-
     monkeypatch.setattr(cli, "main", lambda argv=None: pd.DataFrame({"a": [1.0]}))
     assert cli.console([]) == 0
     monkeypatch.setattr(cli, "main", lambda argv=None: 2)
@@ -143,39 +142,32 @@ def test_utrans_console_exit_codes(monkeypatch):
 
 
 def test_compare_command_names_an_unknown_task_in_one_plain_line(capsys):
-    from utrans.compare import main
-
     with pytest.raises(SystemExit) as stop:
-        main(["--task", "nosuch", "--models", "magnet"])
+        compare_main(["--task", "nosuch", "--models", "magnet"])
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert ": error: Unknown task 'nosuch'. Known tasks: baz," in err and '"' not in err, err
 
 
-def test_adapter_options_reach_the_loss_and_are_checked(data):
-    from utrans.resolve import ModelInputError
-
+def test_objective_options_reach_the_loss_and_are_checked(data):
     work, files = data
     result = fit("dis", model="seist_s_dis", data=files, output_name=str(work / "delta"),
-                 in_samples=256, model_kwargs=SEIST_TINY, adapter_options={"delta": 5.0}, **QUICK)
-    assert result.config["adapter"]["options"] == {"delta": 5.0}
-    with pytest.raises(ModelInputError, match="--adapter_options: .*nosuch"):
+                 in_samples=256, model_kwargs=SEIST_TINY, objective_options={"delta": 5.0},
+                 **QUICK)
+    assert result.config["conventions"]["options"] == {"delta": 5.0}
+    with pytest.raises(ModelInputError, match="--objective_options: .*nosuch"):
         fit("dis", model="seist_s_dis", data=files, output_name=str(work / "bad"),
-            in_samples=256, model_kwargs=SEIST_TINY, adapter_options={"nosuch": 1}, **QUICK)
+            in_samples=256, model_kwargs=SEIST_TINY, objective_options={"nosuch": 1}, **QUICK)
 
 
-def test_demo_adapter_options_apply_to_the_demo_model_only():
-    from utrans import train
-    from utrans.core.options import defaults
-    from utrans.core.tasks import get_task
-
+def test_demo_objective_options_apply_to_the_demo_model_only():
     task = get_task("dis")
-    opts = defaults(train.TRAIN_OPTIONS, {}, "fit")
+    opts = defaults(TRAIN_OPTIONS, {}, "fit")
     demo = DataFiles(hdf5="x.hdf5", train="t.npy", valid="v.npy", demo=True)
-    own = train._adapter("seist_s_dis", "seist_s_dis", opts, task, demo)
-    assert own.options["delta"] == task.demo["adapter_options"]["delta"] != 1.0
-    real = train._adapter("seist_s_dis", "seist_s_dis", opts, task,
-                          DataFiles(hdf5="x.hdf5", train="t.npy", valid="v.npy"))
+    own = _objective("seist_s_dis", "seist_s_dis", opts, task, demo)
+    assert own.options["delta"] == task.demo["objective_options"]["delta"] != 1.0
+    real = _objective("seist_s_dis", "seist_s_dis", opts, task,
+                      DataFiles(hdf5="x.hdf5", train="t.npy", valid="v.npy"))
     assert real.options["delta"] == 1.0  # the reference's torch.nn.HuberLoss()
-    other = train._adapter("distpt_network", "distpt_network", opts, task, demo)
+    other = _objective("distpt_network", "distpt_network", opts, task, demo)
     assert "delta" not in other.options

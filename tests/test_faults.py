@@ -3,17 +3,25 @@
 import errno
 import logging
 import os
+import shutil
 import stat
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from script_runner import run_script
-from utrans import synthetic
-from utrans.checkpoints import BackupUnusableError, VerifiedBackupAndRestore, atomic_write
+from utrans import evaluate, synthetic
+from utrans.cli import scripts
+from utrans.core.errors import BackupUnusableError, CheckpointMismatchError
+from utrans.core.io import atomic_write
+from utrans.formats import load_split
+from utrans.loading import load_weights
+from utrans.models import get_model
 from utrans.train import DataFiles, fit
+from utrans.train.callbacks import VerifiedBackupAndRestore
 
 TINY = dict(model="magnet", in_samples=256, model_kwargs={"conv_channels": [4, 4], "lstm_dim": 4},
             batch_size=4, max_traces=8, augmentation=False, verbose=0, run_eagerly=True)
@@ -116,8 +124,6 @@ def test_outputs_keep_the_usual_permissions(data, tmp_path):
     try:
         out = tmp_path / "p"
         _run(data, out, 1)
-        from utrans import evaluate
-
         frame = evaluate.test("magnitude", output_name=str(out), run_eagerly=True)
     finally:
         os.umask(old)
@@ -140,15 +146,13 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 def _tiny_magnet_script_exit(monkeypatch, callback, data, output):
     """Exit code of ``trainer8.py --model magnet`` (tiny, 3 epochs) run with ``callback``
     added to the fit."""
-    from utrans import train
-
-    real_fit = train.fit
+    real_fit = scripts.fit
 
     def with_callback(*args, **kwargs):
         kwargs["callbacks"] = [callback]
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(train, "fit", with_callback)
+    monkeypatch.setattr(scripts, "fit", with_callback)  # the fit the numbered scripts call
     with pytest.raises(SystemExit) as exc:
         run_script("01_train/trainer8.py", "--model", "magnet", "--input_hdf5", data.hdf5,
                    "--input_trainset", data.train, "--input_validset", data.valid,
@@ -178,29 +182,25 @@ def test_impossible_output_path_is_one_line(data, tmp_path, capsys):
 
 
 def test_fake_and_foreign_weight_files_are_named(tmp_path, reference):
-    from utrans.convert import CheckpointMismatchError
-    from utrans.models import get_model
-    from utrans.resolve import load_checkpoint
-
     model = get_model("seist_s_emg", in_samples=256)
     before = [w.numpy() for w in model.weights]
     fake = tmp_path / "fake.keras"
     fake.write_text("hello")
     with pytest.raises(CheckpointMismatchError, match=r"fake.keras is not a .keras file"):
-        load_checkpoint(model, fake)
+        load_weights(model, fake)
     (tmp_path / "fake.weights.h5").write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointMismatchError, match="is not HDF5"):
-        load_checkpoint(model, tmp_path / "fake.weights.h5")
+        load_weights(model, tmp_path / "fake.weights.h5")
     other = get_model("magnet", in_samples=256)
     other.save(tmp_path / "magnet.keras")
     with pytest.raises(CheckpointMismatchError) as err:
-        load_checkpoint(model, tmp_path / "magnet.keras")
+        load_weights(model, tmp_path / "magnet.keras")
     msg = str(err.value)
     assert "a MagNet named 'magnet'" in msg and len(msg) < 600 and "left unchanged" in msg
     for b, w in zip(before, model.weights):
         np.testing.assert_array_equal(b, w.numpy())
     with pytest.raises(CheckpointMismatchError) as err:
-        load_checkpoint(model, reference("baselines/phasenet.pth"))
+        load_weights(model, reference("baselines/phasenet.pth"))
     assert "looks like a phasenet checkpoint" in str(err.value)
     assert len(str(err.value).splitlines()) == 6
 
@@ -218,8 +218,6 @@ def test_tester_names_a_fake_model_file(tmp_path, capsys, data):
 
 # --------------------------------------------------------------------------- bad traces
 def _copy_dataset(data, tmp_path):
-    import shutil
-
     target = tmp_path / "data"
     shutil.copytree(os.path.dirname(data.hdf5), target)
     return DataFiles(hdf5=str(target / os.path.basename(data.hdf5)),
@@ -236,8 +234,6 @@ class PoisonAfter(keras.callbacks.Callback):
     """
 
     def __init__(self, n, hdf5, trace):
-        import h5py
-
         super().__init__()
         self.n, self.hdf5 = n, hdf5
         with h5py.File(hdf5, "r") as f:
@@ -254,8 +250,6 @@ class PoisonAfter(keras.callbacks.Callback):
 
 def test_bad_trace_mid_run_is_one_line_and_keeps_the_finished_epoch(data, tmp_path, capsys,
                                                                     monkeypatch):
-    from utrans.formats import load_split
-
     files = _copy_dataset(data, tmp_path)
     trace = load_split(files.train)[3]
     code = _tiny_magnet_script_exit(monkeypatch, PoisonAfter(1, files.hdf5, trace), files,
@@ -269,10 +263,6 @@ def test_bad_trace_mid_run_is_one_line_and_keeps_the_finished_epoch(data, tmp_pa
 
 
 def test_skip_bad_training_counts_the_skipped_traces(data, tmp_path):
-    import h5py
-
-    from utrans.formats import load_split
-
     files = _copy_dataset(data, tmp_path)
     trace = load_split(files.train)[2]
     with h5py.File(files.hdf5, "r+") as f:
@@ -282,8 +272,6 @@ def test_skip_bad_training_counts_the_skipped_traces(data, tmp_path):
 
 
 def test_bad_validation_id_stops_before_training(data, tmp_path, capsys):
-    from utrans.formats import load_split
-
     files = _copy_dataset(data, tmp_path)
     ids = list(load_split(files.valid)) + ["NOT.THERE_20200101000000_EV"]
     np.save(files.valid, np.array(ids))
@@ -298,11 +286,6 @@ def test_bad_validation_id_stops_before_training(data, tmp_path, capsys):
 
 
 def test_tester_skip_bad_writes_each_usable_trace_once(data, tmp_path):
-    import h5py
-
-    from utrans import evaluate
-    from utrans.formats import load_split
-
     files = _copy_dataset(data, tmp_path)
     _run(files, tmp_path / "t", 1)
     test_ids = load_split(files.test)

@@ -117,11 +117,16 @@ def test_reconstruction_target_is_clean():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 6000)).astype(np.float32)
     b = Batch(x.copy())
-    y = ReconstructionLabeller().label_batch(b, np.random.default_rng(1))
-    np.testing.assert_array_equal(y, x.transpose(0, 2, 1))
-    assert not np.allclose(b.x, x)  # input corrupted
-    zeros = (b.x == 0).all(axis=1).sum(axis=1)
+    inputs = x.transpose(0, 2, 1).copy()  # the model inputs (batch, samples, 3)
+    y = ReconstructionLabeller().label_batch(b, np.random.default_rng(1), inputs=inputs)
+    assert y.shape == (2, 6000, 3) and y.dtype == np.float32
+    np.testing.assert_array_equal(y, x.transpose(0, 2, 1))  # the clean inputs
+    assert not np.allclose(inputs, y)  # the model inputs are corrupted in place
+    np.testing.assert_array_equal(b.x, x)  # the stored waveforms are left alone
+    zeros = (inputs == 0).all(axis=2).sum(axis=1)
     assert ((zeros >= 1) & (zeros < 600)).all()
+    with pytest.raises(ValueError, match="inputs="):
+        ReconstructionLabeller().label_batch(Batch(x.copy()), np.random.default_rng(1))
 
 
 def test_get_labeller():

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,8 +113,6 @@ def test_bad_inputs_give_clear_messages(trained, tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "NOT.THERE_20200101000000_EV" in err and str(files["datacollected"]) in err
-
-    import keras
 
     other = keras.Sequential([keras.Input((6000, 3)), keras.layers.GlobalAveragePooling1D(),
                               keras.layers.Dense(1)])

@@ -106,14 +106,36 @@ def test_highest_peak_utrans_rule():
     assert D.highest_peak(np.full(600, 0.05), 0.1) is None
 
 
-def test_pick_traces_pads_with_nan():
+def test_pick_rules_per_trace_feed_pick_metrics():
     probs = np.stack([_curve(300, [(50, 0.9), (200, 0.6)]), np.zeros(300)])
-    allp = D.pick_traces(probs, 0.3, 100)
-    assert allp.shape == (2, 2)
+    # "peaks" (SeisT): every peak above the threshold, 100 samples apart
+    allp = [D.pick(row, "peaks", 0.3, 100) for row in probs]
     np.testing.assert_array_equal(allp[0], [50, 200])
-    assert np.isnan(allp[1]).all()
-    hi = D.pick_traces(probs, 0.1, rule="highest")
-    assert hi.shape == (2, 1) and hi[0, 0] == 50 and np.isnan(hi[1, 0])
+    assert allp[1].dtype == np.int64 and allp[1].size == 0
+    # "highest" (U-Trans): one pick per window, the highest peak
+    hi = [D.pick(row, "highest", 0.1) for row in probs]
+    np.testing.assert_array_equal(hi[0], [50])
+    assert hi[1].size == 0
+    # two overlapping windows choosing the same peak give one pick; a window of its own
+    # gives its own highest peak
+    np.testing.assert_array_equal(D.pick(probs[0], "highest", 0.1, windows=((0, 40), 180)), [50])
+    np.testing.assert_array_equal(D.pick(probs[0], "highest", 0.1, windows=((0, 120), 180)),
+                                  [50, 200])
+    with pytest.raises(ValueError, match="rule='all'"):
+        D.pick(probs[0], "all", 0.3)
+    # ragged per-trace picks (an empty trace = no pick) go straight into pick_metrics
+    r = M.pick_metrics(allp, [[50.0, 205.0], [np.nan]], 10, 100)
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (2, 0, 0, 1)
+
+
+def test_min_distance_samples_truncates_seconds_times_rate():
+    assert D.min_distance_samples(1.0, 100.0) == 100
+    assert D.min_distance_samples(0.5, 50.0) == 25
+    assert D.min_distance_samples(0.999, 100.0) == 99  # int(), not round()
+    assert D.min_distance_samples(0.29, 100.0) == 29  # 0.29 * 100 = 28.999999999999996
+    assert D.min_distance_samples(0.0, 100.0) == 1
+    assert D.min_distance_samples(None, 100.0) == 1
+    assert D.min_distance_samples(0.001, 100.0) == 1  # at least one sample
 
 
 # --------------------------------------------------------------------------- picks
@@ -180,7 +202,8 @@ def test_detect_events_and_sample_wise_metrics():
     x[10:16] = 0.7  # 6 samples, the longest
     assert D.detect_events(x, 0.5).tolist() == [[2, 4], [10, 15]]
     assert D.detect_events(x, 0.5, max_events=1).tolist() == [[10, 15]]
-    pred = D.detection_mask(np.stack([x, np.zeros(20)]), 0.5, max_events=1)
+    pred = np.stack([M.intervals_to_mask(D.detect_events(row, 0.5, max_events=1), 20)
+                     for row in (x, np.zeros(20))])
     true = np.stack([M.intervals_to_mask([[8, 13]], 20), M.intervals_to_mask([[0, 1]], 20)])
     r = M.detection_metrics(true, pred)
     # samples 10..13 TP (4), 14..15 FP (2), 8..9 and trace-2 0..1 FN (4)

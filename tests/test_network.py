@@ -30,9 +30,15 @@ import obspy
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT, require_reference
+from obspy.clients.filesystem.sds import Client as SDSClient
 from scipy.signal import butter, sosfiltfilt
 
+from utrans.annotate import classify
 from utrans.annotate.archive import StationDay, UnitStore, plan_units, read_table, read_unit
+from utrans.annotate.characterization import NOTE_COLUMN
+from utrans.annotate.network import run_network
+from utrans.cli import annotate as cli
+from utrans.core.io import TMP_PREFIX
 
 MODEL = "seist_s_dpk_diting"
 T0 = obspy.UTCDateTime("2024-01-01T23:50:00")
@@ -101,8 +107,6 @@ def archive(tmp_path_factory):
 @pytest.fixture(scope="module")
 def single(archive, tmp_path_factory):
     """The catalogue of station-days processed one by one in this process."""
-    from utrans.annotate.network import run_network
-
     root, _ = archive
     folder = tmp_path_factory.mktemp("single")
     result = run_network(root, "2024-01-01", "2024-01-03", MODEL, output=folder, workers=0)
@@ -175,9 +179,11 @@ def test_store_writes_table_then_marker_and_checks_them(tmp_path, fmt):
     table = store.table_path(unit)
     table.write_bytes(table.read_bytes()[:-3])
     assert not store.is_done(unit)
-    stale = table.parent / f".{table.name}.abc.part"
+    # The temporary file of a writer killed mid-write (named as atomic_write names it).
+    stale = table.parent / f"{TMP_PREFIX}abc.{table.name}"
     stale.write_text("half")
     assert store.clean() == 1 and not stale.exists()
+    assert table.is_file() and store.marker_path(unit).is_file()  # only the debris goes
 
 
 def test_parquet_without_pyarrow_is_refused(tmp_path, monkeypatch):
@@ -190,14 +196,10 @@ def test_parquet_without_pyarrow_is_refused(tmp_path, monkeypatch):
 
 
 def test_station_days_equal_one_continuous_record(archive, single):
-    from obspy.clients.filesystem.sds import Client
-
-    from utrans.annotate import classify
-
     root, truth = archive
     assert single.failed == [] and single.count("done") == 4
     catalogue = single.catalogue
-    whole = Client(str(root)).get_waveforms("XX", "*", "*", "*", T0 - 60, T0 + SECONDS + 60)
+    whole = SDSClient(str(root)).get_waveforms("XX", "*", "*", "*", T0 - 60, T0 + SECONDS + 60)
     continuous = classify(MODEL, whole).picks
     continuous = continuous.sort_values(["peak_time", "trace_id", "phase"]).reset_index(drop=True)
     assert_same_catalogue(catalogue, continuous)
@@ -218,8 +220,6 @@ def test_station_days_equal_one_continuous_record(archive, single):
 
 
 def test_rerun_skips_done_station_days_and_refuses_other_settings(archive, single):
-    from utrans.annotate.network import run_network
-
     root, _ = archive
     again = run_network(root, "2024-01-01", "2024-01-03", MODEL, output=single.folder,
                         workers=0)
@@ -239,8 +239,6 @@ def test_rerun_skips_done_station_days_and_refuses_other_settings(archive, singl
 
 def test_parquet_tables_quakeml_and_figure(archive, single, tmp_path):
     pytest.importorskip("pyarrow")
-    from utrans.annotate.network import run_network
-
     root, _ = archive
     result = run_network(root, "2024-01-01", "2024-01-03", MODEL, output=tmp_path, workers=0,
                          fmt="parquet", quakeml=True, plot=True)
@@ -249,6 +247,8 @@ def test_parquet_tables_quakeml_and_figure(archive, single, tmp_path):
     assert_same_catalogue(result.catalogue, single.catalogue)
     event = obspy.read_events(str(tmp_path / "picks.xml"))[0]
     assert len(event.picks) == len(single.catalogue)
+    assert {p.waveform_id.get_seed_string() for p in event.picks} == {"XX.STA1..HH?",
+                                                                       "XX.STA2..HH?"}
     assert (tmp_path / "catalogue.png").stat().st_size > 10_000
 
 
@@ -257,7 +257,7 @@ def test_parquet_tables_quakeml_and_figure(archive, single, tmp_path):
 
 @pytest.fixture(scope="module")
 def cluster(archive):
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # optional (the dask extra): imported lazily
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
@@ -270,8 +270,6 @@ def _markers(folder):
 
 def test_two_dask_workers_equal_one_process_even_when_one_is_killed(archive, single, cluster,
                                                                     tmp_path):
-    from utrans.annotate.network import run_network
-
     root, _ = archive
     cluster, client = cluster
     first = run_network(root, "2024-01-01", "2024-01-03", MODEL, output=tmp_path / "days",
@@ -316,7 +314,10 @@ def test_two_dask_workers_equal_one_process_even_when_one_is_killed(archive, sin
 def test_command_killed_mid_run_then_rerun(archive, single, tmp_path):
     root, _ = archive
     out = tmp_path / "cli"
-    command = [sys.executable, "-m", "utrans.annotate", "--sds", str(root), "--start",
+    # The utrans-annotate console script (utrans.cli.annotate:main) in a process of its own.
+    command = [sys.executable, "-c",
+               "import sys; from utrans.cli.annotate import main; sys.exit(main())",
+               "--sds", str(root), "--start",
                "2024-01-01T23:30", "--end", "2024-01-02T00:30", "--chunk_s", "600",
                "--model", MODEL, "--workers", "0", "--output", str(out), "--no_progress",
                "--no_plots"]
@@ -329,9 +330,6 @@ def test_command_killed_mid_run_then_rerun(archive, single, tmp_path):
     proc.wait()
     done_before = len(_markers(out))
     assert 3 <= done_before < 12 and not (out / "picks.csv").exists()
-
-    from utrans.annotate import cli
-
     assert cli.main(command[3:]) == 0
     catalogue = read_table(out / "picks.csv")
     assert_same_catalogue(catalogue, single.catalogue)
@@ -345,9 +343,6 @@ def test_command_killed_mid_run_then_rerun(archive, single, tmp_path):
 @pytest.mark.slow
 def test_characterised_catalogue_over_two_workers(archive, tmp_path):
     """Every window model on every pick, station-days over two local worker processes."""
-    from utrans.annotate.characterization import NOTE_COLUMN
-    from utrans.annotate.network import run_network
-
     root, _ = archive
     heads = ["seist_s_pmp_diting", "seist_s_emg_diting", "seist_s_baz_diting",
              "seist_s_dis_diting"]

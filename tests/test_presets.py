@@ -1,9 +1,12 @@
 """Presets: the table of published weights, the cache folder, checked downloads, clear failures."""
 
 import dataclasses
+import functools
+import http.server
 import pathlib
 import re
 import shutil
+import threading
 import time
 
 import keras
@@ -12,20 +15,35 @@ import pytest
 from conftest import require_reference
 
 from utrans.core import presets
+from utrans.core.errors import ChecksumError, PresetUnavailableError
+from utrans.core.presets import PRESETS, cache_dir, list_presets, preset_path, sha256sum
+from utrans.loading import load_model
 from utrans.models import UTransBackbone
-from utrans.core.presets import (
-    PRESETS,
-    ChecksumError,
-    PresetUnavailableError,
-    cache_dir,
-    list_presets,
-    load_preset,
-    preset_path,
-    sha256sum,
-)
 
 H5 = "utrans/UTrans_Foundation.h5"
 UNREACHABLE = "http://127.0.0.1:9/UTrans_Foundation.h5"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """``(folder, base_url)``: files put in ``folder`` are served over http on 127.0.0.1."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def _set_url(monkeypatch, name, url):
@@ -82,14 +100,14 @@ def test_from_preset_matches_golden(monkeypatch, utrans_home):
     out = keras.ops.convert_to_numpy(backbone(x, training=False)["latent"])
     assert float(np.abs(out - latent).max()) <= 1e-5
 
-    model = load_preset("utrans_foundation")
+    model = load_model("utrans_foundation")
     assert isinstance(model, UTransBackbone)
     for a, b in zip(model.get_weights(), backbone.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
 def test_from_preset_rejects_other_models():
-    with pytest.raises(ValueError, match="builds 'seist_m_dpk'.*load_preset"):
+    with pytest.raises(ValueError, match=r"builds 'seist_m_dpk'.*utrans.load_model\('seist_m_dpk_diting'\)"):
         UTransBackbone.from_preset("seist_m_dpk_diting")
 
 
@@ -111,21 +129,35 @@ def test_no_download_allowed(utrans_home):
         preset_path("seist_s_dpk_diting", download=False)
 
 
-def test_download_checks_and_caches(monkeypatch, utrans_home):
-    source = require_reference(H5)
-    _set_url(monkeypatch, "utrans_foundation", source.resolve().as_uri())
+def test_download_checks_and_caches(monkeypatch, utrans_home, http_folder):
+    folder, base = http_folder
+    shutil.copy(require_reference(H5), folder / "published.h5")
+    _set_url(monkeypatch, "utrans_foundation", f"{base}/published.h5")
     path = preset_path("utrans_foundation")
     assert path == utrans_home / "UTrans_Foundation.h5"
     assert sha256sum(path) == PRESETS["utrans_foundation"].sha256
     assert sorted(p.name for p in utrans_home.iterdir()) == ["UTrans_Foundation.h5"]
+    (folder / "published.h5").unlink()  # the cached file is used from now on
+    assert preset_path("utrans_foundation") == path
 
 
-def test_download_with_wrong_checksum_is_discarded(monkeypatch, utrans_home, tmp_path):
-    impostor = tmp_path / "impostor.h5"
-    impostor.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(1000))
-    _set_url(monkeypatch, "utrans_foundation", impostor.as_uri())
-    with pytest.raises(ChecksumError, match="expected 56760438ba46.*discarded"):
+def test_download_with_wrong_checksum_is_discarded(monkeypatch, utrans_home, http_folder):
+    folder, base = http_folder
+    (folder / "impostor.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(1000))
+    _set_url(monkeypatch, "utrans_foundation", f"{base}/impostor.h5")
+    with pytest.raises(ChecksumError, match="SHA-256 56760438ba46.*discarded"):
         preset_path("utrans_foundation")
+    assert list(utrans_home.iterdir()) == []
+
+
+def test_download_of_a_missing_file_fails_clearly(monkeypatch, utrans_home, http_folder):
+    folder, base = http_folder
+    _set_url(monkeypatch, "utrans_foundation", f"{base}/gone.h5")
+    with pytest.raises(PresetUnavailableError, match="404") as info:
+        preset_path("utrans_foundation")
+    message = str(info.value)
+    assert f"{base}/gone.h5" in message
+    assert str(utrans_home / "UTrans_Foundation.h5") in message
     assert list(utrans_home.iterdir()) == []
 
 

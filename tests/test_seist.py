@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from utrans.convert import CheckpointMismatchError, load_torch_checkpoint, read_torch_state_dict
-from utrans.models import get_model, list_models, model_task
+from utrans.convert import load_torch_checkpoint, read_torch_state_dict
+from utrans.core.errors import CheckpointMismatchError
+from utrans.models import get_model, list_models, model_quantity
 from utrans.models.seist import (
     SeisTBackbone,
     SeisTGELU,
@@ -69,8 +70,8 @@ def test_registry_names_and_tasks():
     quantity = {"dpk": "picking", "pmp": "polarity", "emg": "magnitude", "baz": "backazimuth",
                 "dis": "distance"}
     for t in TASKS:
-        assert {f"seist_{s}_{t}" for s in SIZES} <= set(list_models(task=quantity[t]))
-        assert model_task(f"seist_m_{t}") == quantity[t]
+        assert {f"seist_{s}_{t}" for s in SIZES} <= set(list_models(quantity=quantity[t]))
+        assert model_quantity(f"seist_m_{t}") == quantity[t]
 
 
 @pytest.mark.parametrize("stem", GOLDENS)

@@ -12,9 +12,11 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import REPO_ROOT
+from script_runner import run_script
 from test_task_scripts import CASES, run_task
 from utrans import synthetic
 
@@ -85,14 +87,10 @@ def test_picking_notebook_by_hand(tmp_path, number, phase, monkeypatch):
     At 0.5 s: TP 2, FP 2, FN 1 -> precision 1/2, recall 2/3, F1 4/7, residual MAE 0.25 s,
     std 0.15 s; at 0.1 s only the 0.1 s pick is a TP (precision 1/4, recall 1/3, F1 2/7).
     """
-    from script_runner import run_script
-
     ph = phase.lower()
     results = tmp_path / "hand_outputs" / "test"
     results.mkdir(parents=True)
     true = np.array([500.0, 500.0, 500.0, np.nan])
-    import pandas as pd
-
     pd.DataFrame({"trace_name": [f"T{i}" for i in range(4)], f"true_{ph}_sample": true,
                   f"pred_{ph}_samples": ["510", "540", "700", "300"],
                   f"pred_{ph}_probs": ["0.9", "0.5", "0.3", "0.2"], "sampling_rate": 100.0,

@@ -1,4 +1,4 @@
-"""Readers of tasks 2-10 on hand-made CSVs, and the model adapters on known arrays."""
+"""Readers of tasks 2-10 on hand-made CSVs, and the models' pipelines and objectives on known arrays."""
 
 import json
 
@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 
 from script_runner import run_script
-from utrans import adapters
-from utrans.models import losses
+from utrans.augment import Batch
 from utrans.core.tasks import get_task
+from utrans.labels import BackAzimuthLabeller, MagnitudeLabeller, PolarityLabeller, get_labeller
+from utrans.loading import get_conventions
+from utrans.models import losses
+from utrans.objectives import get_objective, task_labeller
+from utrans.pipeline import Pipeline
 
 
 def _read(tmp_path, number, frame):
@@ -104,55 +108,73 @@ def test_classification_and_regression_readers(tmp_path):
     assert m["rmse"] == pytest.approx(0.75) and m["r2"] == pytest.approx(0.55)
 
 
-# --------------------------------------------------------------------------- adapters
+# --------------------------------------------------------------------------- pipelines and objectives
+DATA_RATE = 100.0
+
+
 def _enz(n=2, t=6000):
     x = np.empty((n, t, 3), dtype=np.float32)
     x[..., 0], x[..., 1], x[..., 2] = 1.0, 2.0, 3.0  # E, N, Z
     return x
 
 
-def test_waveform_adapter_channels_padding_cropping():
-    task = get_task("emg")
-    raw = adapters.get_adapter(task, "seist_s_emg", normalization="none")
+def _conv(model, **changes):
+    return get_conventions(model).replace(**changes)
+
+
+def _inputs(conv, records, picks=None):
+    """Model inputs and frame of data-layer records (100 Hz, E, N, Z)."""
+    return Pipeline(conv).record_inputs(records, DATA_RATE, "ENZ", picks=picks)
+
+
+def test_pipeline_channels_padding_cropping():
+    raw = _conv("seist_s_emg", normalization="none")
     assert (raw.in_samples, raw.component_order, raw.sampling_rate) == (8192, "ZNE", 100.0)
-    x = raw.inputs(_enz(), None)
+    x, frame = _inputs(raw, _enz())
     assert x.shape == (2, 8192, 3)
     np.testing.assert_array_equal(x[0, 0], [3.0, 2.0, 1.0])  # Z, N, E
     assert not x[:, 6000:].any()
-    # Default (the reference): the padded window is normalised after the cut, per channel over
-    # all 8192 samples: a constant c on 6000 samples becomes sqrt(2192 / 6000), the padding
-    # -sqrt(6000 / 2192), whatever c.
-    std = adapters.get_adapter(task, "seist_s_emg").inputs(_enz(), None)
-    np.testing.assert_allclose(std[0, 0], np.sqrt(2192 / 6000), rtol=1e-6)
-    np.testing.assert_allclose(std[0, -1], -np.sqrt(6000 / 2192), rtol=1e-6)
-    np.testing.assert_allclose(std.astype(np.float64).mean(axis=1), 0.0, atol=1e-6)
-    np.testing.assert_allclose(std.astype(np.float64).std(axis=1), 1.0, rtol=1e-6)
-    crop = adapters.get_adapter(task, "magnet", in_samples=4096, component_order="ENZ",
-                                normalization="none")
-    np.testing.assert_array_equal(crop.inputs(_enz(), None)[0, -1], [1.0, 2.0, 3.0])
-    assert crop.covered_samples(6000) == 4096
+    np.testing.assert_array_equal(frame.valid, [[0, 6000], [0, 6000]])
+    # 'std' (deliberately not the reference): each channel is normalised over its 6000 record
+    # samples and the padding stays 0. The reference normalised over all 8192 samples: a
+    # constant c on 6000 samples became sqrt(2192 / 6000), the padding -sqrt(6000 / 2192);
+    # now a constant channel is 0, and a sine of any offset and amplitude sqrt(2) sin.
+    t = np.arange(6000)
+    wave = _enz()
+    wave[1] += (np.array([5.0, 0.5, 40.0]) * np.sin(2 * np.pi * t / 100)[:, None]).astype(np.float32)
+    std, _ = _inputs(_conv("seist_s_emg"), wave)
+    assert not std[0].any()  # constant channels
+    np.testing.assert_allclose(std[1, :6000], np.sqrt(2) * np.sin(2 * np.pi * t / 100)[:, None]
+                               * np.ones(3), atol=1e-5)
+    assert not std[1, 6000:].any()
+    np.testing.assert_allclose(std[1, :6000].astype(np.float64).mean(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(std[1, :6000].astype(np.float64).std(axis=0), 1.0, rtol=1e-6)
+    crop = _conv("magnet", in_samples=4096, component_order="ENZ", normalization="none")
+    np.testing.assert_array_equal(_inputs(crop, _enz())[0][0, -1], [1.0, 2.0, 3.0])
+    assert Pipeline(crop).covered(6000, DATA_RATE) == 4096
     with pytest.raises(ValueError, match="component_order"):
-        adapters.get_adapter(task, "magnet", component_order="ZNN")
+        _conv("magnet", component_order="ZNN")
     with pytest.raises(TypeError, match="no option label_width_s"):
-        adapters.get_adapter(task, "magnet", label_width_s=0.5)
+        get_objective(get_task("emg"), _conv("magnet"), label_width_s=0.5)
 
 
-def _dpk_targets(p, s, t=6000):
-    """The dpk labeller's targets wrapped by a picking adapter: curves + picks channel."""
-    from utrans.augment import Batch
-    from utrans.labels import get_labeller
+def _pick_batch(p, s, t=6000):
+    return Batch(np.zeros((len(p), 3, t), np.float32), p=p, s=s,
+                 meta={"trace_category": np.full(len(p), "earthquake")})
 
-    batch = Batch(np.zeros((len(p), 3, t), np.float32), p=p, s=s)
-    return adapters.PickChannelLabeller(get_labeller("dpk")).label_batch(batch)
+
+def _targets(objective, batch, picks=True):
+    """The objective's targets of a batch in the windows its pipeline cuts (as DataGenerator)."""
+    labeller = objective.labeller(task_labeller(objective.task))
+    inputs, frame = objective.pipeline.record_inputs(
+        np.moveaxis(batch.x, 1, 2), DATA_RATE, "ENZ", picks=batch.p if picks else None)
+    return labeller.label_batch(batch, frame=frame, inputs=inputs), inputs, frame
 
 
 def test_curves_round_trip_and_resampling():
     task = get_task("dpk")
-    y = _dpk_targets([1000.0], [1100.0])
-    assert y.shape == (1, 6000, 4)
-    np.testing.assert_array_equal(y[0, :4, 3], [1000.0, 1100.0, np.nan, np.nan])
-    a = adapters.get_adapter(task, "eqtransformer", in_samples=4096, sampling_rate=50)
-    t = a.targets(y)
+    a = get_objective(task, _conv("eqtransformer", in_samples=4096, sampling_rate=50.0))
+    t, x, frame = _targets(a, _pick_batch([1000.0], [1100.0]))
     # Built at 50 Hz from the picks: P at 500, S at 550, coda end 550 + 2 * 50 = 650;
     # width int(0.5 * 50) = 25 samples, sigma 10 samples.
     assert t.shape == (1, 4096, 3)
@@ -161,64 +183,75 @@ def test_curves_round_trip_and_resampling():
     assert t[0, 488, 1] == pytest.approx(np.exp(-12 ** 2 / 200), rel=1e-6) and t[0, 487, 1] == 0
     np.testing.assert_array_equal(t[0, 500:651, 0], 1.0)
     assert t[0, 651, 0] == pytest.approx(np.exp(-1 / 200), rel=1e-6) and t[0, 664, 0] == 0
-    x = a.inputs(_enz(1), None)
+    x, _ = a.pipeline.record_inputs(_enz(1), DATA_RATE, "ENZ")
     assert x.shape == (1, 4096, 3) and np.allclose(x[0, 100:2900, 0], x[0, 1500, 0], atol=1e-3)
-    back, _ = a.predictions(t, _enz(1), y)
-    assert back.shape == (1, 6000, 3) and abs(int(np.argmax(back[0, :, 1])) - 1000) <= 2
-    same = adapters.get_adapter(task, "seist_s_dpk", in_samples=8192)
-    t100 = same.targets(y)
+    # the model's curves map back to data samples through the frame
+    assert frame.ratio == 0.5 and frame.start[0] == 0
+    peak = frame.to_record(int(np.argmax(a.pipeline.curves(t)[0, :, 1])))
+    assert abs(float(peak[0]) - 1000.0) <= 2
+    same = get_objective(task, _conv("seist_s_dpk", in_samples=8192))
+    t100, _, frame = _targets(same, _pick_batch([1000.0], [1100.0]))
     assert t100.shape == (1, 8192, 3) and t100[0, 1000, 1] == 1.0 and t100[0, 1025, 1] > 0
-    back, _ = same.predictions(t100, _enz(1), y)
-    np.testing.assert_array_equal(back, t100[:, :6000])
-    with pytest.raises(ValueError, match="picks channel"):
-        same.targets(y[..., :3])
+    np.testing.assert_array_equal(frame.to_record(np.arange(6000)), np.arange(6000.0))
+    # the targets are made from the picks: the labeller requires them of earthquakes
+    labeller = same.labeller(task_labeller(task))
+    assert {"trace_p_arrival_sample", "trace_s_arrival_sample"} <= set(labeller.required_earthquake)
 
 
 def test_phasenet_and_seist_targets():
-    y = _dpk_targets([1000.0], [1010.0])
-    t = adapters.get_adapter(get_task("dpk"), "phasenet", in_samples=6000).targets(y)
+    batch = _pick_batch([1000.0], [1010.0])
+    t, _, _ = _targets(get_objective(get_task("dpk"), _conv("phasenet", in_samples=6000)), batch)
     assert t[0, 0, 0] == 1.0 and t[0, 1000, 1] == 1.0 and t[0, 1010, 2] == 1.0
     # noise = max(1 - P - S, 0) with overlapping P and S labels
     np.testing.assert_allclose(t[0, :, 0], np.maximum(1.0 - t[0, :, 1] - t[0, :, 2], 0.0),
                                atol=1e-7)
     assert t[0, 1005, 0] == 0.0 and np.all(t >= 0)
-    baz = adapters.get_adapter(get_task("baz"), "seist_s_baz")
-    from utrans.labels import BackAzimuthLabeller
-
-    assert isinstance(baz.labeller(BackAzimuthLabeller()), adapters.ExtraColumnsLabeller)
+    baz = get_objective(get_task("baz"), _conv("seist_s_baz"))
+    labeller = baz.labeller(BackAzimuthLabeller())
+    assert "path_back_azimuth_deg" in labeller.required_earthquake
     rad = np.radians(300.0)
-    y = np.array([[np.cos(rad), np.sin(rad), 300.0], [1.0, 0.0, -0.5]], dtype=np.float32)
-    np.testing.assert_array_equal(baz.targets(y), [[300.0], [359.5]])  # the metadata degrees
-    np.testing.assert_array_equal(baz.task_columns(y), y[:, :2])
-    pred, _ = baz.predictions(np.array([[300.0]]), None, None)
-    np.testing.assert_allclose(pred, y[:1, :2], atol=1e-6)
-    pmp = adapters.get_adapter(get_task("pmp"), "seist_s_pmp")
-    np.testing.assert_array_equal(pmp.targets(np.array([[1.0], [0.0]])), [[1, 0], [0, 1]])
+    batch = Batch(np.zeros((2, 3, 100), np.float32),
+                  meta={"path_back_azimuth_deg": np.array([300.0, -0.5])})
+    y = np.array([[np.cos(rad), np.sin(rad)], [1.0, 0.0]], dtype=np.float32)
+    np.testing.assert_array_equal(baz.targets(y, batch, None), [[300.0], [359.5]])  # the metadata
+    est = baz.pipeline.estimates(np.array([[300.0], [-0.5]]))
+    np.testing.assert_allclose(est["back_azimuth_deg"], [300.0, 359.5])
+    pmp = get_objective(get_task("pmp"), _conv("seist_s_pmp"))
+    np.testing.assert_array_equal(pmp.targets(np.array([[1.0], [0.0]]), None, None), [[1, 0], [0, 1]])
+    assert pmp.pipeline.estimates(np.array([[0.8, 0.2]]))["polarity_up"][0] == pytest.approx(0.8)
 
 
 def test_ditingmotion_window_around_p():
-    a = adapters.get_adapter(get_task("pmp"), "ditingmotion")
+    task = get_task("pmp")
+    a = get_objective(task, _conv("ditingmotion"))
     assert a.loss()[1] == [1.0, 1.0]  # clarity and polarity heads, as the reference
     x = np.zeros((1, 6000, 3), dtype=np.float32)
     x[0, 1000:, 2] = 1.0  # a step on Z at the P pick
-    y = np.array([[1.0, 1000.0]], dtype=np.float32)  # polarity up, P sample
-    inp = a.inputs(x, y)
-    assert inp.shape == (1, 128, 2)
+    inp, frame = a.pipeline.record_inputs(x, DATA_RATE, "ENZ", picks=[1000.0])
+    assert inp.shape == (1, 128, 2) and frame.start[0] == 1000 - 64
     assert np.argmax(inp[0, :, 1]) == 64  # the first difference jumps at the window's centre
     # 'std' over the 128-sample window: a step of half the window is -1 / +1
     np.testing.assert_allclose(inp[0, [0, 63, 64, 127], 0], [-1, -1, 1, 1], rtol=1e-6)
     assert inp[0, 64, 1] == pytest.approx(2.0, rel=1e-6) and inp[0, 0, 1] == 0.0
-    scaled = adapters.get_adapter(get_task("pmp"), "ditingmotion", normalization="max")
-    np.testing.assert_allclose(scaled.inputs(x * 3.0 + 5.0, y)[0, [0, 64], 0], [-1, 1], rtol=1e-6)
-    clarity, pol = a.targets(y)
+    scaled = Pipeline(_conv("ditingmotion", normalization="max"))
+    got, _ = scaled.record_inputs(x * 3.0 + 5.0, DATA_RATE, "ENZ", picks=[1000.0])
+    np.testing.assert_allclose(got[0, [0, 64], 0], [-1, 1], rtol=1e-6)
+    up = Batch(np.zeros((1, 3, 6000), np.float32), p=[1000.0],
+               meta={"trace_p_polarity": np.array(["positive"], dtype=object),
+                     "trace_category": np.array(["earthquake"])})
+    clarity, pol = a.labeller(PolarityLabeller()).label_batch(up)
     np.testing.assert_array_equal(pol, [[1.0, 0.0]])
     np.testing.assert_array_equal(clarity, [[0.0, 0.0]])  # no clarity labels: no clarity loss
-    prob, _ = a.predictions([clarity, np.array([[2.0, 0.0]])], x, y)
-    assert prob[0, 0] == pytest.approx(np.exp(2) / (np.exp(2) + 1))
-    withc = adapters.get_adapter(get_task("pmp"), "ditingmotion", clarity_key="trace_p_clarity")
-    assert withc.extra_columns() == ("trace_p_clarity", "p_sample")
-    yc = np.array([[0.0, 1.0, 1000.0], [1.0, 0.0, 900.0], [1.0, np.nan, 900.0]], np.float32)
-    clarity, pol = withc.targets(yc)
+    prob = a.pipeline.estimates([clarity, np.array([[2.0, 0.0]])])["polarity_up"]
+    assert prob[0] == pytest.approx(np.exp(2) / (np.exp(2) + 1))
+    withc = get_objective(task, _conv("ditingmotion"), clarity_key="trace_p_clarity")
+    labeller = withc.labeller(PolarityLabeller())
+    assert {"trace_p_clarity", "trace_p_arrival_sample"} <= set(labeller.required_earthquake)
+    rows = Batch(np.zeros((3, 3, 6000), np.float32), p=[1000.0, 900.0, 900.0],
+                 meta={"trace_p_polarity": np.array(["negative", "positive", "positive"], object),
+                       "trace_p_clarity": np.array([1.0, 0.0, np.nan]),
+                       "trace_category": np.full(3, "earthquake")})
+    clarity, pol = labeller.label_batch(rows)
     np.testing.assert_array_equal(clarity, [[0, 1], [1, 0], [0, 0]])
     np.testing.assert_array_equal(pol, [[0, 1], [1, 0], [1, 0]])
 
@@ -248,22 +281,34 @@ def test_losses_by_hand():
 
 def test_p_position_window():
     task = get_task("emg")
-    a = adapters.get_adapter(task, "magnet", in_samples=400, p_position_ratio=0.25,
-                             normalization="none")
-    from utrans.labels import MagnitudeLabeller
-
-    assert isinstance(a.labeller(MagnitudeLabeller()), adapters.ExtraColumnsLabeller)
+    conv = _conv("magnet", in_samples=400, p_position_ratio=0.25, normalization="none")
+    objective = get_objective(task, conv)
+    labeller = objective.labeller(MagnitudeLabeller())
+    # the window is cut around P: every earthquake trace needs its P pick
+    assert labeller.required == ("source_magnitude",)
+    assert "trace_p_arrival_sample" in labeller.required_earthquake
+    whole = get_objective(task, _conv("magnet")).labeller(MagnitudeLabeller())
+    assert "trace_p_arrival_sample" not in whole.required_earthquake
     x = np.zeros((2, 6000, 3), dtype=np.float32)
     x[0, 1000, 2] = 7.0  # Z spike at the P pick of trace 0
     x[1, 50, 2] = 5.0  # trace 1: P at sample 50, the window starts before the trace
-    y = np.array([[3.0, 1000.0], [2.0, 50.0]], dtype=np.float32)
-    inp, target = a.conform(x, y)
+    batch = Batch(np.moveaxis(x, 1, 2).copy(), p=[1000.0, 50.0],
+                  meta={"source_magnitude": np.array([3.0, 2.0]),
+                        "trace_category": np.full(2, "earthquake")})
+    target, inp, frame = _targets(objective, batch)
     assert inp.shape == (2, 400, 3)
     assert inp[0, 100, 0] == 7.0 and inp[1, 100, 0] == 5.0  # P at 0.25 * 400, Z first
     assert not inp[1, :50].any()  # zeros before the trace start
+    np.testing.assert_array_equal(frame.start, [900, -50])
+    np.testing.assert_array_equal(frame.valid, [[0, 400], [50, 400]])
     np.testing.assert_array_equal(target, [[3.0], [2.0]])
-    # the reference normalises the window after cutting it: one spike in 400 samples
-    std = adapters.get_adapter(task, "magnet", in_samples=400, p_position_ratio=0.25).inputs(x, y)
+    # 'std' normalises the window over its record samples: one spike in 400 samples for
+    # trace 0; trace 1's window holds 350 record samples (the reference, normalising over
+    # the 50 zeros of padding too, gave sqrt(399) there; deliberately no longer)
+    std, _ = Pipeline(conv.replace(normalization="std")).record_inputs(
+        x, DATA_RATE, "ENZ", picks=[1000.0, 50.0])
     assert std[0, 100, 0] == pytest.approx(np.sqrt(399), rel=1e-5)
+    assert std[1, 100, 0] == pytest.approx(np.sqrt(349), rel=1e-5)
+    assert not std[1, :50].any()
     with pytest.raises(ValueError, match="scalar tasks"):
-        adapters.get_adapter(get_task("dpk"), "phasenet", p_position_ratio=0.5)
+        get_objective(get_task("dpk"), _conv("phasenet", p_position_ratio=0.5))

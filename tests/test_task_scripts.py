@@ -7,6 +7,7 @@ task's scripts too.
 """
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,10 @@ import pytest
 
 from script_runner import run_script
 from utrans import synthetic
+from utrans.convert import load_torch_checkpoint
+from utrans.formats import CHANNEL_ORDER, load_split, open_dataset
+from utrans.models import get_model
+from utrans.pipeline import Pipeline
 
 UTRANS_BACKBONE = '{"base_filters": 2, "num_layers": 1, "num_heads": 1}'
 SEIST_TINY = '{"layer_blocks": [1, 1, 1, 1], "layer_channels": [8, 8, 16, 16], "head_dims": [4, 4, 8, 8]}'
@@ -157,7 +162,7 @@ def test_task_end_to_end(dataset, case, number, model, extra):
     if model == "magnet":
         assert (frame.pred_magnitude_std > 0).all()  # aleatoric sigma from the log variance
     if model == "distpt_network":
-        assert config["adapter"]["p_position_ratio"] == 0.1
+        assert config["conventions"]["p_position_ratio"] == 0.1
         assert {"pred_p_travel_s", "true_p_travel_s"} <= set(frame.columns)
         assert (frame.true_p_travel_s > 0).all()
         assert "p_travel_mae_s" in metrics
@@ -196,12 +201,6 @@ def test_checkpoint_weights_h5_and_keras(dataset):
 
 def test_checkpoint_pth_through_tester(dataset, reference, tmp_path):
     """A PyTorch state_dict (the seeded reference MagNet) evaluated by tester8 without training."""
-    from utrans.adapters import get_adapter
-    from utrans.convert import load_torch_checkpoint
-    from utrans.data import DataGenerator
-    from utrans.models import get_model
-    from utrans.core.tasks import get_task
-
     pth = reference("baselines/magnet.pth")
     work, files = dataset
     run_script("02_test/tester8.py", "--output_name", tmp_path / "none", "--model", "magnet",
@@ -210,11 +209,11 @@ def test_checkpoint_pth_through_tester(dataset, reference, tmp_path):
     frame = pd.read_csv(tmp_path / "t" / "predictions.csv")
     model = get_model("magnet", in_samples=512)
     load_torch_checkpoint(model, pth)
-    gen = DataGenerator(files["test"], files["datacollected"], batch_size=64, shuffle=False,
-                        task="magnitude", drop_remainder=False)
-    x, y = gen.get_batch(0)
-    adapter = get_adapter(get_task("emg"), "magnet", in_samples=512)
-    expected = np.asarray(model(adapter.inputs(x, y), training=False))
+    with open_dataset(files["datacollected"]) as ds:
+        raw = np.stack([ds.read_waveform(tid) for tid in load_split(files["test"])])
+    inputs, _ = Pipeline.of(model).record_inputs(raw, 100.0, CHANNEL_ORDER)  # the traces as stored
+    assert inputs.shape == (len(raw), 512, 3)
+    expected = np.asarray(model(inputs, training=False))
     np.testing.assert_allclose(frame.pred_magnitude, expected[:, 0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(frame.pred_magnitude_std, np.exp(0.5 * expected[:, 1]), rtol=1e-4)
 
@@ -237,12 +236,10 @@ def test_published_seist_dpk_on_real_waveform(reference, tmp_path, utrans_home):
     """The seist_m_dpk_diting preset through tester6 on ObsPy's example event (100 Hz, E/N/Z, 30 s).
 
     No --sampling_rate: the preset carries its training data's 50 Hz, so the
-    adapter resamples to 50 Hz, reorders to Z, N, E and pads to 8192 samples;
+    pipeline resamples to 50 Hz, reorders to Z, N, E and pads to 8192 samples;
     the picks must land on the reference's peaks (P at 50 Hz sample 235, S at
     281, MANIFEST) within 2 samples at 50 Hz, i.e. 4 samples at 100 Hz.
     """
-    import shutil
-
     obspy = pytest.importorskip("obspy")
     shutil.copy(reference("seist/seist_m_dpk_diting.pth"), utrans_home)
     st = obspy.read()

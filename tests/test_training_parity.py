@@ -8,10 +8,10 @@ the pickers, the reference's decoding of the outputs into picks.
 
 Every check rebuilds the step with utrans alone: the targets come from the
 metadata (``meta/*``: picks, magnitude, back-azimuth, distance, P travel time,
-polarity, clarity) through the task's labeller and the model's adapter
-(conventions of the reference's DiTing data: 50 Hz, 8192 samples), never from
-the stored targets; the loss is the adapter's, compiled as ``fit`` compiles
-it; gradients come from a ``tf.GradientTape`` with the layers in inference
+polarity, clarity) through the task's labeller and the model's objective
+(:mod:`utrans.objectives`; conventions of the reference's DiTing data: 50 Hz,
+8192 samples), in the windows the model's pipeline cuts, never from the
+stored targets; the loss is the objective's, compiled as ``fit`` compiles it; gradients come from a ``tf.GradientTape`` with the layers in inference
 mode; picks from :func:`utrans.processing.decode.decode_outputs` with the model's
 conventions. Only ``x`` (the waveforms) is taken from the file. No golden
 number is written here, so the same tests pass on any batch built by the
@@ -27,15 +27,17 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import utrans.models as models
-from utrans.adapters import get_adapter
 from utrans.augment import Batch
-from utrans.core.conventions import get_conventions
 from utrans.convert import load_torch_checkpoint
-from utrans.processing.decode import decode_outputs
-from utrans.labels import get_labeller
 from utrans.core.tasks import get_task
+from utrans.formats import CHANNEL_ORDER
+from utrans.loading import get_conventions
+from utrans.objectives import get_objective, task_labeller
+from utrans.pipeline import Pipeline
+from utrans.processing.decode import decode_outputs
 
 #: Sampling rate of the reference's data (DiTing) and the data layer's rate.
 REFERENCE_RATE = 50.0
@@ -85,11 +87,11 @@ def _channels_last(a):
     return np.asarray(a).transpose(0, 2, 1) if np.ndim(a) == 3 else np.asarray(a)
 
 
-def adapter_for(case):
-    """The model's adapter with the conventions of the reference's training data."""
+def objective_for(case):
+    """The model's objective with the conventions of the reference's training data."""
     conv = get_conventions(case.golden if case.seist else case.model)
     conv = conv.replace(sampling_rate=REFERENCE_RATE)  # the DiTing presets say so already
-    return get_adapter(get_task(case.task), conv, **dict(case.options))
+    return get_objective(get_task(case.task), conv, **dict(case.options))
 
 
 def data_batch(golden, window, ratio=DATA_RATE / REFERENCE_RATE):
@@ -117,11 +119,18 @@ def data_batch(golden, window, ratio=DATA_RATE / REFERENCE_RATE):
 
 
 def build_targets(case, golden):
-    """Loss targets from the metadata, through the task's labeller and the adapter."""
-    adapter = adapter_for(case)
-    labeller = adapter.labeller(get_labeller(get_task(case.task).labeller_name))
-    y = labeller.label_batch(data_batch(golden, adapter.in_samples))
-    return adapter, adapter.targets(y)
+    """Loss targets from the metadata, through the task's labeller and the objective.
+
+    As the data generator does: the model's pipeline cuts the windows of the
+    batch (its :class:`~utrans.pipeline.Frame`), and the objective's labeller
+    makes the targets in those windows.
+    """
+    objective = objective_for(case)
+    labeller = objective.labeller(task_labeller(get_task(case.task)))
+    batch = data_batch(golden, objective.conventions.in_samples)
+    inputs, frame = objective.pipeline.record_inputs(np.moveaxis(batch.x, 1, 2), DATA_RATE,
+                                                     CHANNEL_ORDER, picks=batch.p)
+    return objective, labeller.label_batch(batch, frame=frame, inputs=inputs)
 
 
 _MODELS = {}
@@ -148,11 +157,9 @@ def training_step(case, reference, golden):
         dict with ``targets``, ``outputs`` (list, channels last), ``loss``,
         ``grads`` (torch name -> (ours, golden) in the Keras layout) and ``model``.
     """
-    import tensorflow as tf
-
-    adapter, targets = build_targets(case, golden)
+    objective, targets = build_targets(case, golden)
     model = build_model(case, reference, golden)
-    loss, loss_weights = adapter.loss()
+    loss, loss_weights = objective.loss()
     model.compile(loss=loss, loss_weights=loss_weights)
     names = [k[len("grad/"):] for k in golden.files if k.startswith("grad/")]
     by_key = {}
@@ -263,43 +270,85 @@ def _trailing_constant_start(row):
     return start if row.shape[1] - start > 1 else row.shape[1]
 
 
-def test_whole_window_normalised_after_padding(reference):
-    """SeisT normalises the 8192-sample window after zero padding a shorter trace.
+def _standardised(samples):
+    """``std`` normalisation of ``(C, n)`` samples over their own samples, in float64."""
+    d = np.asarray(samples, dtype=np.float64)
+    return (d - d.mean(axis=-1, keepdims=True)) / d.std(axis=-1, keepdims=True)
 
-    The trace behind each golden row is its samples before the padding,
-    offset so that the padding level is 0 (an affine image of the raw counts,
-    which the normalisation cancels); the adapter pads it and normalises.
+
+def test_window_normalised_over_its_data_padding_left_zero(reference):
+    """The window is normalised over its record samples; the zero padding stays 0.
+
+    A deliberate deviation from SeisT, which normalises the 8192-sample
+    window after zero padding a shorter trace (golden row 0: 1500 data
+    samples). The trace behind each golden row is its samples before the
+    padding, offset so that the padding level is 0 (an affine image of the
+    raw counts, which the normalisation cancels); the pipeline pads it and
+    normalises. Full rows (no padding) are the golden ``x``; the padded row
+    is its data samples standardised over themselves, then zeros.
     """
     golden = _golden(reference, CASES[0])
     x = golden["x"]
-    adapter = get_adapter(get_task("dpk"), get_conventions("seist_s_dpk").replace(
+    pipeline = Pipeline(get_conventions("seist_s_dpk").replace(
         sampling_rate=DATA_RATE, in_samples=x.shape[2]))  # same rate: no resampling
+    padded = []
     for row in x:
         n = _trailing_constant_start(row)
         trace = (row[:, :n] - row[:, -1:]) * 37.0
-        ours = adapter.inputs(trace.T[None, :, [2, 1, 0]], None)[0]  # data order E, N, Z
-        np.testing.assert_allclose(ours.T, row, atol=1e-4 * max(1.0, np.abs(row).max()))
+        inputs, frame = pipeline.record_inputs(trace.T[None, :, [2, 1, 0]], DATA_RATE,
+                                               CHANNEL_ORDER)  # data order E, N, Z
+        ours = inputs[0].T
+        np.testing.assert_array_equal(frame.valid, [[0, n]])
+        if n == x.shape[2]:
+            np.testing.assert_allclose(ours, row, atol=1e-4 * max(1.0, np.abs(row).max()))
+            continue
+        padded.append(n)
+        expected = _standardised(row[:, :n])  # the golden's data samples, over themselves
+        np.testing.assert_allclose(ours[:, :n], expected,
+                                   atol=1e-4 * max(1.0, np.abs(expected).max()))
+        assert not ours[:, n:].any()  # padding exactly 0
+        # SeisT's values (normalised over the padding too) are far from these
+        assert np.abs(ours - row).max() > 5.0
+    assert padded == [1500]  # row 0 of batch A; rows 1-3 fill the window
 
 
 def test_ditingmotion_window_normalised_in_float32(reference):
-    """DiTingMotion: Z cut around P, 'std' over the 128 samples, and its first difference."""
+    """DiTingMotion: Z cut around P, 'std' over the window's data samples, and its first difference.
+
+    Rows whose window reaches past the record (batch A row 2: 61 leading
+    zeros, row 3: 3 trailing zeros) are normalised over their data samples
+    and the padding stays 0 (a deliberate deviation from SeisT, which
+    normalises over the zeros too); full rows are the golden ``x``.
+    """
     case = CASES[-1]
     golden = _golden(reference, case)
     x = golden["x"]  # (N, 2, 128): z, dz
     length = x.shape[2]
-    adapter = get_adapter(get_task("pmp"), get_conventions("ditingmotion").replace(
-        sampling_rate=DATA_RATE, in_samples=length), clarity_key="trace_p_clarity")
-    half = int(length * adapter.p_position_ratio)
+    pipeline = Pipeline(get_conventions("ditingmotion").replace(
+        sampling_rate=DATA_RATE, in_samples=length))  # 100 Hz: data samples are model samples
+    half = int(length * pipeline.p_position_ratio)
     p = golden["meta/ppk"].astype(np.int64)
-    raw = int(max(p.max() + half + 1, 8192))
+    raw = 8192  # the reference's raw rows
     traces = np.zeros((x.shape[0], raw, 3), np.float32)
+    inside = np.zeros((x.shape[0], length), bool)
     for i, (z, pick) in enumerate(zip(x[:, 0], p)):
         pos = np.arange(pick - half, pick - half + length)
-        inside = (pos >= 0) & (pos < 8192)
+        inside[i] = (pos >= 0) & (pos < raw)
         # positions outside the raw row are its zero padding: make them 0 again
-        level = z[~inside][0] if (~inside).any() else 0.0
-        traces[i, pos[inside], 2] = (z[inside] - level) * 37.0
-    batch = data_batch(golden, raw, ratio=1.0)  # 100 Hz adapter: data samples are model samples
-    y = adapter.labeller(get_labeller("polarity")).label_batch(batch)
-    ours = adapter.inputs(traces, y)
-    np.testing.assert_allclose(ours, x.transpose(0, 2, 1), atol=1e-5)
+        level = z[~inside[i]][0] if (~inside[i]).any() else 0.0
+        traces[i, pos[inside[i]], 2] = (z[inside[i]] - level) * 37.0
+    ours, frame = pipeline.record_inputs(traces, DATA_RATE, CHANNEL_ORDER, picks=p)
+    assert ours.shape == (x.shape[0], length, 2)
+    np.testing.assert_array_equal(frame.start, p - half)
+    np.testing.assert_array_equal(frame.valid, [[0, 128], [0, 128], [61, 128], [0, 125]])
+    full = inside.all(axis=1)
+    np.testing.assert_array_equal(full, [True, True, False, False])
+    np.testing.assert_allclose(ours[full], x[full].transpose(0, 2, 1), atol=1e-5)
+    for i in np.flatnonzero(~full):
+        z = np.zeros(length)
+        z[inside[i]] = _standardised(x[i, 0, inside[i]])
+        dz = np.zeros(length)
+        dz[1:] = np.diff(z)
+        np.testing.assert_allclose(ours[i], np.stack([z, dz], axis=1), atol=1e-5)
+        assert not ours[i, ~inside[i], 0].any()  # padding exactly 0
+        assert np.abs(ours[i] - x[i].T).max() > 0.5  # SeisT's values differ

@@ -12,8 +12,9 @@ import pytest
 from conftest import REPO_ROOT, require_reference
 
 import utrans.models
-from utrans.convert import CheckpointMismatchError, load_legacy_h5
-from utrans.models import UTransBackbone, get_model, list_models, model_task
+from utrans.convert import load_legacy_h5
+from utrans.core.errors import CheckpointMismatchError
+from utrans.models import UTransBackbone, get_model, list_models, model_quantity
 from utrans.models.layers import (
     CCTTokenizer,
     ResidualConvBlock,
@@ -102,7 +103,7 @@ def test_latent_model_matches_backbone(pretrained, golden):
 
 def test_registry_and_param_counts():
     assert "utrans_foundation" in list_models()
-    assert model_task("utrans_foundation") == "reconstruction"
+    assert model_quantity("utrans_foundation") == "reconstruction"
     backbone = get_model("utrans_foundation")
     assert isinstance(backbone, UTransBackbone)
     assert utrans.models.UTransBackbone is UTransBackbone

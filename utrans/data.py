@@ -132,7 +132,7 @@ def lr_schedule(epoch, lr=None, *, base_lr=1e-4,
     return float(base_lr * factor)
 
 
-def make_lr_schedule(base_lr=1e-4, 
+def make_lr_schedule(base_lr=1e-4,
                      breakpoints=((20, 1e-1), (40, 1e-2), (60, 1e-3), (90, 0.5e-3))):
     """A one-argument-compatible schedule with fixed ``base_lr`` and ``breakpoints``.
 

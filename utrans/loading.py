@@ -5,9 +5,12 @@
   trained ``.keras`` file, a ``.weights.h5`` file of a training run (its
   ``training_config.json`` rebuilds the architecture), a registered name with
   ``weights=`` (a ``.pth`` state_dict, a ``.keras``/``.weights.h5`` file, a
-  legacy Keras 2 ``.h5`` of the U-Trans backbone, or a preset), or a model
-  object. A registered name without weights is refused unless random weights
-  are asked for (``allow_random=True``): a picker with random weights writes
+  legacy Keras 2 ``.h5`` of the U-Trans backbone, or a preset), a SeisBench
+  weight-file pair (``NAME.json.v1`` / ``NAME.pt.v1`` or their prefix) or a
+  name in SeisBench's cache (``"phasenet:stead"``,
+  :func:`utrans.convert.load_seisbench`), or a model object. A registered
+  name without weights is refused unless random weights are asked for
+  (``allow_random=True``): a picker with random weights writes
   plausible-looking nonsense.
 * :func:`build_model` and :func:`load_weights`: what a training run does
   (random initialisation with the run's conventions, then its ``--checkpoint``).
@@ -23,16 +26,19 @@ messages.
 
 from __future__ import annotations
 
+import glob
 import inspect
 import json
 import logging
 import pathlib
+import re
 import zipfile
 
 import keras
 
 from utrans import models
-from utrans.convert import check_keras_file, load_keras_weights, load_legacy_h5, load_torch_checkpoint
+from utrans.convert import load_seisbench
+from utrans.weights import check_keras_file, load_keras_weights, load_legacy_h5, load_torch_checkpoint
 from utrans.core import presets
 from utrans.core.conventions import CONVENTION_KEYS, LEGACY_KEYS, Conventions
 from utrans.core.errors import CheckpointMismatchError, ModelInputError, PresetUnavailableError
@@ -45,6 +51,7 @@ __all__ = [
     "build_model",
     "check_model_quantity",
     "get_conventions",
+    "is_seisbench_spec",
     "load_backbone",
     "load_model",
     "load_weights",
@@ -388,6 +395,23 @@ def load_model(spec, *, weights=None, allow_random=False, config=None, **overrid
         if path.name.endswith(".keras"):
             return _load_keras_file(path)
         return _load_weights_file(path, config)
+    if is_seisbench_spec(spec):
+        return load_seisbench(spec)
     raise KeyError(f"Unknown model {spec!r}: not a preset ({', '.join(presets.list_presets())}), "
-                   f"a registered model ({', '.join(models.list_models())}), a .keras file or a "
-                   ".weights.h5 file of a training run.")
+                   f"a registered model ({', '.join(models.list_models())}), a .keras file, a "
+                   ".weights.h5 file of a training run, or SeisBench weights (NAME.json.v1 / "
+                   "NAME.pt.v1, or a cache name such as phasenet:stead).")
+
+
+_SEISBENCH_FILE = re.compile(r"\.(json|pt)(\.v[^/\\]+)?$")
+_SEISBENCH_NAME = re.compile(r"[A-Za-z0-9_]+:[^/\\:]+")
+
+
+def is_seisbench_spec(spec):
+    """Whether ``spec`` names SeisBench weights: one of a pair's files, their prefix, or a cache name."""
+    spec = str(spec)
+    path = pathlib.Path(spec).expanduser()
+    if _SEISBENCH_FILE.search(path.name) or _SEISBENCH_NAME.fullmatch(spec):
+        return True
+    return any(path.parent.glob(glob.escape(path.name) + ".json*")) if path.parent.is_dir() \
+        else False

@@ -130,8 +130,11 @@ class ObjectiveLabeller(Labeller):
         self.objective = objective
         self.base = base
         self.required = tuple(base.required)
+        # a window cut around P needs the P pick of every earthquake trace
+        around_p = (("trace_p_arrival_sample",)
+                    if objective.conventions.p_position_ratio is not None else ())
         self.required_earthquake = tuple(dict.fromkeys(
-            tuple(base.required_earthquake) + tuple(objective.required_earthquake())))
+            tuple(base.required_earthquake) + tuple(objective.required_earthquake()) + around_p))
         self.uses_inputs = getattr(base, "uses_inputs", False)
 
     def label_batch(self, batch, rng=None, frame=None, inputs=None):

@@ -174,7 +174,8 @@ def plot_pred_vs_true(
     return _save(fig, path, dpi)
 
 
-def plot_confusion_matrix(cm, labels: Sequence, path, normalize: bool = True, title: str = "Confusion matrix", dpi: int = 100) -> Path:
+def plot_confusion_matrix(cm, labels: Sequence, path, normalize: bool = True,
+                          title: str = "Confusion matrix", dpi: int = 100) -> Path:
     """Heat map of a confusion matrix with counts (and row percentages) in each cell.
 
     Args:
@@ -368,7 +369,9 @@ def plot_waveform_with_probs(
         raise ValueError(f"`channel_names` must name 3 channels. Received: channel_names={list(channel_names)}")
     curves = {}
     for name, p in dict(probs).items():
-        arr = np.asarray(p, dtype=float).reshape(-1) if np.ndim(p) == 2 and np.shape(p)[1] == 1 else np.asarray(p, dtype=float)
+        arr = np.asarray(p, dtype=float)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr.reshape(-1)
         if arr.shape != (w.shape[0],):
             raise ValueError(
                 f"Probability curve {name!r} must have shape ({w.shape[0]},) to match the waveform. "

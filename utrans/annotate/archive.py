@@ -215,7 +215,7 @@ class UnitStore:
             raise ValueError(f"fmt must be one of {FORMATS}. Received: fmt={fmt!r}")
         if fmt == "parquet":
             try:
-                import pyarrow  # noqa: F401 - optional (the parquet extra), checked when asked for
+                import pyarrow  # noqa: F401, PLC0415 - optional (the parquet extra), checked when asked for
             except ImportError as err:
                 raise ValueError("Parquet tables need pyarrow (pip install pyarrow); or "
                                  "write CSV tables.") from err

@@ -29,21 +29,31 @@ class SegmentResult:
 
     Args:
         segment: the :class:`~utrans.processing.streams.Segment`.
-        probabilities: float32 ``(labels, segment.length)``.
+        probabilities: float32 ``(labels, samples)``: the segment's samples
+            ``first`` to ``first + samples`` (all of them unless the window
+            plan blinds the segment's edges, ``grid="record"``).
         offsets: start samples of the windows that produced it.
+        first: the segment sample of ``probabilities[:, 0]``.
     """
 
     segment: Segment
     probabilities: np.ndarray
     offsets: np.ndarray
+    first: int = 0
+
+    @property
+    def start(self):
+        """Time of ``probabilities[:, 0]``."""
+        return self.segment.start + self.first / self.segment.sampling_rate
 
 
 class _State:
-    __slots__ = ("acc", "offsets", "remaining", "segment")
+    __slots__ = ("acc", "first", "offsets", "remaining", "segment")
 
-    def __init__(self, segment, n_labels, offsets, stacking):
+    def __init__(self, segment, n_labels, offsets, stacking, covered):
         self.segment = segment
-        self.acc = Accumulator(n_labels, segment.length, stacking)
+        self.first, stop = covered
+        self.acc = Accumulator(n_labels, stop - self.first, stacking)
         self.offsets = offsets
         self.remaining = len(offsets)
 
@@ -98,7 +108,7 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
                 exhausted = True
                 break
             offsets = plan.offsets(segment.length, segment.grid_index)
-            state = _State(segment, n_labels, offsets, stacking)
+            state = _State(segment, n_labels, offsets, stacking, plan.covered(segment.length))
             in_flight.append(state)
             queue.extend((state, int(o)) for o in offsets)
         if not queue:
@@ -111,10 +121,10 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
         curves = pipeline.curves(runner(inputs))
         for curve, (state, offset) in zip(curves, batch):
             lo, hi = plan.kept(offset, state.segment.length)
-            state.acc.add(offset + lo, curve[lo:hi].T)
+            state.acc.add(offset + lo - state.first, curve[lo:hi].T)
             state.remaining -= 1
         if progress is not None:
             progress.update(n)
         while in_flight and in_flight[0].remaining == 0:
             state = in_flight.popleft()
-            yield SegmentResult(state.segment, state.acc.result(), state.offsets)
+            yield SegmentResult(state.segment, state.acc.result(), state.offsets, state.first)

@@ -81,10 +81,13 @@ class Annotator:
         batch_size: windows per model call (the last batch is padded; a run
             with fewer windows uses the next power of two).
         overlap: overlap of consecutive windows: a fraction in ``[0, 1)`` or a
-            number of samples (default: half a window).
-        blinding: samples discarded at interior window edges (default: 5% of
+            number of samples (default: the model's ``conventions.overlap``,
+            else half a window).
+        blinding: samples discarded at window edges, one number or ``(start,
+            end)`` (default: the model's ``conventions.blinding``, else 5% of
             the window, at most half the overlap).
-        stacking: ``"avg"`` or ``"max"`` over overlapping windows.
+        stacking: ``"avg"`` or ``"max"`` over overlapping windows (default:
+            the model's ``conventions.stacking``, else ``"avg"``).
         missing_components: ``"zeros"``, ``"copy"`` or ``"skip"`` for absent
             components (see :mod:`utrans.processing.streams`).
         min_length_s: gap-free spans shorter than this are not annotated.
@@ -95,15 +98,19 @@ class Annotator:
             (:mod:`utrans.runtime.fast`), numerically equal to the model.
         allow_random: a registered model name without weights gets random
             weights (otherwise it is refused: random pickers write nonsense).
+        window_grid: ``"absolute"`` (default: windows on a grid counted from
+            1970, so pieces of a record give the whole record's output) or
+            ``"record"`` (windows from each record's start, its edges blinded
+            too: SeisBench's ``annotate``, to reproduce it).
 
     Returns:
         An annotator; see :meth:`annotate`, :meth:`classify`, :meth:`results`.
     """
 
-    def __init__(self, model, *, batch_size=64, overlap=None, blinding=None, stacking="avg",
+    def __init__(self, model, *, batch_size=64, overlap=None, blinding=None, stacking=None,
                  missing_components="zeros", min_length_s=1.0, errors="warn", name=None,
-                 fast=True, allow_random=False):
-        if stacking not in STACKING:
+                 fast=True, allow_random=False, window_grid="absolute"):
+        if stacking is not None and stacking not in STACKING:
             raise ValueError(f"stacking must be one of {STACKING}. Received: stacking={stacking!r}")
         if missing_components not in MISSING_POLICIES:
             raise ValueError(f"missing_components must be one of {MISSING_POLICIES}. "
@@ -118,9 +125,12 @@ class Annotator:
         self.conventions = self.pipeline.conventions
         self.name = name or model_name(model, self.runner)
         _check_picker(self.runner, self.pipeline, self.name)
-        self.plan = make_plan(self.conventions.in_samples, overlap, blinding)
+        conv = self.conventions
+        # the model's own annotate settings (SeisBench's weight files) where the caller sets none
+        self.plan = make_plan(conv.in_samples, conv.overlap if overlap is None else overlap,
+                              conv.blinding if blinding is None else blinding, window_grid)
         self.batch_size = self.runner.batch_size
-        self.stacking = stacking
+        self.stacking = stacking or conv.stacking or "avg"
         self.missing_components = missing_components
         self.min_length_s = float(min_length_s)
         self.errors = errors
@@ -212,7 +222,7 @@ class Annotator:
         net, sta, loc = seg.station.split(".")
         return [obspy.Trace(result.probabilities[k], header={
             "network": net, "station": sta, "location": loc, "channel": channels[label],
-            "sampling_rate": seg.sampling_rate, "starttime": seg.start,
+            "sampling_rate": seg.sampling_rate, "starttime": result.start,
         }) for k, label in enumerate(self.labels)]
 
     def thresholds(self, overrides=None):
@@ -273,7 +283,7 @@ class Annotator:
 
 
 _ANNOTATOR_KEYS = ("batch_size", "overlap", "blinding", "stacking", "missing_components",
-                   "min_length_s", "errors", "name", "fast", "allow_random")
+                   "min_length_s", "errors", "name", "fast", "allow_random", "window_grid")
 
 
 def _split(options):

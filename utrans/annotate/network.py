@@ -364,7 +364,8 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
         raise TypeError("run_network needs the picker as a name or .keras path (workers build "
                         f"their own copy). Received: {type(model).__name__}")
     unknown = sorted(set(annotate_options) - {"batch_size", "overlap", "blinding", "stacking",
-                                              "missing_components", "min_length_s", "fast"})
+                                              "missing_components", "min_length_s", "fast",
+                                              "window_grid"})
     if unknown:
         raise TypeError(f"Unknown option(s) {unknown}.")
     if workers is not None and int(workers) < 0:

@@ -85,7 +85,7 @@ def mseed_traces(result, labels):
     return [obspy.Trace(np.ascontiguousarray(result.probabilities[k], dtype=np.float32), header={
         "network": net, "station": sta, "location": loc,
         "channel": band + label_code(label, labels),
-        "sampling_rate": seg.sampling_rate, "starttime": seg.start,
+        "sampling_rate": seg.sampling_rate, "starttime": result.start,
     }) for k, label in enumerate(labels)]
 
 

@@ -15,8 +15,13 @@ Which output is decoded how follows the model's conventions
   arrival of a 60 s window): in each annotation window the highest peak at or
   above the threshold is a pick; a peak chosen by several overlapping windows
   is one pick;
+* ``pick_rule="regions"`` (SeisBench's weight files): a trigger turns on
+  where the curve reaches the threshold and off after the last sample at or
+  above half of it; one pick per region, at its maximum; detections are the
+  regions of the detection curve;
 * a pick's ``start_time``/``end_time`` are the first and last samples of the
-  run at or above the threshold that holds the peak.
+  run at or above the threshold that holds the peak (of its region under
+  ``"regions"``).
 
 Times are ISO-8601 UTC strings (``2009-08-24T00:20:07.700000Z``).
 """
@@ -28,7 +33,6 @@ import dataclasses
 import pandas as pd
 
 from utrans.pipeline import DETECTION_LABEL
-from utrans.processing import decode
 
 __all__ = ["DETECTION_COLUMNS", "PICK_COLUMNS", "ClassifyOutput", "decode_segment"]
 
@@ -59,14 +63,14 @@ def decode_segment(result, pipeline, thresholds, min_peak_distance_s=None, model
     """
     seg = result.segment
     labels = pipeline.conventions.labels
-    rate, start = seg.sampling_rate, seg.start
-    windows = (result.offsets, in_samples or pipeline.conventions.in_samples)
+    rate, start = seg.sampling_rate, result.start
+    windows = (result.offsets - result.first, in_samples or pipeline.conventions.in_samples)
     picks, detections = [], []
     for label in pipeline.phases:
         curve = result.probabilities[labels.index(label)]
         peaks = pipeline.picks(curve, label, thresholds[label], min_peak_distance_s,
                                windows=windows)
-        extents = decode.peak_extents(curve, peaks, thresholds[label])
+        extents = pipeline.extents(curve, peaks, thresholds[label])
         for p, (a, b) in zip(peaks, extents):
             picks.append({
                 "trace_id": seg.station, "phase": label,

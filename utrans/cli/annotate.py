@@ -92,9 +92,13 @@ def build_parser(prog="utrans-annotate"):
                    help="window overlap: a fraction < 1 of the window or a number of samples "
                         "(default: half a window)")
     p.add_argument("--blinding", type=int, default=None,
-                   help="samples dropped at interior window edges (default: 5%% of the window)")
-    p.add_argument("--stacking", choices=("avg", "max"), default="avg",
-                   help="combining overlapping windows (default: %(default)s)")
+                   help="samples dropped at window edges (default: the model's, else 5%% of the window)")
+    p.add_argument("--stacking", choices=("avg", "max"), default=None,
+                   help="combining overlapping windows (default: the model's, else avg)")
+    p.add_argument("--window_grid", choices=("absolute", "record"), default="absolute",
+                   help="absolute: windows on a time grid, so pieces of a record give the "
+                        "whole record's picks (default); record: windows from each record's "
+                        "start with its edges blinded, as SeisBench places them")
     for label in ("P", "S", "det"):
         p.add_argument(f"--{label}_threshold", type=float, default=None, metavar="T",
                        help=f"{label} threshold in [0, 1] (default: the model's)")
@@ -180,6 +184,7 @@ def run(args):
     try:
         ann = Annotator(args.model, batch_size=args.batch_size, overlap=overlap_option(args.overlap),
                         blinding=args.blinding, stacking=args.stacking,
+                        window_grid=args.window_grid,
                         missing_components=args.missing_components,
                         allow_random=args.random_weights)
         merged = ann.thresholds({k: v for k, v in thresholds.items() if k in ann.labels})

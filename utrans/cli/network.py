@@ -107,6 +107,7 @@ def run(args):
                   if getattr(args, f"{k}_threshold") is not None}
     options = {"batch_size": args.batch_size, "overlap": overlap_option(args.overlap),
                "blinding": args.blinding, "stacking": args.stacking,
+               "window_grid": args.window_grid,
                "missing_components": args.missing_components}
     characterize = [m.strip() for m in (args.characterize or "").split(",") if m.strip()]
     try:

@@ -25,15 +25,23 @@ Fields:
 * ``in_samples``: window length in samples.
 * ``normalization``: ``"std"`` (per window and channel: subtract the mean,
   divide by the population standard deviation; a flat channel stays 0),
-  ``"max"`` (divide by the maximum absolute value after demeaning) or
-  ``"none"``.
+  ``"max"`` (divide by the maximum absolute value after demeaning),
+  ``"none"``, or SeisBench's own rules for its weight files
+  (``"seisbench_std"``, ``"seisbench_std_all"``, ``"seisbench_peak"``, see
+  :mod:`utrans.processing.normalize`).
+* ``taper_samples``: after normalisation, the first and last
+  ``taper_samples`` samples of a window are multiplied by a cosine ramp
+  (0: none; SeisBench's EQTransformer: 6).
 * ``labels``: names of the output channels or values, e.g.
   ``("det", "P", "S")``, ``("N", "P", "S")``, ``("U", "D")``.
 * ``thresholds``: default decision thresholds per label (pickers and
   detectors), e.g. ``{"det": 0.5, "P": 0.3, "S": 0.3}``.
 * ``min_peak_distance_s``: minimum time between two picks of one phase.
-* ``pick_rule``: ``"peaks"`` (every peak above the threshold, SeisT) or
-  ``"highest"`` (the single highest peak of a window, U-Trans).
+* ``pick_rule``: ``"peaks"`` (every peak above the threshold, SeisT),
+  ``"highest"`` (the single highest peak of a window, U-Trans) or
+  ``"regions"`` (SeisBench's ``classify``: a trigger turns on where the curve
+  reaches the threshold and off after the last sample at or above half of
+  it; one pick per triggered region, at its maximum).
 * ``p_position_ratio``: for models that take a window around the P arrival
   (polarity, magnitude, ...), where P sits as a fraction of the window;
   ``None`` for models that scan the whole window.
@@ -42,6 +50,13 @@ Fields:
   pipeline reads its outputs (:mod:`utrans.pipeline.heads`) and how it is
   trained (:mod:`utrans.objectives`). Configs written before it was named
   ``head`` say ``adapter``; both are read.
+* ``overlap``, ``stacking``, ``blinding``: how the model's own tool annotates
+  a continuous record, for models that come with such defaults (SeisBench's;
+  ``None`` elsewhere: the annotator's defaults apply). ``overlap``: a
+  fraction of the window in ``[0, 1)`` or a number of samples; ``stacking``:
+  ``"avg"`` or ``"max"``; ``blinding``: ``(start, end)`` samples of every
+  window's output that are discarded (SeisBench PhaseNet: 1500, ``"avg"``,
+  ``(0, 0)``; EQTransformer: 3000, ``"max"``, ``(500, 500)``).
 """
 
 from __future__ import annotations
@@ -49,10 +64,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 
 __all__ = ["CONVENTION_KEYS", "Conventions", "LEGACY_KEYS", "pop_conventions"]
 
-_NORMALIZATIONS = ("std", "max", "none")
+_NORMALIZATIONS = ("std", "max", "none", "seisbench_std", "seisbench_std_all", "seisbench_peak")
+_PICK_RULES = ("peaks", "highest", "regions")
+_STACKINGS = ("avg", "max")
+
+
+def _whole(value):
+    """Whether ``value`` is a finite real number without a fractional part."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and int(value) == value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +87,18 @@ class Conventions:
         sampling_rate: Hz.
         component_order: channels in input order (``"ZNE"``, ``"ENZ"``, ``"Z"``).
         in_samples: window length in samples (``None``: any length).
-        normalization: ``"std"``, ``"max"`` or ``"none"``.
+        normalization: one of the normalisations of the module doc.
         labels: output names.
         thresholds: label -> default threshold.
         min_peak_distance_s: minimum pick separation in seconds (pickers).
-        pick_rule: ``"peaks"`` or ``"highest"`` (pickers).
+        pick_rule: ``"peaks"``, ``"highest"`` or ``"regions"`` (pickers).
         p_position_ratio: P position in the window as a fraction, or ``None``.
         head: the kind of output head (module doc).
+        taper_samples: cosine taper length at each window end (0: none).
+        overlap: annotate overlap (fraction in ``[0, 1)`` or samples), or ``None``.
+        stacking: annotate stacking (``"avg"``, ``"max"``), or ``None``.
+        blinding: ``(start, end)`` samples discarded of every window's output
+            when annotating, or ``None``.
     """
 
     sampling_rate: float = 100.0
@@ -82,6 +111,10 @@ class Conventions:
     pick_rule: str = "peaks"
     p_position_ratio: float | None = None
     head: str = "utrans"
+    taper_samples: int = 0
+    overlap: float | int | None = None
+    stacking: str | None = None
+    blinding: tuple | None = None
 
     def __post_init__(self):
         # Normalise types so configs read back from JSON compare equal.
@@ -112,8 +145,8 @@ class Conventions:
         set_(self, "thresholds", thresholds)
         if self.min_peak_distance_s is not None:
             set_(self, "min_peak_distance_s", float(self.min_peak_distance_s))
-        if self.pick_rule not in ("peaks", "highest"):
-            raise ValueError(f"pick_rule must be 'peaks' or 'highest'. "
+        if self.pick_rule not in _PICK_RULES:
+            raise ValueError(f"pick_rule must be one of {_PICK_RULES}. "
                              f"Received: pick_rule={self.pick_rule!r}")
         if self.p_position_ratio is not None:
             ratio = float(self.p_position_ratio)
@@ -121,6 +154,25 @@ class Conventions:
                 raise ValueError(f"p_position_ratio must lie in [0, 1] or be None. "
                                  f"Received: p_position_ratio={self.p_position_ratio}")
             set_(self, "p_position_ratio", ratio)
+        if not _whole(self.taper_samples) or self.taper_samples < 0:
+            raise ValueError(f"taper_samples must be a non-negative integer. "
+                             f"Received: taper_samples={self.taper_samples!r}")
+        set_(self, "taper_samples", int(self.taper_samples))
+        if self.overlap is not None:
+            overlap = float(self.overlap) if isinstance(self.overlap, numbers.Real) else -1.0
+            if not (0.0 <= overlap < 1.0 or (overlap >= 1.0 and _whole(overlap))):
+                raise ValueError(f"overlap must be a fraction in [0, 1) or a whole number of "
+                                 f"samples. Received: overlap={self.overlap!r}")
+            set_(self, "overlap", overlap if overlap < 1.0 else int(overlap))
+        if self.stacking is not None and self.stacking not in _STACKINGS:
+            raise ValueError(f"stacking must be one of {_STACKINGS} or None. "
+                             f"Received: stacking={self.stacking!r}")
+        if self.blinding is not None:
+            pair = tuple(self.blinding) if isinstance(self.blinding, (list, tuple)) else ()
+            if len(pair) != 2 or not all(_whole(v) and v >= 0 for v in pair):
+                raise ValueError(f"blinding must be two non-negative sample counts (start, end) "
+                                 f"or None. Received: blinding={self.blinding!r}")
+            set_(self, "blinding", tuple(int(v) for v in pair))
 
     # ------------------------------------------------------------------ access
     @property
@@ -155,6 +207,10 @@ class Conventions:
             "pick_rule": self.pick_rule,
             "p_position_ratio": self.p_position_ratio,
             "head": self.head,
+            "taper_samples": self.taper_samples,
+            "overlap": self.overlap,
+            "stacking": self.stacking,
+            "blinding": None if self.blinding is None else list(self.blinding),
         }
 
     @classmethod

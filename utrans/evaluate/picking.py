@@ -105,8 +105,7 @@ def rows(ids, metas, y, pred, pred_std, extras, ctx):
             curve = row[:, labels.index(phase)]
             picks = pipeline.picks(curve, phase, ctx["thresholds"][phase],
                                    ctx["min_peak_distance_s"], max_picks=ctx.get("max_picks"))
-            where = frame.to_record(picks + lo)[i] if np.ndim(frame.to_record(picks + lo)) > 1 \
-                else (picks + lo + frame.start[i]) / frame.ratio
+            where = (picks + lo + frame.start[i]) / frame.ratio  # row i's Frame.to_record
             cols[phase][0].append(_join(where))
             cols[phase][1].append(_join(curve[picks], "{:.4f}"))
         if "det" in has:

@@ -47,7 +47,7 @@ def _latin1_encode(text, encoding="latin1"):
 class _SplitUnpickler(pickle.Unpickler):
     """Unpickler of object arrays of strings: numpy array rebuilding, str and bytes, nothing else.
 
-    The same approach as the ``.pth`` reader of :mod:`utrans.convert.pytorch`:
+    The same approach as the ``.pth`` reader of :mod:`utrans.weights.pytorch`:
     every global the pickle names is looked up in an allow-list, so a pickled
     ``os.system`` (or any other callable) is refused before anything runs.
     """

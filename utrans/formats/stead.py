@@ -126,7 +126,7 @@ class SteadReader(BaseReader):
 
     def _csv_table(self):
         if self._table is None and self.csv is not None:
-    
+
             df = _read_csv(self.csv)
             if "trace_name" not in df.columns:
                 raise DataFileError(self.csv, "no 'trace_name' column. "

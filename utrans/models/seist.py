@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from utrans.convert.pytorch import TorchMapping, linear_kernel
+from utrans.weights.pytorch import TorchMapping, linear_kernel
 from utrans.core.conventions import Conventions, pop_conventions
 from utrans.core.registry import register_model
 from utrans.models.torch_port import layer_mappings

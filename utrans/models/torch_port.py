@@ -3,7 +3,7 @@
 * :class:`TorchPortModel`: the base of the functional ports of the baselines;
 * :class:`TorchNames`: records, while a model is built, which torch module each
   Keras layer mirrors;
-* :func:`layer_mappings`: the :class:`~utrans.convert.pytorch.TorchMapping` list
+* :func:`layer_mappings`: the :class:`~utrans.weights.pytorch.TorchMapping` list
   of one Keras layer (convolutions, dense, normalisation, LSTM layers).
 """
 
@@ -11,7 +11,7 @@ import inspect
 
 import keras
 
-from utrans.convert.pytorch import (
+from utrans.weights.pytorch import (
     TorchMapping,
     conv_kernel,
     conv_transpose_kernel,
@@ -93,7 +93,7 @@ class TorchPortModel(keras.Model):
         """Mapping of the reference PyTorch ``state_dict`` onto this model's weights.
 
         Returns:
-            list of :class:`utrans.convert.pytorch.TorchMapping`, one per Keras
+            list of :class:`utrans.weights.pytorch.TorchMapping`, one per Keras
             weight, for :func:`utrans.convert.load_torch_checkpoint`.
         """
         out = []

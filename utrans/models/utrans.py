@@ -10,7 +10,7 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
-from utrans.convert.keras_h5 import load_legacy_h5
+from utrans.weights.keras_h5 import load_legacy_h5
 from utrans.core.conventions import Conventions, pop_conventions
 from utrans.core.presets import get_preset, preset_path
 from utrans.core.registry import register_model
@@ -42,8 +42,9 @@ class UTransBackbone(keras.Model):
       ``"reconstruction"``).
 
     Inputs follow the U-Trans convention: each trace and channel demeaned and
-    divided by its standard deviation (:func:`utrans.preprocessing.normalize_std`;
-    :func:`utrans.preprocessing.check_input_shape` validates shapes).
+    divided by its standard deviation over the record samples of the window
+    (the model's :class:`utrans.pipeline.Pipeline` does this with
+    :func:`utrans.processing.normalize.normalize`).
 
     Downstream models take the input -> latent path::
 

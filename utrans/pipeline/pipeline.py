@@ -40,7 +40,7 @@ import numpy as np
 from utrans.core.conventions import Conventions
 from utrans.pipeline.heads import get_head
 from utrans.processing import decode
-from utrans.processing.normalize import normalize
+from utrans.processing.normalize import normalize, taper
 from utrans.processing.resample import resample, resampled_length
 from utrans.processing.windows import cut, nearest_sample, pick_window_starts
 
@@ -192,6 +192,8 @@ class Pipeline:
         """
         dtype = np.float32 if self.p_position_ratio is not None else np.float64
         x = normalize(windows, self.conventions.normalization, valid, dtype=dtype)
+        if self.conventions.taper_samples:
+            x = taper(x, self.conventions.taper_samples)
         if not self.head.differences:
             return x
         diff = np.zeros_like(x)
@@ -295,8 +297,22 @@ class Pipeline:
                            self.min_distance(min_peak_distance_s), max_peaks=max_picks,
                            windows=windows)
 
+    def extents(self, curve, picks, threshold):
+        """First and last sample ``(n, 2)`` of each pick (the run or region that holds it)."""
+        return decode.extents(curve, picks, threshold, self.conventions.pick_rule)
+
     def detections(self, curve, threshold=None, max_events=None):
-        """Detection windows ``(n, 2)`` (inclusive samples) of a detection curve."""
+        """Detection windows ``(n, 2)`` (inclusive samples) of a detection curve.
+
+        Runs at or above the threshold; under the ``"regions"`` pick rule
+        (SeisBench's) the triggered regions of the curve.
+        """
         if threshold is None:
             threshold = self.thresholds()[DETECTION_LABEL]
+        if self.conventions.pick_rule == "regions":
+            regions = decode.trigger_regions(np.asarray(curve), threshold)
+            if max_events is not None and len(regions) > max_events:
+                longest = np.lexsort((regions[:, 0], -(regions[:, 1] - regions[:, 0])))
+                regions = regions[np.sort(longest[:max_events])]
+            return regions
         return decode.detect_events(curve, threshold, max_events=max_events)

@@ -10,6 +10,9 @@ thing everywhere:
 * :func:`find_peaks`: every local maximum above a threshold, lower peaks
   within ``min_distance`` samples of a higher one removed (SeisT rule);
 * :func:`highest_peak`: the single highest peak above a threshold (U-Trans rule);
+* :func:`trigger_regions`: SeisBench's rule: a trigger turns on where the curve
+  reaches the threshold and off after the last sample at or above half of
+  it (ObsPy's ``trigger_onset``); one pick per region, at its maximum;
 * :func:`detect_events`: runs of samples above a threshold (detection windows);
 * :func:`peak_extents`: the run above the threshold around each peak (pick start/end);
 * :func:`decode_outputs`: a batch of SeisT-style outputs (det/P/S curves) to
@@ -46,15 +49,17 @@ __all__ = [
     "PICK_RULES",
     "decode_outputs",
     "detect_events",
+    "extents",
     "find_peaks",
     "highest_peak",
     "min_distance_samples",
     "peak_extents",
     "pick",
+    "trigger_regions",
 ]
 
 #: The pick rules a model's conventions may name (see :func:`pick`).
-PICK_RULES = ("peaks", "highest")
+PICK_RULES = ("peaks", "highest", "regions")
 
 
 def find_peaks(prob, threshold: float = 0.3, min_distance: int = 1, max_peaks: int | None = None) -> np.ndarray:
@@ -291,9 +296,11 @@ def pick(curve, rule, threshold, min_distance=1, max_peaks=None, windows=None):
         curve: 1-D probabilities.
         rule: ``"peaks"`` (:func:`find_peaks`: every peak at or above
             ``threshold``, the highest ``max_peaks`` of them, lower peaks
-            within ``min_distance`` samples of a higher one removed) or
+            within ``min_distance`` samples of a higher one removed),
             ``"highest"`` (:func:`highest_peak` in each of ``windows``; a peak
-            chosen by overlapping windows is one pick).
+            chosen by overlapping windows is one pick) or ``"regions"`` (the
+            maximum of each region of :func:`trigger_regions`, the first
+            sample of a plateau; the highest ``max_peaks`` of them).
         threshold: minimum peak height (inclusive).
         min_distance: minimum distance in samples (``"peaks"``).
         max_peaks: peaks considered (``"peaks"``; ``None``: all).
@@ -305,14 +312,79 @@ def pick(curve, rule, threshold, min_distance=1, max_peaks=None, windows=None):
     """
     if rule == "peaks":
         return find_peaks(curve, threshold, min_distance, max_peaks=max_peaks)
+    if rule == "regions":
+        x = np.asarray(curve)
+        regions = trigger_regions(x, threshold)
+        peaks = np.array([a + int(np.argmax(x[a:b + 1])) for a, b in regions], dtype=np.int64)
+        if max_peaks is not None and peaks.size > max_peaks:
+            peaks = np.sort(peaks[np.argsort(-x[peaks], kind="stable")[:max_peaks]])
+        return peaks
     if rule != "highest":
         raise ValueError(f"pick rule must be one of {PICK_RULES}. Received: rule={rule!r}")
     n = np.shape(curve)[0]
     starts, length = windows if windows is not None else ((0,), n)
     found = set()
     for s in starts:
-        s = int(s)
-        h = highest_peak(curve[s:min(s + length, n)], threshold)
+        a, b = max(int(s), 0), min(int(s) + length, n)  # a window may reach past the curve
+        h = highest_peak(curve[a:b], threshold) if b > a else None
         if h is not None:
-            found.add(s + h)
+            found.add(a + h)
     return np.array(sorted(found), dtype=np.int64)
+
+
+def trigger_regions(curve, on_threshold, off_threshold=None):
+    """First and last sample of every triggered region of ``curve`` (SeisBench's rule).
+
+    Equals ObsPy's ``trigger_onset(curve, on_threshold, off_threshold)`` for
+    ``off_threshold <= on_threshold``: a region is a maximal run of samples
+    ``>= off_threshold`` that holds a sample ``>= on_threshold``; it starts at
+    the first such sample and ends at the run's last sample. NaN samples
+    count as below any threshold.
+
+    Args:
+        curve: 1-D array.
+        on_threshold: the trigger-on level.
+        off_threshold: the trigger-off level (default ``on_threshold / 2``, SeisBench's).
+
+    Returns:
+        int64 array ``(regions, 2)`` of inclusive ``(start, end)`` sample indices.
+
+    Raises:
+        ValueError: ``curve`` is not 1-D, or ``off_threshold > on_threshold``.
+    """
+    x = np.asarray(curve)
+    if x.ndim != 1:
+        raise ValueError(f"trigger_regions needs a 1-D curve. Received: shape {x.shape}")
+    if off_threshold is None:
+        off_threshold = on_threshold / 2
+    if off_threshold > on_threshold:
+        raise ValueError("off_threshold must not exceed on_threshold. Received: "
+                         f"on_threshold={on_threshold}, off_threshold={off_threshold}")
+    with np.errstate(invalid="ignore"):
+        held = x >= off_threshold
+        on = np.flatnonzero(x >= on_threshold)
+    edges = np.diff(held.astype(np.int8), prepend=0, append=0)
+    run_starts = np.flatnonzero(edges == 1)
+    run_ends = np.flatnonzero(edges == -1) - 1
+    first_on = np.searchsorted(on, run_starts)
+    valid = first_on < on.size
+    valid[valid] = on[first_on[valid]] <= run_ends[valid]
+    return np.stack([on[first_on[valid]], run_ends[valid]], axis=1).astype(np.int64)
+
+
+def extents(curve, peaks, threshold, rule="peaks"):
+    """The start and end samples of each pick under a pick rule.
+
+    ``"regions"``: the pick's triggered region (:func:`trigger_regions`);
+    other rules: the run at or above the threshold that holds the peak
+    (:func:`peak_extents`).
+
+    Returns:
+        int64 array ``(len(peaks), 2)`` of inclusive ``[start, end]`` samples.
+    """
+    if rule != "regions":
+        return peak_extents(curve, peaks, threshold)
+    regions = trigger_regions(np.asarray(curve), threshold)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    idx = np.searchsorted(regions[:, 1], peaks, side="left")
+    return regions[idx] if peaks.size else np.zeros((0, 2), dtype=np.int64)

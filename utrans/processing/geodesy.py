@@ -20,7 +20,7 @@ def _coordinates(name, values, lo, hi, hi_open=False):
     finite = v[np.isfinite(v)]
     bad = finite[(finite < lo) | ((finite >= hi) if hi_open else (finite > hi))]
     if bad.size or np.isinf(v).any():
-        shown = bad[0] if bad.size else v[np.isinf(v)][0]
+        shown = float(bad[0] if bad.size else v[np.isinf(v)][0])
         bracket = ")" if hi_open else "]"
         raise ValueError(f"{name} must be in [{lo:g}, {hi:g}{bracket} degrees. "
                          f"Received: {name}={shown!r}")

@@ -6,7 +6,17 @@ here, per window and per channel, over the samples that hold record data:
 
 * ``"std"``: subtract the mean, divide by the population standard deviation;
 * ``"max"``: subtract the mean, divide by the largest absolute value;
-* ``"none"``: unchanged.
+* ``"none"``: unchanged;
+* SeisBench's rules, as its models compute them for their weight files, in
+  float32 after subtracting each channel's mean: ``"seisbench_std"`` (each
+  channel divided by its sample standard deviation, ``ddof=1``, plus 1e-10:
+  PhaseNet ``norm="std"``), ``"seisbench_std_all"`` (the window divided by
+  the sample standard deviation of all its channels together, plus 1e-10:
+  EQTransformer ``norm="std"``) and ``"seisbench_peak"`` (each channel
+  divided by its largest absolute value plus 1e-10: ``norm="peak"``).
+
+:func:`taper` multiplies the ends of normalised windows by a cosine ramp
+(a model's ``taper_samples``; SeisBench's EQTransformer: 6).
 
 A flat (or absent, zero-filled) channel becomes zeros, never NaN. Samples of
 the window that hold no record data (zero padding after a short record,
@@ -25,10 +35,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NORMALIZATIONS", "normalize"]
+__all__ = ["NORMALIZATIONS", "normalize", "taper"]
 
 #: The normalisation modes a model's conventions may name.
-NORMALIZATIONS = ("std", "max", "none")
+NORMALIZATIONS = ("std", "max", "none", "seisbench_std", "seisbench_std_all", "seisbench_peak")
+_SEISBENCH_EPS = 1e-10
 
 
 def _flat(w, mask):
@@ -61,6 +72,8 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}. Received: {mode!r}")
+    if mode.startswith("seisbench_"):
+        dtype = np.float32  # as SeisBench computes them
     x = np.asarray(windows)
     if x.ndim != 3:
         raise ValueError(f"normalize takes windows (batch, samples, channels). "
@@ -76,21 +89,52 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
             mask = None
     if mode != "none":
         flat = _flat(w, mask)
+        m = np.ones((1, 1, 1), dtype=dtype) if mask is None else mask[:, None, :].astype(dtype)
+        count = np.maximum(m.sum(axis=-1, keepdims=True), 1) if mask is not None else \
+            np.full((1, 1, 1), w.shape[-1], dtype=dtype)
         if mask is None:
             w -= w.mean(axis=-1, keepdims=True)
-            scale = (w.std(axis=-1, keepdims=True) if mode == "std"
-                     else np.abs(w).max(axis=-1, keepdims=True))
         else:
-            m = mask[:, None, :]
             w *= m
-            count = np.maximum(m.sum(axis=-1, keepdims=True), 1).astype(dtype)
             w -= w.sum(axis=-1, keepdims=True) / count
             w *= m
-            scale = (np.sqrt((w * w).sum(axis=-1, keepdims=True) / count) if mode == "std"
-                     else np.abs(w).max(axis=-1, keepdims=True))
-        scale[~(scale > 0)] = 1
+        if mode in ("std", "seisbench_std"):
+            ddof = 1 if mode == "seisbench_std" else 0
+            scale = np.sqrt((w * w).sum(axis=-1, keepdims=True) / np.maximum(count - ddof, 1))
+        elif mode == "seisbench_std_all":
+            n = count.sum(axis=1, keepdims=True) if mask is not None else count * w.shape[1]
+            scale = np.sqrt((w * w).sum(axis=(1, 2), keepdims=True) / np.maximum(n - 1, 1))
+        else:
+            scale = np.abs(w).max(axis=-1, keepdims=True)
+        if mode.startswith("seisbench_"):
+            scale = scale + dtype(_SEISBENCH_EPS)
+        else:
+            scale[~(scale > 0)] = 1
         w /= scale
         w[flat] = 0  # a constant channel: rounding of its mean must not become O(1) noise
     elif mask is not None:
         w *= mask[:, None, :]
     return np.ascontiguousarray(np.moveaxis(w, 1, 2), dtype=np.float32)
+
+
+def taper(windows, samples):
+    """Windows ``(batch, samples, channels)`` with a cosine ramp on their first and last ``samples``.
+
+    The ramp is ``0.5 * (1 + cos(linspace(pi, 2 pi, samples)))`` at the start
+    and the same reversed at the end (SeisBench's ``annotate_batch_pre``).
+
+    Returns:
+        float32 array (a new one).
+
+    Raises:
+        ValueError: a taper longer than the windows.
+    """
+    x = np.array(windows, dtype=np.float32)
+    n = int(samples)
+    if n < 0 or n > x.shape[1]:
+        raise ValueError(f"taper_samples must lie in [0, {x.shape[1]}]. Received: {samples!r}")
+    if n:
+        ramp = (0.5 * (1 + np.cos(np.linspace(np.pi, 2 * np.pi, n)))).astype(np.float32)
+        x[:, :n] *= ramp[:, None]
+        x[:, -n:] *= ramp[::-1, None]
+    return x

@@ -104,19 +104,31 @@ DEFAULT_OVERLAP = 0.5
 DEFAULT_BLINDING = 0.05
 
 
+#: Where windows go on a continuous record: an absolute grid, or from the record's start.
+WINDOW_GRIDS = ("absolute", "record")
+
+
 @dataclasses.dataclass(frozen=True)
 class WindowPlan:
-    """Window length, step and blinding of one annotate run.
+    """Window length, step, blinding and grid of one annotate run.
 
     Args:
         in_samples: window length in samples.
         step: distance between grid windows in samples (``in_samples - overlap``).
-        blinding: samples discarded at each interior window edge.
+        blinding: ``(start, end)`` samples discarded at the start and end of
+            each window's output.
+        grid: ``"absolute"`` (windows on a grid counted from 1970-01-01: any
+            cut of a record gives the same windows; a window's edge is kept
+            where it is the segment's edge) or ``"record"`` (windows from each
+            segment's first sample, blinded at the segment's edges too: the
+            output starts ``blinding[0]`` samples after the segment's start and
+            ends ``blinding[1]`` before its end, as SeisBench's ``annotate``).
     """
 
     in_samples: int
     step: int
-    blinding: int
+    blinding: tuple
+    grid: str = "absolute"
 
     @property
     def overlap(self):
@@ -136,7 +148,7 @@ class WindowPlan:
         w = self.in_samples
         if length <= w:
             return np.zeros(1, dtype=np.int64)
-        phase = (-int(grid_index)) % self.step
+        phase = (-int(grid_index)) % self.step if self.grid == "absolute" else 0
         starts = np.arange(phase, length - w + 1, self.step, dtype=np.int64)
         if starts.size == 0 or starts[0] > 0:
             starts = np.concatenate([[0], starts])
@@ -149,10 +161,16 @@ class WindowPlan:
         w = self.in_samples
         if length <= w:
             return 1
-        phase = (-int(grid_index)) % self.step
+        phase = (-int(grid_index)) % self.step if self.grid == "absolute" else 0
         n = 0 if phase > length - w else (length - w - phase) // self.step + 1
         last = phase + (n - 1) * self.step
         return n + (n == 0 or phase > 0) + (n == 0 or last + w < length)
+
+    def covered(self, length):
+        """``(first, stop)``: the samples of a segment that receive an output."""
+        if self.grid == "absolute" or length <= self.in_samples:
+            return 0, length
+        return self.blinding[0], length - self.blinding[1]
 
     def kept(self, offset, length):
         """The part ``[lo, hi)`` of a window's prediction that is stacked.
@@ -167,12 +185,15 @@ class WindowPlan:
         w = self.in_samples
         if length <= w:
             return 0, length
-        lo = 0 if offset == 0 else self.blinding
-        hi = w if offset + w >= length else w - self.blinding
+        start, end = self.blinding
+        if self.grid == "record":
+            return start, w - end
+        lo = 0 if offset == 0 else start
+        hi = w if offset + w >= length else w - end
         return lo, hi
 
 
-def make_plan(in_samples, overlap=None, blinding=None):
+def make_plan(in_samples, overlap=None, blinding=None, grid="absolute"):
     """Resolve user options into a :class:`WindowPlan`.
 
     Args:
@@ -180,8 +201,10 @@ def make_plan(in_samples, overlap=None, blinding=None):
         overlap: overlap of consecutive windows: a float in ``[0, 1)`` is a
             fraction of the window, an integer a number of samples (as in
             SeisBench); ``None``: half a window.
-        blinding: samples discarded at interior window edges; ``None``: 5% of
-            the window, at most half the overlap.
+        blinding: samples discarded at window edges: one number (both ends)
+            or ``(start, end)``; ``None``: 5% of the window, at most half the
+            overlap.
+        grid: ``"absolute"`` or ``"record"`` (:class:`WindowPlan`).
 
     Returns:
         A :class:`WindowPlan`.
@@ -190,6 +213,8 @@ def make_plan(in_samples, overlap=None, blinding=None):
         ValueError: an option is out of range (the message echoes it).
     """
     w = int(in_samples)
+    if grid not in WINDOW_GRIDS:
+        raise ValueError(f"window grid must be one of {WINDOW_GRIDS}. Received: grid={grid!r}")
     if overlap is None:
         overlap = DEFAULT_OVERLAP
     if isinstance(overlap, numbers.Real) and not isinstance(overlap, numbers.Integral) \
@@ -205,8 +230,12 @@ def make_plan(in_samples, overlap=None, blinding=None):
                          f"Received: overlap={overlap!r}")
     if blinding is None:
         blinding = min(int(round(DEFAULT_BLINDING * w)), samples // 2)
-    if not float(blinding).is_integer() or not 0 <= int(blinding) <= samples // 2:
-        raise ValueError("blinding must be a whole number of samples between 0 and half the "
-                         f"overlap ({samples // 2}), so that every sample keeps a prediction. "
+    pair = tuple(blinding) if isinstance(blinding, (list, tuple)) else (blinding, blinding)
+    if (len(pair) != 2 or not all(float(b).is_integer() and b >= 0 for b in pair)
+            or sum(int(b) for b in pair) > samples):
+        raise ValueError("blinding must be a whole number of samples (or a pair for the start "
+                         "and the end of a window) that together leave every sample a "
+                         f"prediction: at most the overlap ({samples}) in all. "
                          f"Received: blinding={blinding!r}")
-    return WindowPlan(in_samples=w, step=w - samples, blinding=int(blinding))
+    return WindowPlan(in_samples=w, step=w - samples, blinding=tuple(int(b) for b in pair),
+                      grid=grid)

@@ -553,10 +553,14 @@ def _callbacks(outs, settings, generators, validation, timer, extra):
 
 
 def _skip_counter(generators):
-    """``extra()`` for the history: traces skipped as bad in the epoch (``--skip_bad``)."""
+    """``extra()`` for the history: traces left out of the epoch as bad (``--skip_bad``).
+
+    A trace found bad is left out of its epoch and of every later one, so each
+    epoch counts the bad traces found so far (in it or before).
+    """
 
     def extra():
-        counts = [getattr(g, "skipped_this_epoch", None) for g in generators]
+        counts = [len(g.skipped) if hasattr(g, "skipped") else None for g in generators]
         counts = [c for c in counts if c is not None]
         return {"skipped_traces": int(sum(counts))} if counts else {}
 

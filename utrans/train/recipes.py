@@ -41,8 +41,7 @@ Settings shared by all six notebooks (TensorFlow 2.9.1 / Keras 2.9.0, from
 * The fixed split files of each example are used; there is no random
   validation split.
 
-Nothing here imports Keras or TensorFlow; :meth:`Recipe.lr_at` imports
-:mod:`utrans.data` when called.
+:meth:`Recipe.lr_at` evaluates the step schedule of :mod:`utrans.data`.
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ REFERENCE_COMMIT = "b034afd88dd36bd344a6749a73b6cdcb34a28dbf"
 _BREAKPOINTS_20 = ((20, 1e-1), (40, 1e-2), (60, 1e-3), (90, 0.5e-3))
 
 #: Recipe field -> destination of the option of
-#: :func:`utrans.train.add_training_arguments` that carries it.
+#: the trainer (``01_train/trainerN.py``, :mod:`utrans.core.options`) that carries it.
 TRAINER_OPTIONS = {
     "batch_size": "batch_size",
     "epochs": "epochs",
