@@ -269,7 +269,7 @@ def test_eqcct_phase_differences():
     # The S picker wraps each of its 2 attention layers in 2 residual conv blocks.
     assert len(_blocks(s, "picker_block")) == 2 * 2
     assert len(_blocks(p, "picker_block")) == 0
-    with pytest.raises(ValueError, match="builds the S picker"):
+    with pytest.raises(ValueError, match="builds the model with phase=.S."):
         get_model("utrans_eqcct_s", backbone=UTransBackbone(**TINY_BACKBONE), phase="P")
     with pytest.raises(ValueError, match="phase="):
         UTransEQCCTPicker(UTransBackbone(**TINY_BACKBONE), phase="Q")

@@ -16,8 +16,7 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
-from utrans.core.registry import register_model
-from utrans.models.downstream import DownstreamModel
+from utrans.models.downstream import DownstreamModel, register_downstream
 
 __all__ = ["UTransCCTPolarity"]
 
@@ -172,41 +171,5 @@ class UTransCCTPolarity(DownstreamModel):
         self.decoder_dropout = float(decoder_dropout)
         self.seed = seed
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "tokenizer_filters": list(self.tokenizer_filters),
-                "tokenizer_kernel_size": self.tokenizer_kernel_size,
-                "pool_size": self.pool_size,
-                "pool_strides": self.pool_strides,
-                "num_heads": self.num_heads,
-                "num_layers": self.num_layers,
-                "mlp_units": list(self.mlp_units),
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "stochastic_depth_rate": self.stochastic_depth_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "head_dropout": self.head_dropout,
-                "decoder_kernel_size": self.decoder_kernel_size,
-                "decoder_dropout": self.decoder_dropout,
-                "seed": self.seed,
-            }
-        )
-        return config
 
-
-@register_model("utrans_cct_polarity", quantity="polarity",
-                conventions=UTransCCTPolarity.default_conventions)
-def utrans_cct_polarity(backbone=None, **kwargs):
-    """Build :class:`UTransCCTPolarity`; a randomly initialised backbone if none is given.
-
-    Args:
-        backbone: a :class:`utrans.models.UTransBackbone`, or ``None`` for a
-            default-configuration backbone with random weights.
-        **kwargs: :class:`UTransCCTPolarity` arguments (``freeze_backbone``, head sizes).
-
-    Returns:
-        A :class:`UTransCCTPolarity`.
-    """
-    return UTransCCTPolarity.from_backbone(backbone, **kwargs)
+utrans_cct_polarity = register_downstream("utrans_cct_polarity", UTransCCTPolarity, "polarity")

@@ -9,8 +9,7 @@ import keras
 from keras import layers
 
 from utrans.models.layers import decoder_feature_stream
-from utrans.core.registry import register_model
-from utrans.models.downstream import DownstreamModel
+from utrans.models.downstream import DownstreamModel, register_downstream
 
 __all__ = ["UTransConvMixerLocation"]
 
@@ -85,16 +84,5 @@ class UTransConvMixerLocation(DownstreamModel):
         self.dropout = dropout
         self.num_outputs = num_outputs
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, depth=self.depth, kernel_size=self.kernel_size,
-                      patch_size=self.patch_size, dropout=self.dropout,
-                      num_outputs=self.num_outputs)
-        return config
 
-
-@register_model("utrans_convmixer_location", quantity="location",
-                conventions=UTransConvMixerLocation.default_conventions)
-def utrans_convmixer_location(backbone=None, **kwargs):
-    """Build :class:`UTransConvMixerLocation`; a random-initialised backbone if none is given."""
-    return UTransConvMixerLocation.from_backbone(backbone, **kwargs)
+utrans_convmixer_location = register_downstream("utrans_convmixer_location", UTransConvMixerLocation, "location")

@@ -1,11 +1,13 @@
-"""Base class of the models that consume a :class:`UTransBackbone`'s features."""
+"""Base class of the models that consume a :class:`UTransBackbone`'s features, and their registration."""
 
 import keras
 
 from utrans.core.conventions import Conventions, pop_conventions
+from utrans.core.registry import register_model
+from utrans.models.base import constructor_config
 from utrans.models.utrans import UTransBackbone
 
-__all__ = ["DownstreamModel"]
+__all__ = ["DownstreamModel", "register_downstream"]
 
 
 @keras.saving.register_keras_serializable(package="utrans")
@@ -49,10 +51,9 @@ class DownstreamModel(keras.Model):
             backbone.trainable = False
 
     def get_config(self):
-        """Constructor arguments and conventions; subclasses add their head hyperparameters."""
+        """Constructor arguments (the subclass's, read from its signature) and conventions."""
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **constructor_config(self, skip=("backbone", "freeze_backbone")),
             "backbone": self._backbone_config,
             "freeze_backbone": self.freeze_backbone,
             **self.conventions.to_config(),
@@ -76,3 +77,30 @@ class DownstreamModel(keras.Model):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
+
+
+def register_downstream(name, cls, quantity, conventions=None, **fixed):
+    """Register ``cls.from_backbone`` (with ``fixed`` arguments) as the model ``name``.
+
+    Args:
+        name: registry name.
+        cls: a :class:`DownstreamModel` subclass.
+        quantity: what it measures.
+        conventions: its conventions as built by default (default: the class's).
+        **fixed: constructor arguments the registered name fixes (``phase="P"``).
+
+    Returns:
+        The builder ``builder(backbone=None, **kwargs)``.
+    """
+    def builder(backbone=None, **kwargs):
+        for key, value in fixed.items():
+            if key in kwargs and str(kwargs[key]).upper() != str(value).upper():
+                raise ValueError(f"{name} builds the model with {key}={value!r}. "
+                                 f"Received: {key}={kwargs[key]!r}")
+        return cls.from_backbone(backbone, **{**kwargs, **fixed})
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"Build {name}: :class:`{cls.__name__}` on ``backbone`` (random when None)."
+    register_model(name, quantity=quantity,
+                   conventions=conventions or cls.default_conventions)(builder)
+    return builder

@@ -22,8 +22,7 @@ from utrans.models.layers import (
     offset_seed,
     stochastic_depth_rates,
 )
-from utrans.core.registry import register_model
-from utrans.models.downstream import DownstreamModel
+from utrans.models.downstream import DownstreamModel, register_downstream
 
 __all__ = ["UTransEQCCTPicker"]
 
@@ -269,41 +268,6 @@ class UTransEQCCTPicker(DownstreamModel):
         self.decoder_dropout = float(decoder_dropout)
         self.seed = seed
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "phase": self.phase,
-                "conv_filters": list(self.conv_filters),
-                "conv_kernel_size": self.conv_kernel_size,
-                "patch_size": self.patch_size,
-                "projection_dim": self.projection_dim,
-                "num_heads": self.num_heads,
-                "num_layers": self.num_layers,
-                "mlp_units": list(self.mlp_units),
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "stochastic_depth_rate": self.stochastic_depth_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "attention_conv_blocks": self.attention_conv_blocks,
-                "output_kernel_size": self.output_kernel_size,
-                "decoder_kernel_size": self.decoder_kernel_size,
-                "decoder_dropout": self.decoder_dropout,
-                "seed": self.seed,
-            }
-        )
-        return config
-
-
-def _build(phase, backbone, kwargs):
-    if "phase" in kwargs and str(kwargs["phase"]).upper() != phase:
-        raise ValueError(
-            f"utrans_eqcct_{phase.lower()} builds the {phase} picker. "
-            f"Received: phase={kwargs['phase']!r}"
-        )
-    kwargs = {k: v for k, v in kwargs.items() if k != "phase"}
-    return UTransEQCCTPicker.from_backbone(backbone, phase=phase, **kwargs)
-
 
 def _conventions(phase):
     # The U-Trans picking rule: the highest peak of the window above 0.1.
@@ -311,31 +275,7 @@ def _conventions(phase):
                                                     pick_rule="highest", head="curve_picking")
 
 
-@register_model("utrans_eqcct_p", quantity="picking", conventions=_conventions("P"))
-def utrans_eqcct_p(backbone=None, **kwargs):
-    """Build the EQCCT P-wave picker (:class:`UTransEQCCTPicker`, ``phase="P"``).
-
-    Args:
-        backbone: a :class:`utrans.models.UTransBackbone`, or ``None`` for a
-            default-configuration backbone with random weights.
-        **kwargs: :class:`UTransEQCCTPicker` arguments (``freeze_backbone``, head sizes).
-
-    Returns:
-        A :class:`UTransEQCCTPicker` with output layer ``"p_pick"``.
-    """
-    return _build("P", backbone, kwargs)
-
-
-@register_model("utrans_eqcct_s", quantity="picking", conventions=_conventions("S"))
-def utrans_eqcct_s(backbone=None, **kwargs):
-    """Build the EQCCT S-wave picker (:class:`UTransEQCCTPicker`, ``phase="S"``).
-
-    Args:
-        backbone: a :class:`utrans.models.UTransBackbone`, or ``None`` for a
-            default-configuration backbone with random weights.
-        **kwargs: :class:`UTransEQCCTPicker` arguments (``freeze_backbone``, head sizes).
-
-    Returns:
-        A :class:`UTransEQCCTPicker` with output layer ``"s_pick"``.
-    """
-    return _build("S", backbone, kwargs)
+utrans_eqcct_p = register_downstream("utrans_eqcct_p", UTransEQCCTPicker, "picking",
+                                     conventions=_conventions("P"), phase="P")
+utrans_eqcct_s = register_downstream("utrans_eqcct_s", UTransEQCCTPicker, "picking",
+                                     conventions=_conventions("S"), phase="S")

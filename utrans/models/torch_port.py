@@ -7,8 +7,6 @@
   of one Keras layer (convolutions, dense, normalisation, LSTM layers).
 """
 
-import inspect
-
 import keras
 
 from utrans.weights.pytorch import (
@@ -19,15 +17,9 @@ from utrans.weights.pytorch import (
     lstm_bias,
 )
 from utrans.core.conventions import Conventions, pop_conventions
+from utrans.models.base import constructor_config
 
 __all__ = ["TorchNames", "TorchPortModel", "layer_mappings"]
-
-
-def _plain(value):
-    """Tuples and tracked lists as plain (nested) lists."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 class TorchNames:
@@ -72,18 +64,8 @@ class TorchPortModel(keras.Model):
         return {**self.constructor_config(), **self.conventions.to_config()}
 
     def constructor_config(self):
-        """Constructor arguments, read back from the attributes of the same names.
-
-        Every subclass stores each constructor argument as an attribute of the
-        same name; sequences come back as (nested) lists, JSON-serialisable.
-        """
-        config = {"name": self.name, "trainable": self.trainable}
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if name in ("self", "name") or param.kind in (param.VAR_KEYWORD,
-                                                          param.VAR_POSITIONAL):
-                continue
-            config[name] = _plain(getattr(self, name))
-        return config
+        """Constructor arguments, read back from the attributes of the same names."""
+        return constructor_config(self)
 
     @classmethod
     def from_config(cls, config):

@@ -16,8 +16,7 @@ from utrans.models.layers import (
     decoder_feature_stream,
     offset_seed,
 )
-from utrans.core.registry import register_model
-from utrans.models.downstream import DownstreamModel
+from utrans.models.downstream import DownstreamModel, register_downstream
 
 __all__ = ["UTransViTMagnitude"]
 
@@ -175,42 +174,5 @@ class UTransViTMagnitude(DownstreamModel):
         self.decoder_dropout = float(decoder_dropout)
         self.seed = seed
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "conv_filters": list(self.conv_filters),
-                "conv_kernel_size": self.conv_kernel_size,
-                "pool_sizes": list(self.pool_sizes),
-                "patch_size": self.patch_size,
-                "projection_dim": self.projection_dim,
-                "num_heads": self.num_heads,
-                "num_layers": self.num_layers,
-                "mlp_units": list(self.mlp_units),
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "head_units": list(self.head_units),
-                "head_dropout": self.head_dropout,
-                "decoder_kernel_size": self.decoder_kernel_size,
-                "decoder_dropout": self.decoder_dropout,
-                "seed": self.seed,
-            }
-        )
-        return config
 
-
-@register_model("utrans_vit_magnitude", quantity="magnitude",
-                conventions=UTransViTMagnitude.default_conventions)
-def utrans_vit_magnitude(backbone=None, **kwargs):
-    """Build :class:`UTransViTMagnitude`; a randomly initialised backbone if none is given.
-
-    Args:
-        backbone: a :class:`utrans.models.UTransBackbone`, or ``None`` for a
-            default-configuration backbone with random weights.
-        **kwargs: :class:`UTransViTMagnitude` arguments (``freeze_backbone``, head sizes).
-
-    Returns:
-        A :class:`UTransViTMagnitude`.
-    """
-    return UTransViTMagnitude.from_backbone(backbone, **kwargs)
+utrans_vit_magnitude = register_downstream("utrans_vit_magnitude", UTransViTMagnitude, "magnitude")
