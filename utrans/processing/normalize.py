@@ -100,10 +100,13 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
             w *= m
         if mode in ("std", "seisbench_std"):
             ddof = 1 if mode == "seisbench_std" else 0
-            scale = np.sqrt((w * w).sum(axis=-1, keepdims=True) / np.maximum(count - ddof, 1))
+            # einsum sums the squares without a temporary of the windows' size
+            squares = np.einsum("bcs,bcs->bc", w, w)[..., None]
+            scale = np.sqrt(squares / np.maximum(count - ddof, 1))
         elif mode == "seisbench_std_all":
             n = count.sum(axis=1, keepdims=True) if mask is not None else count * w.shape[1]
-            scale = np.sqrt((w * w).sum(axis=(1, 2), keepdims=True) / np.maximum(n - 1, 1))
+            squares = np.einsum("bcs,bcs->b", w, w)[:, None, None]
+            scale = np.sqrt(squares / np.maximum(n - 1, 1))
         else:
             scale = np.abs(w).max(axis=-1, keepdims=True)
         if mode.startswith("seisbench_"):
