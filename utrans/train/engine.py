@@ -216,7 +216,7 @@ def make_strategy(name="auto"):
     if name == "multiworker":  # before listing devices, which starts the TF runtime
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy multiworker needs TF_CONFIG describing the cluster and "
-                             "this worker's task; see README, 'Training on several GPUs or "
+                             "this worker's task; see docs/training.md, 'Several GPUs or "
                              "machines'.")
         return distribute.multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
