@@ -273,7 +273,7 @@ def _prepare_data(data, task, out, seed):
 
 
 #: Quantities whose randomly initialised output bias ``fit`` centres on the training
-#: targets (:mod:`utrans.centering`); back-azimuth is circular, classes and
+#: targets (:mod:`utrans.train.centering`); back-azimuth is circular, classes and
 #: reconstructions start near their targets already.
 _CENTERED_KINDS = ("regression", "location", "picking")
 #: The rates of the reference U-Trans data generator, used when nothing else sets them.
@@ -287,7 +287,7 @@ def _run_settings(opts, task, model_name, demo):
     """Fill the run's unset options: the demo's, the model's published recipe, or the defaults.
 
     With real data a U-Trans model trains by its published recipe
-    (:mod:`utrans.recipes`) unless an option says otherwise; the demo uses
+    (:mod:`utrans.train.recipes`) unless an option says otherwise; the demo uses
     its own small configuration. ``opts`` is completed in place.
 
     Returns:
