@@ -428,9 +428,12 @@ class DataGenerator(keras.utils.PyDataset):
             every epoch, which would otherwise lose the cache) or when bad traces
             are dropped (``fill_bad='drop'`` with ``skip_bad=True``, so the batch
             count excludes traces whose metadata is unusable).
-        input_name, output_name: when given, batches are
+        input_name: when given (with ``output_name``), batches are
             ``({input_name: x}, {output_name: y})`` as in the reference.
-        workers, use_multiprocessing, max_queue_size: passed to ``PyDataset``.
+        output_name: see ``input_name``.
+        workers: passed to ``PyDataset``.
+        use_multiprocessing: passed to ``PyDataset``.
+        max_queue_size: passed to ``PyDataset``.
 
     Attributes:
         skipped: ``[(trace_id, reason), ...]`` of every trace skipped so far (a

@@ -246,7 +246,9 @@ def build_model(model_name, *, foundation_weights=None, freeze_backbone=False,
 
     Args:
         model_name: registered model name.
-        foundation_weights, freeze_backbone, backbone_kwargs: U-Trans backbone options.
+        foundation_weights: U-Trans backbone weights (:func:`load_backbone`).
+        freeze_backbone: keep the U-Trans backbone frozen.
+        backbone_kwargs: constructor arguments of a randomly initialised backbone.
         **kwargs: constructor arguments, including conventions (``sampling_rate``, ...).
 
     Returns:

@@ -122,8 +122,10 @@ def plan_units(root, start, end, network="*", station="*", location="*", channel
         root: SDS root folder.
         start: first instant of the range (anything ``obspy.UTCDateTime`` reads).
         end: end of the range (excluded).
-        network, station, location, channel: ``fnmatch`` patterns (``"XX"``,
-            ``"ST*"``, ``"*"``; ``location`` ``""`` is the empty code).
+        network: ``fnmatch`` pattern of network codes (``"XX"``, ``"*"``).
+        station: ``fnmatch`` pattern of station codes (``"ST*"``).
+        location: ``fnmatch`` pattern of location codes (``""`` is the empty code).
+        channel: ``fnmatch`` pattern of channel codes.
         chunk_s: length of a unit in seconds (default one day); units lie on
             a grid of ``chunk_s`` from 1970-01-01, clipped to the range.
 
@@ -133,8 +135,8 @@ def plan_units(root, start, end, network="*", station="*", location="*", channel
         finish with an empty table).
 
     Raises:
-        FileNotFoundError: no archive at ``root``; ValueError: a bad range or
-        no station matches.
+        FileNotFoundError: no archive at ``root``.
+        ValueError: a bad range or no station matches.
     """
     start, end = _as_time(start, "start"), _as_time(end, "end")
     if not end > start:
@@ -174,7 +176,8 @@ def read_unit(root, unit, pad_s=(0.0, 0.0), location="*", channel="*"):
         root: SDS root folder.
         unit: a :class:`StationDay`.
         pad_s: ``(before, after)`` seconds read beyond the unit.
-        location, channel: ``fnmatch`` patterns of the channels to read.
+        location: ``fnmatch`` pattern of the location codes to read.
+        channel: ``fnmatch`` pattern of the channel codes to read.
 
     Returns:
         An ``obspy.Stream`` (seamless day files joined; may be empty).

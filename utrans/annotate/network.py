@@ -99,7 +99,8 @@ class RunSettings:
         characterize: window model specs.
         characterize_options: :class:`~utrans.annotate.characterization.Characterizer`
             options as sorted pairs.
-        location, channel: channel selection patterns.
+        location: location code selection pattern.
+        channel: channel code selection pattern.
         chunk_s: unit length in seconds.
         pad_s: ``(before, after)`` seconds read around a unit.
         fmt: table format, ``"csv"`` or ``"parquet"``.
@@ -332,9 +333,13 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
 
     Args:
         root: SDS root folder.
-        start, end: time range (``end`` excluded).
+        start: start of the time range.
+        end: end of the time range (excluded).
         model: the picker: preset name, registered name or ``.keras`` path.
-        network, station, location, channel: ``fnmatch`` selection patterns.
+        network: ``fnmatch`` selection pattern of network codes.
+        station: ``fnmatch`` selection pattern of station codes.
+        location: ``fnmatch`` selection pattern of location codes.
+        channel: ``fnmatch`` selection pattern of channel codes.
         output: output folder (module doc).
         characterize: window model specs (:mod:`utrans.annotate.characterization`).
         characterize_options: :class:`~utrans.annotate.characterization.Characterizer` options.

@@ -138,7 +138,7 @@ class Task:
 
 _SMALL_BACKBONE_NOTE = "U-Trans backbone as in task 1 (preset weights when available)."
 # The demos train from random initialisation (no preset). ``fit`` starts their
-# regression and pick outputs at the training targets' mean (utrans.centering);
+# regression and pick outputs at the training targets' mean (utrans.train.centering);
 # learning the rest in a few minutes takes many small batches at a large learning rate.
 _UTRANS_DEMO = dict(n_events=320, n_noise=0, batch_size=8, epochs=10, patience=10,
                     learning_rate=3e-3)

@@ -1,6 +1,6 @@
 """Readers for the seismic waveform layouts users already have on disk.
 
-Three layouts are understood (see ``docs/DATA_FORMATS.md``):
+Three layouts are understood (see ``docs/data.md``):
 
 * the STEAD merged file (``data/<trace_name>`` datasets carrying attributes,
   optionally a CSV with the same columns beside it);

@@ -50,7 +50,7 @@ class PhaseNetLight(TorchPortModel):
         in_samples: window length in samples (SeisBench: 3001; any length works).
         classes: output classes (softmax channels).
         name: model name.
-        **kwargs: conventions (:mod:`utrans.conventions`) and ``keras.Model`` arguments.
+        **kwargs: conventions (:mod:`utrans.core.conventions`) and ``keras.Model`` arguments.
 
     Returns:
         A model mapping ``(batch, in_samples, in_channels)`` to class

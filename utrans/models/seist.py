@@ -324,11 +324,7 @@ class SeisTGroupConv1D(layers.Conv1D):
     convolution is cheap, and unlike Keras' grouped path on the TensorFlow CPU
     backend it needs no XLA compilation per call.
 
-    Args:
-        Same as ``keras.layers.Conv1D``.
-
-    Returns:
-        Same as ``keras.layers.Conv1D``.
+    Arguments, inputs and outputs are those of ``keras.layers.Conv1D``.
     """
 
     def _dense_kernel(self):
@@ -581,7 +577,9 @@ class SeisTBackbone(keras.Model):
     Args:
         in_samples: fixed window length L (samples).
         in_channels: number of input components (3: Z, N, E).
-        stem_channels, stem_kernel_sizes, stem_strides: one entry per stem block.
+        stem_channels: output channels, one entry per stem block.
+        stem_kernel_sizes: kernel sizes, one entry per stem block.
+        stem_strides: strides, one entry per stem block.
         layer_blocks: blocks per encoder stage.
         layer_channels: channels per encoder stage.
         attn_blocks: how many of each stage's last blocks are attention blocks.
@@ -590,11 +588,14 @@ class SeisTBackbone(keras.Model):
         head_dims: channels per attention head (and per conv group) per stage.
         msmc_kernel_sizes: kernel sizes of the multi-scale convolution paths.
         path_drop_rate: maximum stochastic-depth rate (linearly increasing per block).
-        attn_drop_rate, key_drop_rate, mlp_drop_rate, other_drop_rate: dropout rates
-            of attention weights, keys, MLP outputs and attention outputs.
+        attn_drop_rate: dropout rate of attention weights.
+        key_drop_rate: dropout rate of keys.
+        mlp_drop_rate: dropout rate of MLP outputs.
+        other_drop_rate: dropout rate of attention outputs.
         attn_ratio: fraction of channels routed through attention in transformer blocks.
         mlp_ratio: MLP hidden width / input width.
-        qkv_bias, mlp_bias: whether those projections have a bias.
+        qkv_bias: whether the query/key/value projections have a bias.
+        mlp_bias: whether the MLP projections have a bias.
         seed: optional integer seed for every dropout / stochastic-depth layer.
         **kwargs: ``name``, ``trainable``, ... passed to ``keras.Model``.
 

@@ -31,8 +31,10 @@ def distance_azimuth(event_lat, event_lon, station_lat, station_lon):
     """Epicentral distance, azimuth and back-azimuth between events and stations.
 
     Args:
-        event_lat, event_lon: event coordinates in degrees (arrays broadcast).
-        station_lat, station_lon: station coordinates in degrees.
+        event_lat: event latitude in degrees (arrays broadcast).
+        event_lon: event longitude in degrees.
+        station_lat: station latitude in degrees.
+        station_lon: station longitude in degrees.
 
     Returns:
         ``(distance_km, azimuth_deg, back_azimuth_deg)``: the azimuth is

@@ -8,7 +8,7 @@ Each group is checked, its component codes are mapped onto the model's
 gap. Segments are what the window planner (:mod:`utrans.processing.windows`)
 cuts; no window ever spans a gap.
 
-Rules (documented for users in the package README):
+Rules (documented for users in ``docs/applying.md``):
 
 * **Component codes.** The last letter of the channel code names the
   component. ``Z`` is vertical; horizontals may be ``N``/``E``, ``1``/``2``

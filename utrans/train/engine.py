@@ -216,7 +216,7 @@ def make_strategy(name="auto"):
     if name == "multiworker":  # before listing devices, which starts the TF runtime
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy multiworker needs TF_CONFIG describing the cluster and "
-                             "this worker's task; see README, 'Training on several GPUs or "
+                             "this worker's task; see docs/training.md, 'Several GPUs or "
                              "machines'.")
         return distribute.multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
@@ -273,7 +273,7 @@ def _prepare_data(data, task, out, seed):
 
 
 #: Quantities whose randomly initialised output bias ``fit`` centres on the training
-#: targets (:mod:`utrans.centering`); back-azimuth is circular, classes and
+#: targets (:mod:`utrans.train.centering`); back-azimuth is circular, classes and
 #: reconstructions start near their targets already.
 _CENTERED_KINDS = ("regression", "location", "picking")
 #: The rates of the reference U-Trans data generator, used when nothing else sets them.
@@ -287,7 +287,7 @@ def _run_settings(opts, task, model_name, demo):
     """Fill the run's unset options: the demo's, the model's published recipe, or the defaults.
 
     With real data a U-Trans model trains by its published recipe
-    (:mod:`utrans.recipes`) unless an option says otherwise; the demo uses
+    (:mod:`utrans.train.recipes`) unless an option says otherwise; the demo uses
     its own small configuration. ``opts`` is completed in place.
 
     Returns:

@@ -167,8 +167,12 @@ class Recipe:
         monitor: quantity watched by early stopping and the best checkpoint.
         reduce_lr_on_plateau: the ``ReduceLROnPlateau`` callback, or ``None``.
         augmentation: whether the augmented half-batches are made.
-        add_event_r, shift_event_r, add_noise_r, drop_channel_r, add_gap_r,
-            scale_amplitude_r: augmentation rates (``None``: off).
+        add_event_r: rate of adding a second event (``None``: off).
+        shift_event_r: rate of shifting the event in time (``None``: off).
+        add_noise_r: rate of adding noise (``None``: off).
+        drop_channel_r: rate of dropping channels (``None``: off).
+        add_gap_r: rate of inserting a gap (``None``: off).
+        scale_amplitude_r: rate of scaling the amplitude (``None``: off).
         pre_emphasis: pre-emphasis of augmented earthquake traces.
         normalization_mode: per-trace normalisation (``"std"`` or ``"max"``).
         label_type: pick label shape (pickers only; ``None`` where no pick
