@@ -193,6 +193,9 @@ class SteadReader(BaseReader):
         ds = self._check_dataset(trace_id, self._dataset(trace_id))
         return self._check_waveform(trace_id, self._read_dataset(trace_id, ds))
 
+    def trace_samples(self, trace_id):
+        return int(self._check_dataset(trace_id, self._dataset(trace_id)).shape[0])
+
     def locate(self, trace_id):
         ds = self._check_dataset(trace_id, self._dataset(trace_id))
         off = _contiguous_location(ds)
