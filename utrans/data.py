@@ -802,8 +802,33 @@ class DataGenerator(keras.utils.PyDataset):
             i = int(order[(cursor + t) % n])
             if i not in used and self._usable(i):
                 return i
-        raise BadTraceError(self.file_name, "*", "no usable trace left to fill the batch "
-                                                 f"({len(self.skipped)} traces skipped)")
+        raise self._exhausted()
+
+    def _exhausted(self, max_listed=3):
+        """The error when a batch cannot be filled: every trace checked, the bad ones counted.
+
+        The traces not yet read are read now, so that the numbers are exact and
+        every unusable trace is in :attr:`skipped` (and ``bad_log``).
+        """
+        scratch = np.empty((self.dim, 3), dtype=np.float32)
+        for i in self._pool:
+            i = int(i)
+            if not self._usable(i):
+                continue
+            try:
+                self._read_into(i, scratch)
+                self._check(i, scratch)
+            except BadTraceError as err:
+                self._mark_bad(i, err)
+        total = len(self._pool)
+        bad = int(self._bad[self._pool].sum())
+        first = "; ".join(f"{tid}: {reason}" for tid, reason in self.skipped[:max_listed])
+        more = f" and {len(self.skipped) - max_listed} more" if len(self.skipped) > max_listed else ""
+        err = BadTraceError(self.file_name, "*", f"{bad} of the {total} traces are unusable "
+                            f"({first}{more}): {total - bad} usable, fewer than the "
+                            f"{self._per_batch} of a batch")
+        self.failure = err
+        return err
 
     def _buffer(self, name, shape):
         """A float32 scratch array reused by this thread (avoids page faults of fresh arrays)."""
