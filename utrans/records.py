@@ -34,6 +34,7 @@ samples, ``trace_sampling_rate_hz``) are those of the record, so picks in
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -197,8 +198,10 @@ def record_metadata(reader, trace_id, length, rate=DATA_RATE, located=None):
     meta = reader.read_metadata(trace_id)
     stored = _stored_rate(meta, rate)
     samples = located[2][0] if located is not None else None
-    arrivals = np.array([meta.get(k, np.nan) for k in _SAMPLE_KEYS[:2]], dtype=np.float64)
-    beyond = bool(np.any(arrivals[np.isfinite(arrivals)] >= length))
+    beyond = False
+    for key in _SAMPLE_KEYS[:2]:
+        value = meta.get(key)
+        beyond |= value is not None and math.isfinite(value) and value >= length
     if samples is None and (stored != float(rate) or beyond):
         samples = reader.trace_samples(trace_id)
     if samples is None:
