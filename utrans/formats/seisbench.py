@@ -227,9 +227,15 @@ class SeisBenchReader(BaseReader):
         self._arrival_columns(table)
         self._table = table
         self._rows = _TableRows(table)
-        self._passed = [c for c in table.columns
-                        if not str(c).startswith("_") and str(c) not in _MAPPED
-                        and arrival_phase(c) is None]
+        passed = [c for c in table.columns
+                  if not str(c).startswith("_") and str(c) not in _MAPPED
+                  and arrival_phase(c) is None]
+        # The other columns, converted once: numbers as float, text as str (None when missing).
+        self._passed = _TableRows(pd.DataFrame(
+            {str(c): (_numbers(table[c]) if table[c].dtype.kind in "fiub" else
+                      np.array([_to_str(v) if isinstance(v, (str, bytes)) else _to_float(v)
+                                for v in table[c].to_numpy()], dtype=object))
+             for c in passed}, index=table.index))
 
     # ------------------------------------------------------------------ set-up
     def _arrival_columns(self, table):
@@ -485,10 +491,8 @@ class SeisBenchReader(BaseReader):
         else:
             category, raw = _category(raw, p)
         polarity = g("trace_polarity") if g("trace_polarity") is not None else g("trace_P_polarity")
-        meta = {}
-        for column in self._passed:
-            value = g(column)
-            meta[column] = _to_str(value) if isinstance(value, (str, bytes)) else _to_float(value)
+        passed = self._passed.getter(key)
+        meta = {column: passed(column) for column in self._passed.columns}
         meta.update({
             "trace_name": key,
             "trace_category": category,
