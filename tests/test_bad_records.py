@@ -60,7 +60,7 @@ def test_a_half_hertz_record_is_refused_not_upsampled(picker):
     with pytest.warns(AnnotateWarning, match=r"XX\.SLOW\.\.HHE, XX\.SLOW\.\.HHN, XX\.SLOW\.\.HHZ: "
                                              r"sampled at 0\.5 Hz, 200 times below the 100 Hz"):
         out = classify(picker, stream, thresholds={"P": 0.01, "S": 0.01})
-    # was: 64 P and 52 S picks on XX.SLOW too
+    # no pick from the interpolated 0.5 Hz record; the good station is annotated
     assert "XX.SLOW." not in set(out.picks.trace_id) and (out.picks.trace_id == "XX.GOOD.").any()
     with pytest.raises(StationError, match="sampled at 0.5 Hz"):
         classify(picker, _record(0.5, 40), errors="raise")
@@ -73,11 +73,11 @@ def test_a_one_sample_record_is_named_and_writes_no_empty_miniseed(picker, tmp_p
     code = annotate_main([str(wav), "--model", str(picker), "--output", str(out_dir),
                           "--mseed", "--no_plots", "--no_progress"])
     out, err = capsys.readouterr()
-    assert code == 1  # was 0
+    assert code == 1  # the failed instrument shows in the exit code
     assert re.search(r"XX\.SLOW\.\.HHZ: too short to annotate: its longest gap-free span holds "
                      r"1 sample\(s\) at 100 Hz, fewer than 100 \(1 s\)", err)
     assert "1 instrument(s) failed: XX.SLOW..HH" in out
-    assert not (out_dir / "tinyeqt_probabilities.mseed").exists()  # was: a 0-byte file
+    assert not (out_dir / "tinyeqt_probabilities.mseed").exists()  # no empty, unreadable file
     assert "tinyeqt_probabilities.mseed not written" in out
 
 
@@ -101,7 +101,7 @@ def test_a_dead_vertical_gives_no_polarity():
     with pytest.warns(AnnotateWarning, match=r"BW\.RJOB\.\.EHZ holds one value \(0\) over the "
                                              r"(128|400) samples of the window: no polarity"):
         row = ch.characterize(dead, picks).iloc[0]
-    # was: "U" or "D" read from a dead channel
+    # no first motion read from a dead channel
     assert pd.isna(row["polarity__ditingmotion"]) and pd.isna(row["polarity__utrans_cct_polarity"])
     assert pd.isna(row["polarity_prob__ditingmotion"])
     assert "ditingmotion: dead vertical component: BW.RJOB..EHZ" in row[NOTE_COLUMN]
@@ -113,7 +113,7 @@ def test_a_dead_vertical_gives_no_polarity():
     # DiTingMotion takes Z alone and refuses the station; the ENZ model would read zeros
     assert pd.isna(row["polarity__ditingmotion"])
     assert "no usable component for a Z model" in row[NOTE_COLUMN]
-    assert pd.isna(row["polarity__utrans_cct_polarity"])  # was: "U" or "D" read from zeros
+    assert pd.isna(row["polarity__utrans_cct_polarity"])  # none read from zeros either
     assert ("utrans_cct_polarity: no vertical component (BW.RJOB..EHZ absent): no polarity"
             in row[NOTE_COLUMN])
     assert np.isfinite(row["magnitude__magnet"])
@@ -136,7 +136,7 @@ def test_a_cut_off_metadata_csv_is_refused_naming_the_line(tmp_path, layout):
     csv.write_text(text[:len(text) - len(lines[-1]) // 2 - 1])  # a copy stopped mid-row
     with pytest.raises(DataFileError, match=rf"{re.escape(str(csv))}: line {len(lines)} holds "
                                             r"\d+ of the \d+ fields of the header"):
-        open_dataset(path).trace_ids()  # was: the last trace read with its missing fields NaN
+        open_dataset(path).trace_ids()  # not read as a last trace with missing fields
 
 
 def test_a_complete_csv_without_a_final_line_break_is_read(tmp_path, caplog):
@@ -181,7 +181,7 @@ def test_skip_bad_counts_and_lists_every_trace_when_all_are_bad(data, tmp_path):
         _fit(files, tmp_path / "all")
     n = len(train)
     listed = tmp_path / "all_outputs" / "skipped_traces.csv"
-    # was: "no usable trace left to fill the batch (9 traces skipped)", no file, no name
+    # the exact count, the first names, and the file listing them all
     assert f"{n} of the {n} traces are unusable" in str(err.value)
     assert "0 usable, fewer than the 4 of a batch" in str(err.value)
     assert str(listed) in str(err.value) and f"and {n - 3} more" in str(err.value)
@@ -202,7 +202,7 @@ def test_skip_bad_lists_traces_found_bad_while_training(data, tmp_path):
         f[train[5]].attrs["magnitude"] = 42.0  # found from the metadata, before training
     result = _fit(files, tmp_path / "some")
     frame = pd.read_csv(tmp_path / "some_outputs" / "skipped_traces.csv")
-    # was: only the metadata problem was listed, although --help promises every skipped trace
+    # every skipped trace, found from the metadata or while reading, as --help says
     assert sorted(zip(frame.split, frame.trace_name)) == sorted(
         [("training", train[2]), ("training", train[5]), ("validation", valid[0])])
     reasons = dict(zip(frame.trace_name, frame.reason))
@@ -232,5 +232,5 @@ def test_tester_log_lines_are_not_glued_to_the_progress_bar(data, tmp_path, caps
     err = capsys.readouterr().err
     assert f"Skipping bad trace: {files.hdf5}: trace '{test[1]}'" in err
     assert "Testing magnet.keras:" in err
-    # was: "... [00:00<?, ?batch/s]Skipping bad trace: ..."
+    # each log line starts a line of its own, not "... ?batch/s]Skipping bad trace"
     assert not re.search(r"[^\r\n]Skipping bad trace", err)

@@ -121,7 +121,7 @@ def test_reads_the_data_format_and_the_rate_it_states(ipoc):
     ids = reader.trace_ids()
     assert ids[0] == "bucket0$0,:3,:1200" and ids[12] == "bucket1$0,:3,:1200"
     rates = {reader.read_metadata(t)["trace_sampling_rate_hz"] for t in ids}
-    assert rates == {20.0}  # was 100.0: data_format/sampling_rate was ignored
+    assert rates == {20.0}  # data_format/sampling_rate
     waveform = reader.read_waveform(ids[5])
     assert waveform.shape == (1200, 3)
     np.testing.assert_allclose(np.median(waveform, axis=0), [1000, 2000, 3000], atol=30)
@@ -152,7 +152,7 @@ def test_traces_without_trace_category_are_events_when_they_have_arrivals_or_a_s
     folder = write_seisbench(tmp_path / "mixed", rows, buckets=(8,))
     with open_dataset(folder) as reader:
         metas = [reader.read_metadata(t) for t in reader.trace_ids()]
-    # was: 8 x "noise", the P and S arrivals and the sources notwithstanding
+    # events by their arrivals or their source, noise without either
     assert [m["trace_category"] for m in metas] == ["earthquake"] * 6 + ["noise"] * 2
     assert metas[0]["trace_p_arrival_sample"] == 300.0  # the earliest P phase
     assert metas[0]["trace_s_arrival_sample"] == 520.0
@@ -228,7 +228,7 @@ def test_generator_brings_20_hz_traces_to_the_models_rate_and_window(ipoc):
     ids = SeisBenchReader(ipoc).split_ids("train")
     gen = DataGenerator(ids, ipoc, Pipeline(MODEL), "magnitude", batch_size=4, shuffle=False,
                         augmentation=False)
-    x, y = gen.get_batch(0)  # was: expected waveform shape (6000, 3). Received: (1200, 3)
+    x, y = gen.get_batch(0)  # 1200 samples at 20 Hz: 6000 at 100 Hz, then the model window
     assert x.shape == (4, 3000, 3)
     assert y[:, 0].tolist() == pytest.approx([1.3, 1.35, 1.4, 1.45])
     # the record is the stored trace resampled 20 -> 100 Hz by the one resampler
