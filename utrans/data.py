@@ -7,7 +7,11 @@ augmentation steps -> the model's pipeline -> labeller -> ``(x, y)`` batches::
                         batch_size=32, steps=clean, augment_steps=augmented,
                         augmentation=True, seed=0)
 
-* the reader returns each trace as stored (float32 ``(dim, 3)``, E, N, Z);
+* the reader returns each trace as stored (float32, E, N, Z); a trace of
+  ``dim`` samples at 100 Hz is a *record* as it is, any other (another rate;
+  another length where the format allows it: SeisBench datasets) is
+  resampled to 100 Hz and cut to ``dim`` samples around its arrivals, its
+  picks moved with it (:mod:`utrans.records`);
 * the augmentation steps (:mod:`utrans.augment`) move, mix, mask and scale the
   raw traces and the picks with them (:func:`utrans.augment.reference_steps`
   builds the U-Trans / EQTransformer recipe);
@@ -95,6 +99,7 @@ from utrans.formats import (
 )
 from utrans.labels import Labeller, get_labeller
 from utrans.pipeline import Pipeline
+from utrans.records import DATA_RATE, record_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +317,8 @@ def _check_ids(ids, reader, labeller, samples, drop_duplicates):
             missing.append(tid)
         else:
             try:
-                problems = trace_problems(reader.read_metadata(tid), labeller, samples)
+                meta, _ = record_metadata(reader, tid, samples)
+                problems = trace_problems(meta, labeller, samples)
             except BadTraceError as err:
                 problems = [err.reason]
             if problems:
@@ -406,7 +412,7 @@ class DataGenerator(keras.utils.PyDataset):
         labeller: a :class:`utrans.labels.Labeller` or a labeller name
             (``"location"``, ``"magnitude"``, ``"polarity"``, ``"p_pick"``,
             ``"s_pick"``, ``"dpk"``, ``"baz"``, ``"distance"``, ``"reconstruction"``).
-        dim: samples per stored trace (6000).
+        dim: samples per record (6000, at 100 Hz; see :mod:`utrans.records`).
         batch_size: traces per batch (32).
         steps: augmentation steps of the clean half (or of every trace
             without ``augmentation``).
@@ -527,6 +533,7 @@ class DataGenerator(keras.utils.PyDataset):
         self._s = np.full(n, np.nan)
         self._coda = np.full(n, np.nan)
         self._rate = np.full(n, np.nan)
+        self._placement = np.full(n, None, dtype=object)
         self._snr_min = np.full(n, np.nan, dtype=np.float32)
         self._noise = np.zeros(n, dtype=bool)
         self._bad = np.zeros(n, dtype=bool)
@@ -652,13 +659,15 @@ class DataGenerator(keras.utils.PyDataset):
     def _fill(self, i):
         """Read, check and cache the metadata of trace ``i``; raise BadTraceError if unusable."""
         tid = self.list_IDs[i]
-        meta = self.reader.read_metadata(tid)
+        loc = self.reader.locate(tid)
+        meta, placement = record_metadata(self.reader, tid, self.dim, located=loc)
         problems = trace_problems(meta, self.labeller, self.dim)
         if problems:
             raise BadTraceError(self.file_name, tid, "; ".join(problems))
         noise = meta.get("trace_category") == "noise"
-        loc = self.reader.locate(tid)
-        if loc is not None and loc[2] == (self.dim, 3) and loc[0] == self.file_name:
+        self._placement[i] = placement
+        if (placement is None and loc is not None and loc[2] == (self.dim, 3)
+                and loc[0] == self.file_name):
             dt = np.dtype(loc[3])
             if dt not in self._dtypes:
                 self._dtypes.append(dt)
@@ -669,7 +678,7 @@ class DataGenerator(keras.utils.PyDataset):
         self._p[i] = meta.get("trace_p_arrival_sample", np.nan)
         self._s[i] = meta.get("trace_s_arrival_sample", np.nan)
         self._coda[i] = meta.get("trace_coda_end_sample", np.nan)
-        self._rate[i] = meta.get("trace_sampling_rate_hz", 100.0)
+        self._rate[i] = meta.get("trace_sampling_rate_hz", DATA_RATE)
         snr = np.asarray(meta.get("trace_snr_db", np.nan), dtype=np.float64)
         # clipped: a float32 column, and absurd SNRs (1e300 dB) must not warn on the cast
         self._snr_min[i] = np.clip(np.min(snr), -1e30, 1e30) if snr.size else np.nan
@@ -713,8 +722,13 @@ class DataGenerator(keras.utils.PyDataset):
         logger.warning("Skipping bad trace: %s", err)
 
     def metadata(self, trace_id):
-        """Full metadata dict of a trace (read from the file, not cached)."""
-        return self.reader.read_metadata(trace_id)
+        """Full metadata dict of a trace's record (read from the file, not cached).
+
+        Positions are record samples and ``trace_sampling_rate_hz`` the
+        record's rate (:mod:`utrans.records`); for a trace stored at 100 Hz
+        with its arrivals in its first ``dim`` samples, the trace's own.
+        """
+        return record_metadata(self.reader, trace_id, self.dim)[0]
 
     # ------------------------------------------------------------------ batch assembly
     def _read_into(self, i, buf):
@@ -739,6 +753,14 @@ class DataGenerator(keras.utils.PyDataset):
                                     f"short read: {got} of {want} bytes (truncated file?)")
         else:
             w = self.reader.read_waveform(tid)
+            placement = self._placement[i]
+            if self.reader.variable_length or w.shape == (self.dim, 3):
+                if placement is not None:
+                    w = placement.waveform(w)
+                elif w.shape[0] != self.dim:  # the record: the trace cut or zero padded at its end
+                    record = np.zeros((self.dim,) + w.shape[1:], dtype=np.float32)
+                    record[:min(len(w), self.dim)] = w[:self.dim]
+                    w = record
             if w.shape != (self.dim, 3):
                 raise BadTraceError(self.file_name, tid,
                                     f"expected waveform shape ({self.dim}, 3). Received: shape={w.shape}")
@@ -783,8 +805,33 @@ class DataGenerator(keras.utils.PyDataset):
             i = int(order[(cursor + t) % n])
             if i not in used and self._usable(i):
                 return i
-        raise BadTraceError(self.file_name, "*", "no usable trace left to fill the batch "
-                                                 f"({len(self.skipped)} traces skipped)")
+        raise self._exhausted()
+
+    def _exhausted(self, max_listed=3):
+        """The error when a batch cannot be filled: every trace checked, the bad ones counted.
+
+        The traces not yet read are read now, so that the numbers are exact and
+        every unusable trace is in :attr:`skipped` (and ``bad_log``).
+        """
+        scratch = np.empty((self.dim, 3), dtype=np.float32)
+        for i in self._pool:
+            i = int(i)
+            if not self._usable(i):
+                continue
+            try:
+                self._read_into(i, scratch)
+                self._check(i, scratch)
+            except BadTraceError as err:
+                self._mark_bad(i, err)
+        total = len(self._pool)
+        bad = int(self._bad[self._pool].sum())
+        first = "; ".join(f"{tid}: {reason}" for tid, reason in self.skipped[:max_listed])
+        more = f" and {len(self.skipped) - max_listed} more" if len(self.skipped) > max_listed else ""
+        err = BadTraceError(self.file_name, "*", f"{bad} of the {total} traces are unusable "
+                            f"({first}{more}): {total - bad} usable, fewer than the "
+                            f"{self._per_batch} of a batch")
+        self.failure = err
+        return err
 
     def _buffer(self, name, shape):
         """A float32 scratch array reused by this thread (avoids page faults of fresh arrays)."""
@@ -905,8 +952,8 @@ class DataGenerator(keras.utils.PyDataset):
 
     def _inputs(self, batch, rates):
         """Model inputs of a batch through the pipeline (one rate per batch)."""
-        rate = rates[0] if len(rates) else 100.0
-        rate = 100.0 if not np.isfinite(rate) else float(rate)
+        rate = rates[0] if len(rates) else DATA_RATE
+        rate = DATA_RATE if not np.isfinite(rate) else float(rate)
         if len(rates) and not np.all(rates == rates[0]):
             raise BadTraceError(self.file_name, "*", "traces of one batch have different "
                                 f"sampling rates ({sorted(set(rates.tolist()))} Hz)")

@@ -57,6 +57,12 @@ registry name, ``.keras`` file stem, or the model's ``name``):
   the row is filled. Picks of other phases are not characterised and carry
   no note.
 
+**Dead verticals.** A first motion is read on the vertical component: a
+polarity model gives no estimate (and the note and an :class:`AnnotateWarning`
+name the channel) where the vertical is absent or holds one value over the
+window (a dead or disconnected channel), rather than a confident ``U`` or
+``D`` read from the horizontals or from zeros.
+
 **Edges.** A pick is characterised by a model when the gap-free record
 around it holds at least ``min_span_s[0]`` seconds before P and
 ``min_span_s[1]`` seconds after it (each capped by the part of the model's
@@ -318,6 +324,9 @@ class Characterizer:
                                               instrument, t)
                 if window is None:
                     notes[i].append(f"{wm.name}: {reason}")
+                    if reason.endswith(_NO_POLARITY):
+                        warnings.warn(f"P pick at {t}: {reason} from {wm.name}.",
+                                      AnnotateWarning, stacklevel=2)
                 else:
                     windows.append(window[0])
                     valid.append(window[1])
@@ -370,8 +379,33 @@ class Characterizer:
                     return None, (f"{p / rate:.2f} s of record before P and "
                                   f"{have_after / rate:.2f} s after, needs "
                                   f"{before_need / rate:g} s and {after_need / rate:g} s")
-                return _cut(seg, p - wm.p_index, length), None
+                window = _cut(seg, p - wm.p_index, length)
+                if wm.quantity == "polarity":
+                    flat = _flat_vertical(seg, window, conv.component_order)
+                    if flat:
+                        return None, flat
+                return window, None
         return None, "no record at the pick time"
+
+
+_NO_POLARITY = "no polarity"
+
+
+def _flat_vertical(segment, window, order):
+    """Why a polarity window has no first motion to read (a flat or absent Z), or ``None``."""
+    samples, (a, b) = window
+    if "Z" not in order:
+        return None
+    channel = segment.channels.get("Z")
+    name = f"{segment.station}.{channel}" if channel else f"{segment.station}.{segment.instrument}Z"
+    z = samples[a:b, order.index("Z")]
+    if channel is None or segment.components[order.index("Z")] is None:
+        return f"no vertical component ({name} absent): {_NO_POLARITY}"
+    if not len(z) or np.ptp(z) == 0:
+        value = f"{z[0]:g}" if len(z) else "no sample"
+        return (f"dead vertical component: {name} holds one value ({value}) over the "
+                f"{b - a} samples of the window: {_NO_POLARITY}")
+    return None
 
 
 def _cut(segment, start, length):

@@ -229,7 +229,8 @@ def run(args):
         plots.append(plot_station(out_dir / "plots" / f"{current}.png", waveforms, probs, mine,
                                   dets, title=f"{current}  {ann.name}"))
 
-    with open(mseed_path, "wb") if args.mseed else contextlib.nullcontext() as mseed:
+    mseed = None  # opened at the first result: nothing to write leaves no empty file
+    with contextlib.ExitStack() as files:
         for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
             gid = result.segment.group_id
             if gid != current:
@@ -238,7 +239,9 @@ def run(args):
             p, d = ann.decode(result, merged, args.min_peak_distance_s)
             pick_rows += p
             det_rows += d
-            if mseed is not None:
+            if args.mseed:
+                if mseed is None:
+                    mseed = files.enter_context(open(mseed_path, "wb"))
                 obspy.Stream(output.mseed_traces(result, ann.labels)).write(
                     mseed, format="MSEED", encoding="FLOAT32")
             if not args.no_plots:
@@ -258,8 +261,10 @@ def run(args):
     if args.quakeml:
         output.write_quakeml(found.picks, out_dir / "picks.xml", ann.name)
         print(f"Wrote {out_dir / 'picks.xml'}")
-    if args.mseed:
+    if mseed is not None:
         print(f"Wrote {mseed_path}")
+    elif args.mseed:
+        print(f"No probabilities to write: no record was annotated, {mseed_path} not written")
     if plots:
         print(f"Wrote {len(plots)} figure(s) in {out_dir / 'plots'}")
     if skipped:

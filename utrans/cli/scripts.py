@@ -14,6 +14,8 @@ import argparse
 import errno
 import logging
 
+from tqdm.auto import tqdm
+
 from utrans.core.errors import UtransError
 from utrans.core.io import output_dir
 from utrans.core.options import OPTIONS, add_options
@@ -25,7 +27,39 @@ from utrans.models import list_models
 from utrans.train import DATA_OPTIONS, TRAIN_OPTIONS, DataFiles, fit
 from utrans.train.callbacks import VerifiedBackupAndRestore
 
-__all__ = ["read", "reader_main", "test", "tester_main", "train", "trainer_main"]
+__all__ = ["ConsoleHandler", "read", "reader_main", "test", "tester_main", "train",
+           "trainer_main"]
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """Log lines on stderr that are not glued to a progress bar.
+
+    Each line goes through ``tqdm.write``, which clears the open tqdm bars
+    (the tester's), writes the line and draws them again; on a terminal the
+    line also starts with a carriage return and erase-line, so that a Keras
+    progress bar (redrawn in place on its line) is not left in front of it.
+    """
+
+    def emit(self, record):
+        try:
+            text = self.format(record)
+            if getattr(self.stream, "isatty", lambda: False)():
+                text = "\r\x1b[K" + text
+            tqdm.write(text, file=self.stream)
+            self.flush()
+        except (OSError, ValueError, TypeError):
+            self.handleError(record)
+
+
+def _log_to_console():
+    """INFO lines, message only, through :class:`ConsoleHandler` (unless logging is configured)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = ConsoleHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def _task_and_rest(kind, argv):
@@ -92,7 +126,7 @@ def trainer_main(task_name, argv=None, callbacks=()):
         The :class:`utrans.train.FitResult`.
     """
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _log_to_console()
     task = get_task(task_name)
     parser = _train_parser(task)
     args = vars(parser.parse_args(argv))
@@ -118,7 +152,7 @@ def trainer_main(task_name, argv=None, callbacks=()):
 
 
 def _main(task_name, argv, prog, description, names, call):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _log_to_console()
     task = get_task(task_name)
     parser = argparse.ArgumentParser(prog=prog.format(n=task.number), description=description)
     add_options(parser, names, defaults={"output_name": task.output_name})

@@ -46,6 +46,7 @@ from utrans.loading import (
 from utrans.models import list_models, model_conventions
 from utrans.objectives import task_labeller
 from utrans.pipeline import Pipeline
+from utrans.records import DATA_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +207,8 @@ def _context(opts, task, pipeline, labeller, dim):
         overrides.update({k: opts["threshold"] for k in pipeline.phases})
     if opts["det_threshold"] is not None and "det" in pipeline.conventions.labels:
         overrides["det"] = opts["det_threshold"]
-    return dict(task=task, labeller=labeller, pipeline=pipeline, sampling_rate=100.0,
-                covered=pipeline.covered(dim, 100.0), thresholds=pipeline.thresholds(overrides),
+    return dict(task=task, labeller=labeller, pipeline=pipeline, sampling_rate=DATA_RATE,
+                covered=pipeline.covered(dim, DATA_RATE), thresholds=pipeline.thresholds(overrides),
                 min_peak_distance_s=opts["min_peak_distance_s"], max_picks=opts["max_picks"])
 
 

@@ -33,6 +33,9 @@ class BaseReader:
     """
 
     layout = "base"
+    #: Whether the format holds traces of any length (SeisBench); in the others
+    #: every trace has the same length and one of another length is corrupt.
+    variable_length = False
 
     def __init__(self, path):
         self.path = Path(path)
@@ -123,6 +126,17 @@ class BaseReader:
     def read_metadata(self, trace_id):
         """Metadata dict of one trace (unit-bearing keys, see module docstring)."""
         raise NotImplementedError
+
+    def trace_samples(self, trace_id):
+        """Samples per component of one trace (readers that can tell it without reading them do).
+
+        Args:
+            trace_id: the trace ID (``str`` or ``bytes``).
+
+        Returns:
+            int.
+        """
+        return int(self.read_waveform(trace_id).shape[0])
 
     def locate(self, trace_id):
         """Byte location of a trace's samples for direct reads, or ``None``.

@@ -71,6 +71,9 @@ class DataCollectedReader(BaseReader):
         ds = self._data(trace_id)
         return self._check_waveform(trace_id, self._read_dataset(trace_id, ds))
 
+    def trace_samples(self, trace_id):
+        return int(self._data(trace_id).shape[0])
+
     def locate(self, trace_id):
         ds = self._data(trace_id)
         off = _contiguous_location(ds)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import logging
+import os
 from pathlib import Path
 
 import h5py
@@ -82,14 +84,57 @@ class _TableRows:
 
 
 def _read_csv(path):
-    """Read a metadata CSV; parse errors name the file."""
+    """Read a metadata CSV; parse errors and a truncated file name the file (and the line)."""
 
     try:
-        return pd.read_csv(path, low_memory=False, dtype={"trace_name": str})
+        frame = pd.read_csv(path, low_memory=False, dtype={"trace_name": str})
     except (ValueError, OSError) as exc:  # pandas ParserError / EmptyDataError / UnicodeDecodeError
         if isinstance(exc, FileNotFoundError):
             raise
         raise DataFileError(path, f"cannot parse the metadata CSV ({type(exc).__name__}: {exc})") from None
+    _check_complete(path, len(frame.columns))
+    return frame
+
+
+# Bytes read from the end of a CSV to find its last row.
+_TAIL_BYTES = 1 << 16
+
+
+def _check_complete(path, columns):
+    """Refuse a CSV whose last row holds fewer fields than its header (a cut-off file).
+
+    pandas reads a short last row as missing values; a copy or download
+    stopped part way through ends that way. The last row is read from the
+    end of the file; when it looks short, every row is counted with the
+    ``csv`` module so that the message names the first short line (a quoted
+    field holding a line break cannot mislead the check).
+
+    Raises:
+        DataFileError: naming the file, the line and the fields found.
+    """
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - _TAIL_BYTES))
+        tail = fh.read()
+    lines = tail.rstrip(b"\r\n").splitlines()
+    if not lines or size <= len(tail) and len(lines) < 2:
+        return
+    last = next(csv.reader([lines[-1].decode("utf-8", errors="replace")]), [])
+    if len(last) >= columns:
+        if not tail.endswith(b"\n"):
+            logger.warning("%s: the last line does not end with a line break; check that the "
+                           "file is complete", path)
+        return
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            if row and len(row) < columns:
+                raise DataFileError(path, f"line {reader.line_num} holds {len(row)} of the "
+                                          f"{columns} fields of the header: the file looks cut "
+                                          "off (an interrupted download or copy?); read it again "
+                                          "from its source")
 
 
 def _stead_meta(trace_id, get):
@@ -192,6 +237,9 @@ class SteadReader(BaseReader):
     def read_waveform(self, trace_id):
         ds = self._check_dataset(trace_id, self._dataset(trace_id))
         return self._check_waveform(trace_id, self._read_dataset(trace_id, ds))
+
+    def trace_samples(self, trace_id):
+        return int(self._check_dataset(trace_id, self._dataset(trace_id)).shape[0])
 
     def locate(self, trace_id):
         ds = self._check_dataset(trace_id, self._dataset(trace_id))

@@ -13,6 +13,9 @@ resampled in pieces equals the record resampled whole away from the cuts.
 
 :func:`resample_trace` applies it to an ObsPy trace; :func:`interpolate`
 maps curves (labels, probabilities) linearly onto another number of samples.
+:func:`upsampling_problem` says when a record is too sparsely sampled to be
+brought to a rate at all (upsampled more than :data:`MAX_UPSAMPLING` times);
+annotate and the data layer then refuse it, naming it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ import fractions
 import numpy as np
 import scipy.signal
 
-__all__ = ["interpolate", "rate_fraction", "resample", "resample_trace", "resampled_length"]
+__all__ = ["MAX_UPSAMPLING", "interpolate", "rate_fraction", "resample", "resample_trace",
+           "resampled_length", "upsampling_problem"]
+
+#: Largest factor by which a record is upsampled to a model's rate (or to the data
+#: layer's 100 Hz). A record sampled more sparsely (below 10 Hz for a 100 Hz model: a
+#: 1 Hz LH or 0.5 Hz channel) holds none of the band the model was trained on;
+#: interpolating it would make a plausible-looking input and plausible-looking
+#: picks, so it is refused instead, naming the trace.
+MAX_UPSAMPLING = 10.0
 
 
 def rate_fraction(from_rate, to_rate):
@@ -36,6 +47,26 @@ def rate_fraction(from_rate, to_rate):
             raise ValueError(f"{name} must be a positive number of Hz. Received: {name}={rate}")
     frac = fractions.Fraction(float(to_rate) / float(from_rate)).limit_denominator(1000)
     return frac.numerator, frac.denominator
+
+
+def upsampling_problem(from_rate, to_rate):
+    """Why a record at ``from_rate`` must not be brought to ``to_rate``, or ``None``.
+
+    Args:
+        from_rate: the record's sampling rate in Hz.
+        to_rate: the rate it would be resampled to.
+
+    Returns:
+        ``None``, or a one-line reason when ``to_rate / from_rate`` exceeds
+        :data:`MAX_UPSAMPLING` (the caller names the trace).
+    """
+    factor = float(to_rate) / float(from_rate)
+    if factor <= MAX_UPSAMPLING:
+        return None
+    return (f"sampled at {float(from_rate):g} Hz, {factor:g} times below the {float(to_rate):g} Hz "
+            f"it must be brought to (at most {MAX_UPSAMPLING:g} times, i.e. at least "
+            f"{float(to_rate) / MAX_UPSAMPLING:g} Hz): it lacks the frequencies a model at that rate "
+            f"uses. Received: sampling_rate={float(from_rate):g}")
 
 
 def resampled_length(n, from_rate, to_rate):

@@ -33,7 +33,12 @@ Rules (documented for users in ``docs/applying.md``):
   Resampling then runs over each joined record, so a record cut into pieces
   gives the windows, and the picks, of the whole record.
 * **Gaps.** A segment ends wherever any component starts, stops or has a
-  longer gap. Spans shorter than ``min_length_s`` are dropped (logged).
+  longer gap. Spans shorter than ``min_length_s`` are dropped (logged); a
+  record with no longer span is refused (a :class:`StationError`).
+* **Sparse records.** A record sampled more than
+  :data:`~utrans.processing.resample.MAX_UPSAMPLING` times below the model's
+  rate (a 0.5 Hz or 1 Hz channel for a 100 Hz picker) is refused with a
+  :class:`StationError` instead of being interpolated into plausible input.
 * **Missing components** (a station with one or two components, or a span in
   which one component has a gap): ``"zeros"`` (default) feeds zeros in their
   place, as SeisBench does and as the channel-dropout augmentations of the
@@ -59,7 +64,7 @@ import numpy as np
 import obspy
 
 from utrans.core.errors import AnnotateWarning, StationError
-from utrans.processing.resample import resample_trace
+from utrans.processing.resample import resample_trace, upsampling_problem
 
 __all__ = [
     "MISSING_POLICIES",
@@ -181,6 +186,11 @@ class InstrumentGroup:
         """``NET.STA.LOC.BI``."""
         return f"{self.station}.{self.instrument}"
 
+    @property
+    def trace_ids(self):
+        """The SEED ids of the group's channels, ``", "``-joined (for messages)."""
+        return ", ".join(sorted({tr.id for trs in self.traces.values() for tr in trs}))
+
     def duration_samples(self, sampling_rate):
         """Approximate number of samples at ``sampling_rate`` (for planning)."""
         t0 = min(tr.stats.starttime for trs in self.traces.values() for tr in trs)
@@ -197,7 +207,17 @@ class InstrumentGroup:
 
         Returns:
             A list of :class:`Segment`, in time order.
+
+        Raises:
+            StationError: the record is sampled more than
+                :data:`~utrans.processing.resample.MAX_UPSAMPLING` times below
+                ``sampling_rate``, or no span of it lasts ``min_length_s`` (the
+                message names its traces).
         """
+        rate = float(next(iter(self.traces.values()))[0].stats.sampling_rate)
+        problem = upsampling_problem(rate, sampling_rate)
+        if problem:
+            raise StationError(f"{self.trace_ids}: {problem}")
         max_gap_s = _MAX_FILLED_GAP / sampling_rate
         pieces, patched = {}, []
         for comp, trs in self.traces.items():
@@ -229,6 +249,11 @@ class InstrumentGroup:
                 spans.append((a, b, present))
         out = []
         order = self.component_order
+        longest = max((b - a for a, b, _ in spans), default=0)
+        if longest < min_len:
+            raise StationError(f"{self.trace_ids}: too short to annotate: its longest gap-free "
+                               f"span holds {longest} sample(s) at {sampling_rate:g} Hz, fewer "
+                               f"than {min_len} ({min_len / sampling_rate:g} s).")
         for a, b, present in spans:
             if b - a < min_len:
                 logger.info("%s: span of %d samples at %s shorter than %g s, not annotated",

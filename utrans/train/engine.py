@@ -67,7 +67,7 @@ import tensorflow as tf
 from utrans import plots, synthetic
 from utrans.augment import reference_steps
 from utrans.core import presets
-from utrans.core.errors import ModelInputError, OutputPathError
+from utrans.core.errors import BadTraceError, ModelInputError, OutputPathError
 from utrans.core.io import output_dir, remove_stale_temporaries, write_csv, write_json
 from utrans.core.options import defaults
 from utrans.core.tasks import get_task
@@ -333,9 +333,11 @@ def _steps(opts):
         pre_emphasis=opts["pre_emphasis"])
 
 
-def _generator_kwargs(opts, training):
+def _generator_kwargs(opts, training, skipped=None):
     common = dict(seed=opts["seed"], workers=opts["workers"],
                   use_multiprocessing=opts["use_multiprocessing"], skip_bad=opts["skip_bad"])
+    if skipped is not None and opts["skip_bad"]:
+        common["bad_log"] = skipped.logs["training" if training else "validation"]
     if not training:
         return dict(common, shuffle=False, augmentation=False, drop_remainder=False)
     clean, augmented = _steps(opts)
@@ -358,12 +360,54 @@ def _labeller(opts, task, objective, label_type=None):
                                             label_type=label_type or "gaussian"))
 
 
+class _Skipped:
+    """The traces a run leaves out as unusable (``skip_bad``), all in ``skipped_traces.csv``.
+
+    Traces whose metadata is unusable are found before training
+    (:func:`_checked_splits`); those whose samples are unusable are found while
+    reading, possibly in worker processes, which append them to one log per
+    split (the generators' ``bad_log``, ``.skipped_<split>.tsv``). :meth:`write`
+    merges both into ``skipped_traces.csv`` (columns ``split``, ``trace_name``,
+    ``reason``; each trace once), written before training and again at its end.
+    """
+
+    def __init__(self, out, rows):
+        self.path = out / "skipped_traces.csv"
+        self.rows = list(rows)
+        self.logs = {name: out / f".skipped_{name}.tsv" for name in ("training", "validation")}
+        for stale in (self.path, *self.logs.values()):
+            stale.unlink(missing_ok=True)
+        self.write()
+
+    def write(self):
+        """Write ``skipped_traces.csv`` (when a trace was skipped); its path or ``None``."""
+        if not self.rows:
+            return None
+        frame = pd.DataFrame(self.rows, columns=["split", "trace_name", "reason"])
+        write_csv(frame.drop_duplicates(["split", "trace_name"]), self.path)
+        return self.path
+
+    def close(self):
+        """Merge the generators' logs into the CSV (and remove them); its path or ``None``."""
+        for name, log in self.logs.items():
+            if log.exists():
+                for line in log.read_text(encoding="utf-8").splitlines():
+                    trace, _, reason = line.partition("\t")
+                    self.rows.append((name, trace, reason))
+                log.unlink()
+        return self.write()
+
+
 def _checked_splits(opts, files, labeller, out):
     """Training and validation IDs after checking both splits from their metadata alone.
 
     Missing IDs, empty splits and metadata out of range stop the run before
     any training (with ``skip_bad``: the unusable traces are left out, logged
-    and listed in ``skipped_traces.csv``); duplicates are counted and warned about.
+    and listed in ``skipped_traces.csv``, see :class:`_Skipped`); duplicates are
+    counted and warned about.
+
+    Returns:
+        ``(training IDs, validation IDs, skipped)``, ``skipped`` a :class:`_Skipped`.
     """
     ids, skipped = {}, []
     for name, split in (("training", files.train), ("validation", files.valid)):
@@ -373,22 +417,19 @@ def _checked_splits(opts, files, labeller, out):
         skipped += [(name, i, reason) for i, reason in check.skipped]
         if check.skipped or check.duplicates:
             logger.warning("%s split: %s", name.capitalize(), check.summary())
-    if skipped:
-        write_csv(pd.DataFrame(skipped, columns=["split", "trace_name", "reason"]),
-                  out / "skipped_traces.csv")
-    return ids["training"], ids["validation"]
+    return ids["training"], ids["validation"], _Skipped(out, skipped)
 
 
 def _datasets(opts, files, objective, labeller, strategy, role, global_batch, train_ids,
-              valid_ids):
+              valid_ids, skipped=None):
     """Training and validation inputs, and the generators EpochSync keeps in step."""
     replicas = strategy.num_replicas_in_sync
     # Under several replicas a short last validation batch would leave some
     # replicas an empty slice (which CPU convolutions reject): drop it.
-    valid_kwargs = dict(_generator_kwargs(opts, False), drop_remainder=replicas > 1)
+    valid_kwargs = dict(_generator_kwargs(opts, False, skipped), drop_remainder=replicas > 1)
 
     def make(ids, shard, size, training):
-        kwargs = _generator_kwargs(opts, True) if training else valid_kwargs
+        kwargs = _generator_kwargs(opts, True, skipped) if training else valid_kwargs
         return DataGenerator(ids, files.hdf5, objective.pipeline, labeller, batch_size=size,
                              shard=shard, **kwargs)
 
@@ -408,14 +449,14 @@ def _datasets(opts, files, objective, labeller, strategy, role, global_batch, tr
     return train, valid, generators, validation
 
 
-def _center(model, opts, files, objective, labeller, train_ids, batch_size):
+def _center(model, opts, files, objective, labeller, train_ids, batch_size, skipped=None):
     """Centre the output biases on the first four training batches (utrans.train.centering).
 
     The batches come from the whole training split, not this worker's shard, so
     every worker of a multi-worker run sets the same biases.
     """
     generator = DataGenerator(train_ids, files.hdf5, objective.pipeline, labeller,
-                              batch_size=batch_size, **_generator_kwargs(opts, True))
+                              batch_size=batch_size, **_generator_kwargs(opts, True, skipped))
     try:
         return center_outputs(model, [generator[i] for i in range(min(4, len(generator)))])
     finally:
@@ -614,7 +655,7 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
     global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
     objective = _objective(model, model_name, opts, task, files)
     labeller = _labeller(opts, task, objective, settings["label_type"])
-    train_ids, valid_ids = _checked_splits(opts, files, labeller, outs.root)
+    train_ids, valid_ids, skipped = _checked_splits(opts, files, labeller, outs.root)
     for name, ids, needed in (("training", train_ids, global_batch),
                               ("validation", valid_ids, strategy.num_replicas_in_sync)):
         if len(ids) < needed:
@@ -630,7 +671,8 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
                 settings["batch_size"], global_batch,
                 f"; {role.count} workers" if role.count > 1 else "")
     train_gen, valid_gen, generators, validation = _datasets(
-        opts, files, objective, labeller, strategy, role, global_batch, train_ids, valid_ids)
+        opts, files, objective, labeller, strategy, role, global_batch, train_ids, valid_ids,
+        skipped)
     with strategy.scope():
         built, note = _compile(opts, model_name, model_kwargs, objective, settings["learning_rate"],
                                model if isinstance(model, keras.Model) else None)
@@ -638,7 +680,11 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
     centred = {}
     if (opts["center_outputs"] and opts["checkpoint"] is None and not isinstance(model, keras.Model)
             and not outs.resuming and task.kind in _CENTERED_KINDS):
-        centred = _center(built, opts, files, objective, labeller, train_ids, global_batch)
+        try:
+            centred = _center(built, opts, files, objective, labeller, train_ids, global_batch,
+                              skipped)
+        except BadTraceError as bad:
+            raise _listed(bad, skipped) from None
     logger.info("Model %s: %s parameters; %s", model_name, f"{built.count_params():,}",
                 objective.conventions.describe())
     config = _config(task, model_name, model_kwargs, opts, files, settings, strategy, role, note,
@@ -666,10 +712,11 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
         bad = bad_trace_error(exc, generators + validation)
         if bad is None:
             raise
-        raise bad from None
+        raise _listed(bad, skipped) from None
     finally:
         for dataset in generators + validation:  # release the data files
             getattr(dataset, "close", lambda: None)()
+        skipped.close()
     elapsed = time.time() - start
     if not role.is_chief:
         shutil.rmtree(outs.root, ignore_errors=True)
@@ -677,6 +724,15 @@ def fit(task, model=None, data=None, *, callbacks=(), **options):
         return FitResult(output_dir(opts["output_name"] or task.output_name), None,
                          history.history, config, timer.mean())
     return _finish(outs.root, outs.models, history, config, elapsed, timer)
+
+
+def _listed(bad, skipped):
+    """A bad-trace error that says where the skipped traces are listed (with ``skip_bad``)."""
+    path = skipped.close()
+    if path is None:
+        return bad
+    return BadTraceError(bad.file, bad.trace_id, f"{bad.reason}. Every skipped trace is listed "
+                                                 f"with its reason in {path}")
 
 
 class _EpochTimer(keras.callbacks.Callback):
