@@ -317,8 +317,9 @@ def table(results, torch_note):
     ]
     cpu = [
         "| model | batch | PyTorch CPU s/step | bare CPU s/step | trainer CPU s/step | "
-        "trainer / bare CPU | bare CPU speed / PyTorch |",
-        "|---|---|---|---|---|---|---|",
+        "trainer / bare CPU | bare CPU speed / PyTorch | first step CPU s: PyTorch / bare / "
+        "trainer (from fit call) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         b = r["batch"]
@@ -337,10 +338,14 @@ def table(results, torch_note):
         bare_c, _ = summary(r["bare"], 1)
         trainer_c, _ = summary(r["trainer"], 1)
         torch_c, _ = summary(r["torch"], 1)
+        first_c = " / ".join([
+            f"{r['torch_first'][1]:.1f}" if r["torch_first"] else "n/a",
+            f"{r['bare_first'][1]:.1f}",
+            f"{r['trainer_first'][1]:.1f} ({r['trainer_startup'][1]:.1f})"])
         cpu.append(
             f"| {r['model']} | {b} | {fmt(torch_c) if torch_c else torch_note} | {fmt(bare_c)} | "
             f"{fmt(trainer_c)} | {trainer_c / bare_c:.2f} | "
-            f"{f'{torch_c / bare_c:.2f}x' if torch_c else 'n/a'} |")
+            f"{f'{torch_c / bare_c:.2f}x' if torch_c else 'n/a'} | {first_c} |")
     return "\n".join(lines) + "\n\nCPU seconds per step (all threads of the process):\n\n" \
         + "\n".join(cpu)
 
@@ -383,6 +388,7 @@ def main(argv=None):
         for name in args.models:
             for batch in args.batch_sizes:
                 results.append(run_case(name, batch, args, worker, out))
+                print(table(results[-1:], torch_note or "n/a").splitlines()[2], flush=True)
     finally:
         if worker is not None:
             worker.close()
