@@ -18,6 +18,7 @@ from keras import ops
 from utrans.weights.pytorch import TorchMapping
 from utrans.core.conventions import Conventions
 from utrans.core.registry import register_model
+from utrans.models.normalization import BatchNormalization
 from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["SEISBENCH_EQTRANSFORMER_CONVENTIONS", "AdditiveSelfAttention", "EQTransformer",
@@ -256,8 +257,8 @@ class EQTransformer(TorchPortModel):
             return layers.ZeroPadding1D((left, kernel_size - 1 - left))(x)
 
         def batchnorm(prefix):
-            return named(layers.BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9,
-                                                   name=lname(prefix)), prefix)
+            return named(BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9,
+                                            name=lname(prefix)), prefix)
 
         def attention(x, prefix, width):
             return named(AdditiveSelfAttention(transformer_d_model, attention_width=width,

@@ -16,6 +16,7 @@ import keras
 
 from utrans.core.conventions import Conventions
 from utrans.core.registry import register_model
+from utrans.models.normalization import BatchNormalization
 from utrans.models.torch_port import TorchNames, TorchPortModel
 
 __all__ = ["SEISBENCH_PHASENET_CONVENTIONS", "PhaseNet", "seisbench_phasenet"]
@@ -147,8 +148,8 @@ class PhaseNet(TorchPortModel):
                 x = layers.ZeroPadding1D((left, kernel_size - 1 - left))(x)
             x = named(layers.Conv1D(filters, kernel_size, strides=strides, use_bias=use_bias,
                                     name=f"{prefix}_{conv}".replace(".", "_")), f"{prefix}.{conv}")(x)
-            x = named(layers.BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9,
-                                                name=f"{prefix}_{bn}".replace(".", "_")),
+            x = named(BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9,
+                                         name=f"{prefix}_{bn}".replace(".", "_")),
                       f"{prefix}.{bn}")(x)
             x = layers.ReLU()(x)
             return layers.Dropout(drop_rate)(x)
@@ -159,7 +160,7 @@ class PhaseNet(TorchPortModel):
         # Input stage: "same" convolution with bias.
         x = layers.ZeroPadding1D(((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2))(inputs)
         x = named(layers.Conv1D(conv_channels[0], kernel_size, name="conv_in"), "conv_in")(x)
-        x = named(layers.BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9, name="bn_in"), "bn_in")(x)
+        x = named(BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9, name="bn_in"), "bn_in")(x)
         x = layers.ReLU()(x)
         x = layers.Dropout(drop_rate)(x)
 
@@ -187,8 +188,8 @@ class PhaseNet(TorchPortModel):
                 x = named(layers.Conv1DTranspose(out_ch[j], kernel_size, strides=stride,
                                                  use_bias=False,
                                                  name=f"up_convs_{j}_convt"), f"{prefix}.convt")(x)
-                x = named(layers.BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9,
-                                                    name=f"up_convs_{j}_bn1"), f"{prefix}.bn1")(x)
+                x = named(BatchNormalization(epsilon=batchnorm_epsilon, momentum=0.9,
+                                             name=f"up_convs_{j}_bn1"), f"{prefix}.bn1")(x)
                 x = layers.ReLU()(x)
                 if level < depth - 1:
                     x = layers.Dropout(drop_rate)(x)

@@ -34,6 +34,7 @@ from keras import layers, ops
 from utrans.weights.pytorch import TorchMapping, linear_kernel
 from utrans.core.conventions import Conventions, pop_conventions
 from utrans.core.registry import register_model
+from utrans.models.normalization import BatchNormalization
 from utrans.models.torch_port import layer_mappings
 
 __all__ = [
@@ -426,7 +427,7 @@ class _Builder:
 
     @staticmethod
     def norm(x, name):
-        return layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-5, name=_kname(name))(x)
+        return BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-5, name=_kname(name))(x)
 
     @staticmethod
     def act(x, name):

@@ -81,6 +81,7 @@ from utrans.loading import (
     plan_conventions,
 )
 from utrans.models import list_models
+from utrans.models.optimizers import FusedAdam
 from utrans.objectives import get_objective, task_labeller
 from utrans.train import distribute
 from utrans.train.callbacks import (
@@ -474,7 +475,7 @@ def _compile(opts, model_name, model_kwargs, objective, learning_rate, given_mod
             **model_kwargs)
     if opts["checkpoint"]:
         note = load_weights(model, opts["checkpoint"])
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    optimizer = FusedAdam(learning_rate=learning_rate)
     if opts["mixed_precision"]:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     loss, loss_weights = objective.loss()
