@@ -24,9 +24,22 @@ import numpy as np
 from utrans.core.conventions import Conventions
 from utrans.runtime.fast import inference_function
 
-__all__ = ["KerasRunner"]
+__all__ = ["KerasRunner", "trace_count"]
 
 _CACHE = weakref.WeakKeyDictionary()
+_TRACES = [0]  # forward passes traced in this process (the Python body runs only when tracing)
+
+
+def trace_count():
+    """How many forward-pass graphs runners have traced in this process.
+
+    A graph is traced once per model object, batch size and window shape;
+    any further trace is a rebuild (TensorFlow's "retracing").
+
+    Returns:
+        An int that only grows.
+    """
+    return _TRACES[0]
 
 
 def _numpy(outputs, n):
@@ -86,6 +99,7 @@ class KerasRunner:
             @tf.function(input_signature=[tf.TensorSpec((self.batch_size,) + shape, tf.float32)],
                          autograph=False)
             def predict(x):
+                _TRACES[0] += 1
                 return forward(x) if forward is not None else model(x, training=False)
 
             per_model[key] = predict
