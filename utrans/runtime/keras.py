@@ -47,6 +47,25 @@ def _numpy(outputs, n):
     return keras.tree.map_structure(lambda a: np.asarray(a)[:n], outputs)
 
 
+class _Forward:
+    """The traced body of one runner's forward pass.
+
+    A callable object rather than a closure: TensorFlow's warning about
+    frequent retracing counts the traces of all functions that share one
+    code object, so the graphs of distinct models (each traced once) would
+    be reported as one function retraced. Each object is counted on its own.
+    """
+
+    def __init__(self, model, forward):
+        self.model, self.forward = model, forward
+
+    def __call__(self, x):
+        _TRACES[0] += 1  # runs only while TensorFlow traces
+        if self.forward is not None:
+            return self.forward(x)
+        return self.model(x, training=False)
+
+
 class KerasRunner:
     """A Keras model's forward pass on numpy batches (module doc).
 
@@ -94,15 +113,10 @@ class KerasRunner:
         except TypeError:  # an unhashable model: no cache
             per_model = {}
         if key not in per_model:
-            model, forward = self.model, self._forward
-
-            @tf.function(input_signature=[tf.TensorSpec((self.batch_size,) + shape, tf.float32)],
-                         autograph=False)
-            def predict(x):
-                _TRACES[0] += 1
-                return forward(x) if forward is not None else model(x, training=False)
-
-            per_model[key] = predict
+            per_model[key] = tf.function(
+                _Forward(self.model, self._forward),
+                input_signature=[tf.TensorSpec((self.batch_size,) + shape, tf.float32)],
+                autograph=False)
         return per_model[key]
 
     def __call__(self, inputs):
