@@ -30,19 +30,42 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from utrans.pipeline import DETECTION_LABEL
 
-__all__ = ["DETECTION_COLUMNS", "PICK_COLUMNS", "ClassifyOutput", "decode_segment"]
+__all__ = ["DETECTION_COLUMNS", "PICK_COLUMNS", "ClassifyOutput", "decode_segment", "iso_times"]
 
 PICK_COLUMNS = ["trace_id", "phase", "peak_time", "peak_value", "start_time", "end_time",
                 "instrument", "model"]
 DETECTION_COLUMNS = ["trace_id", "start_time", "end_time", "peak_value", "instrument", "model"]
 
 
-def _iso(start, sampling_rate, index):
-    return str(start + float(index) / sampling_rate)
+def iso_times(start, sampling_rate, indices):
+    """``str(start + index / sampling_rate)`` for many sample indices at once.
+
+    The same strings as ObsPy's (``UTCDateTime`` addition rounds the offset to
+    whole nanoseconds, ``str`` rounds to microseconds, both halves to even),
+    without a ``UTCDateTime`` per index.
+
+    Args:
+        start: ``obspy.UTCDateTime`` of sample 0.
+        sampling_rate: Hz.
+        indices: integer sample indices.
+
+    Returns:
+        A list of ISO-8601 strings (``2009-08-24T00:20:07.700000Z``).
+    """
+    idx = np.asarray(indices, dtype=np.float64)
+    if not idx.size:
+        return []
+    offset = np.round(idx / float(sampling_rate) * 1e9).astype(np.int64)
+    ns = np.int64(start.ns) + offset
+    micro, rest = np.divmod(ns, 1000)
+    micro += (rest > 500) | ((rest == 500) & (micro % 2 == 1))
+    text = np.datetime_as_string(micro.astype("datetime64[us]"), unit="us")
+    return [t + "Z" for t in text.tolist()]
 
 
 def decode_segment(result, pipeline, thresholds, min_peak_distance_s=None, model="",
@@ -71,23 +94,32 @@ def decode_segment(result, pipeline, thresholds, min_peak_distance_s=None, model
         peaks = pipeline.picks(curve, label, thresholds[label], min_peak_distance_s,
                                windows=windows)
         extents = pipeline.extents(curve, peaks, thresholds[label])
-        for p, (a, b) in zip(peaks, extents):
-            picks.append({
-                "trace_id": seg.station, "phase": label,
-                "peak_time": _iso(start, rate, p), "peak_value": float(curve[p]),
-                "start_time": _iso(start, rate, a), "end_time": _iso(start, rate, b),
-                "instrument": seg.instrument, "model": model,
-            })
+        times = zip(iso_times(start, rate, peaks), iso_times(start, rate, extents[:, 0]),
+                    iso_times(start, rate, extents[:, 1]), curve[peaks].tolist())
+        picks += [{
+            "trace_id": seg.station, "phase": label,
+            "peak_time": peak, "peak_value": value, "start_time": first, "end_time": last,
+            "instrument": seg.instrument, "model": model,
+        } for peak, first, last, value in times]
     if DETECTION_LABEL in labels and DETECTION_LABEL in thresholds:
         curve = result.probabilities[labels.index(DETECTION_LABEL)]
-        for a, b in pipeline.detections(curve, thresholds[DETECTION_LABEL]):
-            detections.append({
-                "trace_id": seg.station,
-                "start_time": _iso(start, rate, a), "end_time": _iso(start, rate, b),
-                "peak_value": float(curve[a:b + 1].max()),
-                "instrument": seg.instrument, "model": model,
-            })
+        found = pipeline.detections(curve, thresholds[DETECTION_LABEL])
+        peak_values = _run_maxima(curve, found)
+        detections += [{
+            "trace_id": seg.station, "start_time": first, "end_time": last, "peak_value": value,
+            "instrument": seg.instrument, "model": model,
+        } for first, last, value in zip(iso_times(start, rate, found[:, 0]),
+                                        iso_times(start, rate, found[:, 1]), peak_values)]
     return picks, detections
+
+
+def _run_maxima(curve, runs):
+    """The maximum of ``curve`` over each inclusive ``[start, end]`` run (sorted, disjoint)."""
+    if not len(runs):
+        return []
+    bounds = np.stack([runs[:, 0], runs[:, 1] + 1], axis=1).ravel()
+    padded = np.append(curve, curve[-1:])  # reduceat needs every bound inside the array
+    return np.maximum.reduceat(padded, bounds)[::2].astype(np.float64).tolist()
 
 
 def _frame(rows, columns, sort):
