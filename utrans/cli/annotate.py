@@ -32,6 +32,7 @@ import pathlib
 import sys
 import warnings
 
+import numpy as np
 import obspy
 import pandas as pd
 
@@ -211,6 +212,8 @@ def run(args):
     mseed_path = out_dir / f"{ann.name}_probabilities.mseed"
     plots = []
     current, pending = None, []
+    decoder = ann.decoder(merged, args.min_peak_distance_s)
+    rate = ann.conventions.sampling_rate
 
     def finish_group():
         if current is None or args.no_plots:
@@ -218,7 +221,7 @@ def run(args):
         group = by_id[current]
         key = (group.station, group.instrument)
         waveforms = obspy.Stream([tr for trs in group.traces.values() for tr in trs])
-        probs = obspy.Stream([tr for r in pending for tr in ann.traces(r, names[current])])
+        probs = obspy.Stream(pending)
         mine = pd.DataFrame([r for r in pick_rows if (r["trace_id"], r["instrument"]) == key],
                             columns=["phase", "peak_time", "peak_value"])
         dets = None
@@ -230,19 +233,22 @@ def run(args):
                                   dets, title=f"{current}  {ann.name}"))
 
     with open(mseed_path, "wb") if args.mseed else contextlib.nullcontext() as mseed:
-        for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
-            gid = result.segment.group_id
+        # Long records come in parts (chunks): decoded, written and thinned for the
+        # figure part by part, so memory stays that of a chunk.
+        for part in ann.pieces(groups, progress=not args.no_progress, skipped=skipped):
+            gid = part.segment.group_id
             if gid != current:
                 finish_group()
                 current, pending = gid, []
-            p, d = ann.decode(result, merged, args.min_peak_distance_s)
+                thin = max(1, by_id[gid].duration_samples(rate) // _PLOT_SAMPLES)
+            p, d = decoder.add(part)
             pick_rows += p
             det_rows += d
             if mseed is not None:
-                obspy.Stream(output.mseed_traces(result, ann.labels)).write(
+                obspy.Stream(output.mseed_traces(part, ann.labels)).write(
                     mseed, format="MSEED", encoding="FLOAT32")
             if not args.no_plots:
-                pending.append(result)
+                pending += [_thinned(tr, thin) for tr in ann.traces(part, names[current])]
         finish_group()
     found = ClassifyOutput.from_rows(ann.name, pick_rows, det_rows if "det" in merged else None,
                                      skipped)
@@ -267,6 +273,21 @@ def run(args):
               "(reasons above); the others were annotated.")
         return 1
     return 0
+
+
+#: Samples per probability trace kept for an instrument's figure (it draws fewer).
+_PLOT_SAMPLES = 20_000
+
+
+def _thinned(trace, factor):
+    """A probability trace reduced to the maximum of every ``factor`` samples (for a figure)."""
+    if factor <= 1 or trace.stats.npts == 0:
+        return trace
+    header = {k: trace.stats[k] for k in ("network", "station", "location", "channel",
+                                          "starttime")}
+    header["sampling_rate"] = trace.stats.sampling_rate / factor
+    data = np.maximum.reduceat(trace.data, np.arange(0, trace.stats.npts, factor))
+    return obspy.Trace(data.astype(np.float32), header=header)
 
 
 def _characterizer(names):
