@@ -132,11 +132,11 @@ def write_fragments(src, dst, fragments, seed=1):
     starts, stops = starts[keep], stops[keep]
     out = obspy.Stream()
     for tr in st:
-        for a, b in zip(starts, stops):
-            piece = obspy.Trace(tr.data[a:b].copy(), header=tr.stats.copy())
-            piece.stats.starttime = t0 + a / FS
-            out += piece
-    out.write(str(dst), format="MSEED", encoding="FLOAT32", reclen=512)
+        header = {k: tr.stats[k] for k in ("network", "station", "location", "channel",
+                                           "sampling_rate")}
+        out.extend([obspy.Trace(tr.data[a:b].copy(), header={**header, "starttime": t0 + a / FS})
+                    for a, b in zip(starts, stops)])
+    out.write(str(dst), format="MSEED", encoding="FLOAT32")
     gaps = [(t0 + b / FS, t0 + a / FS) for b, a in zip(stops[:-1], starts[1:])]
     return gaps, len(starts)
 
@@ -277,23 +277,27 @@ def decode_case(old_decoder=False):
 
 
 # --------------------------------------------------------------------------- main
-def _home(model, reference):
-    """A UTRANS_HOME holding the model's weights (temporary copy from the reference folder)."""
+def _home(models, reference):
+    """A UTRANS_HOME holding the models' weights (temporary copies from the reference folder)."""
     from utrans.core import presets
 
-    if model not in presets.PRESETS:
+    missing = []
+    for model in models:
+        if model not in presets.PRESETS:
+            continue
+        try:
+            presets.preset_path(model, download=False)
+        except Exception:  # noqa: BLE001 - not cached: copied from the reference folder below
+            missing.append(model)
+    if not missing:
         return None
-    try:
-        presets.preset_path(model, download=False)
-        return None
-    except Exception:  # noqa: BLE001 - not cached: copy from the reference folder below
-        pass
-    name = presets.get_preset(model).filename
-    src = pathlib.Path(reference) / "seist" / name
-    if not src.is_file():
-        raise SystemExit(f"weights of {model} not cached and not found at {src}")
     home = pathlib.Path(tempfile.mkdtemp(prefix="utrans_home_"))
-    shutil.copy(src, home / name)
+    for model in models:
+        name = presets.get_preset(model).filename
+        src = pathlib.Path(reference) / "seist" / name
+        if not src.is_file():
+            raise SystemExit(f"weights of {model} not cached and not found at {src}")
+        shutil.copy(src, home / name)
     return home
 
 
@@ -304,7 +308,10 @@ def _gb(x):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--_child", help=argparse.SUPPRESS)
-    parser.add_argument("--model", default="seist_s_dpk_diting")
+    parser.add_argument("--model", default="seist_s_dpk_diting",
+                        help="model of the baseline and duration cases")
+    parser.add_argument("--fragments_model", default="seist_m_dpk_diting",
+                        help="model of the fragments case")
     parser.add_argument("--days", default="1,7", help="record lengths in days (default 1,7)")
     parser.add_argument("--fragments", type=int, default=5000)
     parser.add_argument("--cases", default=",".join(CASES))
@@ -318,11 +325,13 @@ def main(argv=None):
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="annotate_memory_"))
     work.mkdir(parents=True, exist_ok=True)
-    home = _home(args.model, args.reference) if set(cases) - {"decode"} else None
+    home = _home([args.model, args.fragments_model], args.reference) \
+        if set(cases) - {"decode"} else None
     if home is not None:
         os.environ["UTRANS_HOME"] = str(home)
     load_before = os.getloadavg()[0]
-    print(f"model {args.model}; records in {work}; {os.cpu_count()} CPUs; "
+    print(f"model {args.model} (fragments: {args.fragments_model}); records in {work}; "
+          f"{os.cpu_count()} CPUs; "
           f"load average {load_before:.1f}", flush=True)
 
     baseline = None
@@ -369,7 +378,7 @@ def main(argv=None):
                 for a, b in json.loads(gaps_file.read_text())]
         runs = {}
         for name, path in (("clean day", clean), (f"day in {args.fragments} fragments", broken)):
-            runs[name] = _measured([path], work / f"out_{path.stem}", args.model,
+            runs[name] = _measured([path], work / f"out_{path.stem}", args.fragments_model,
                                    ["--no_plots"])
         (c_name, c), (b_name, b) = runs.items()
         print("\n| record | time (s) | peak RSS (GB) | time / clean | RSS / clean |")
