@@ -176,14 +176,16 @@ class CountingRunner:
 
 
 @pytest.mark.parametrize("rule", ["peaks", "regions", "highest"])
-@pytest.mark.parametrize("broken", [False, True], ids=["continuous", "fragments"])
-def test_a_record_in_chunks_gives_the_picks_and_curves_of_the_whole(rule, broken):
+@pytest.mark.parametrize("broken,grid", [(False, "absolute"), (True, "absolute"),
+                                         (False, "record")])
+def test_a_record_in_chunks_gives_the_picks_and_curves_of_the_whole(rule, broken, grid):
     stream = noise_stream(600)
     if broken:
         stream, _ = fragments(stream, 40)
-    whole = Annotator(context_model(rule=rule), batch_size=8, chunk_s=1e9)
-    chunked = Annotator(context_model(rule=rule), batch_size=8, chunk_s=23.0)
-    assert chunked.chunk_samples == 920 and chunked.plan.in_samples == W
+    options = dict(batch_size=8, window_grid=grid, blinding=(30, 50) if grid == "record" else None)
+    whole = Annotator(context_model(rule=rule), chunk_s=1e9, **options)
+    chunked = Annotator(context_model(rule=rule), chunk_s=12.0, **options)
+    assert chunked.chunk_samples == 480 and chunked.plan.in_samples == W
     expected, found = whole.classify(stream), chunked.classify(stream)
     assert len(expected.picks) > 20 and len(expected.detections) > 5
     pd.testing.assert_frame_equal(found.picks, expected.picks)

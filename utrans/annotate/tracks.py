@@ -17,8 +17,8 @@ windows are laid:
 A track longer than a chunk (``chunk_samples``) is annotated in *pieces*:
 chunks on the absolute grid (multiples of ``chunk_samples`` from 1970; on the
 record grid multiples of the window step from the track's start), each
-extended by one window on both sides, as an SDS station-day is read with its
-neighbours. The windows that reach a chunk's samples are then exactly those
+extended by one window (in whole steps) on both sides, as an SDS station-day
+is read with its neighbours. The windows that reach a chunk's samples are then exactly those
 of the whole track, with the same kept parts, added in the same order, so
 the chunk's stacked output equals the whole track's; the extensions are
 computed twice and dropped. Memory is one chunk, whatever the record's
@@ -119,7 +119,7 @@ def make_tracks(segments, plan):
 def _bounds(track, plan, chunk):
     """Chunk boundaries ``[0, ..., length]`` of a track (module doc)."""
     n = track.length
-    if chunk is None or n <= chunk + 2 * plan.in_samples:
+    if chunk is None or n <= chunk + 4 * plan.in_samples:
         return [0, n]
     if plan.grid == "absolute":
         g = track.grid_index
@@ -180,12 +180,13 @@ def track_pieces(track, plan, chunk_samples):
         contributes (module doc).
     """
     w = plan.in_samples
+    pad = -(-w // plan.step) * plan.step  # at least a window, whole steps (the record grid's)
     bounds = _bounds(track, plan, None if chunk_samples is None else int(chunk_samples))
     whole = plan.offsets(track.length, track.grid_index)
     cov_a, cov_b = plan.covered(track.length)
     ends = [off + seg.length for seg, off in zip(track.segments, track.offsets)]
     for a, b in zip(bounds[:-1], bounds[1:]):
-        start, stop = max(0, a - w), min(track.length, b + w)
+        start, stop = max(0, a - pad), min(track.length, b + pad)
         piece = _piece(track, start, stop)
 
         def split(result, a=a, b=b, start=start):

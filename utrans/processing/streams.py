@@ -6,7 +6,9 @@ Each group is checked, its component codes are mapped onto the model's
 (``component_order``), it is resampled to the model's rate and split into
 *segments*: the spans in which the same components are recorded without a
 gap. Segments are what the window planner (:mod:`utrans.processing.windows`)
-cuts; no window ever spans a gap.
+cuts; a window spans a gap only between records shorter than a window, which
+annotate lays windows over together, the gap left out of the normalisation
+(:mod:`utrans.annotate.tracks`).
 
 Rules (documented for users in the package README):
 
