@@ -263,3 +263,24 @@ def test_fragment_edges_make_no_picks_and_the_clean_picks_stay(seist_home):
         away = c[~in_gap & (_distance(c, edges) > guard_s + 1.0)]
         assert len(away) > 10
         assert np.all(_distance(away, b) <= 0.25), phase
+
+
+def test_large_miniseed_read_in_pieces_gives_the_whole_record(tmp_path, monkeypatch):
+    from utrans.cli import annotate as cli_annotate
+
+    stream = obspy.read()
+    for trace in stream:
+        trace.data = trace.data.astype("int32")
+    path = tmp_path / "rec.mseed"
+    stream.write(str(path), format="MSEED", reclen=512)
+    monkeypatch.setattr(cli_annotate, "_PIECE_BYTES", 4096)
+    pieces = cli_annotate._mseed_pieces(str(path))
+    assert len(pieces) == 3 and all(offset % 512 == 0 for offset, _ in pieces)
+    read = cli_annotate.read_inputs([str(path)])
+    assert len(read) > len(stream)  # read piece by piece
+    read.merge()
+    for trace in stream:
+        np.testing.assert_array_equal(read.select(id=trace.id)[0].data, trace.data)
+    text = tmp_path / "rec.txt"
+    text.write_text("not miniSEED\n")
+    assert cli_annotate._mseed_pieces(str(text)) is None

@@ -26,15 +26,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import io
 import logging
 import os
 import pathlib
+import struct
 import sys
 import warnings
 
 import numpy as np
 import obspy
 import pandas as pd
+from obspy.io.mseed import ObsPyMSEEDError
+from obspy.io.mseed.util import get_record_information
 
 from utrans.annotate import output
 from utrans.annotate.characterization import Characterizer
@@ -156,11 +160,61 @@ def read_inputs(files):
     stream = obspy.Stream()
     for name in files:
         try:
-            stream += obspy.read(name)
+            stream += _read_file(name)
         except Exception as err:  # noqa: BLE001 - each ObsPy reader fails its own way
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(f"cannot read {name}: {reason}") from err
     return stream
+
+
+#: Bytes of a miniSEED file read at a time: ObsPy's reader holds a whole file and its
+#: samples twice while it reads (three times the record at its peak).
+_PIECE_BYTES = 1 << 26
+
+
+def _read_file(name):
+    """One file as an ObsPy Stream; a large miniSEED file a piece of whole records at a time.
+
+    The traces of consecutive pieces abut; annotate joins them without copying.
+    """
+    pieces = _mseed_pieces(name) if os.path.getsize(name) > _PIECE_BYTES else None
+    if pieces is None:
+        return obspy.read(name)
+    stream = obspy.Stream()
+    with open(name, "rb") as fh:
+        for offset, size in pieces:
+            fh.seek(offset)
+            stream += obspy.read(io.BytesIO(fh.read(size)), format="MSEED")
+    return stream
+
+
+def _mseed_pieces(name):
+    """``(offset, size)`` byte ranges of a miniSEED file that start on records, or ``None``.
+
+    ``None`` (read the file whole) unless the file is miniSEED and every
+    range starts on a record header, as in a file of one record length.
+    """
+    try:
+        length = get_record_information(name).get("record_length")
+    except (ValueError, OSError, struct.error, ObsPyMSEEDError):  # not miniSEED: read whole
+        return None
+    size = os.path.getsize(name)
+    if not length:
+        return None
+    step = max(1, _PIECE_BYTES // length) * length
+    offsets = list(range(0, size, step))
+    with open(name, "rb") as fh:
+        for offset in offsets[1:]:
+            fh.seek(offset)
+            if not _record_header(fh.read(8)):
+                return None
+    return [(offset, min(step, size - offset)) for offset in offsets]
+
+
+def _record_header(head):
+    """Whether 8 bytes look like a miniSEED record's start (sequence number, quality code)."""
+    return (len(head) == 8 and all(c in b"0123456789 " for c in head[:6])
+            and head[6:7] in (b"D", b"R", b"Q", b"M") and head[7:8] in (b" ", b"\x00"))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
