@@ -34,12 +34,21 @@ class SegmentResult:
             plan blinds the segment's edges, ``grid="record"``).
         offsets: start samples of the windows that produced it.
         first: the segment sample of ``probabilities[:, 0]``.
+        final: whether this is the last part of the segment's output (annotate
+            hands long segments over in consecutive parts,
+            :mod:`utrans.annotate.tracks`); ``True`` for a whole segment.
+        edges: segment sample positions (``0``, ``length``) next to which the
+            model saw no record in some window (a gap inside its window, the
+            padding after a record shorter than a window): picks close to
+            them are made by the edge and dropped by the decoder.
     """
 
     segment: Segment
     probabilities: np.ndarray
     offsets: np.ndarray
     first: int = 0
+    final: bool = True
+    edges: tuple = ()
 
     @property
     def start(self):
@@ -78,11 +87,26 @@ def cut_window(segment, offset, out):
     return k
 
 
+def _valid_mask(segment, offset, k, out):
+    """The window samples holding record data: the first ``k``, less the segment's holes."""
+    out[:] = False
+    out[:k] = True
+    holes = np.asarray(segment.holes, dtype=np.int64).reshape(-1, 2)
+    if len(holes):
+        w = out.shape[0]
+        first = int(np.searchsorted(holes[:, 1], offset, side="right"))
+        for a, b in holes[first:]:
+            if a >= offset + w:
+                break
+            out[max(a - offset, 0):min(b - offset, w)] = False
+
+
 def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=None):
     """Annotate segments in full batches; yield each segment's stacked output.
 
     Args:
-        segments: iterable of :class:`~utrans.processing.streams.Segment` (consumed lazily).
+        segments: iterable of :class:`~utrans.processing.streams.Segment` (consumed lazily;
+            the samples of a segment's ``holes`` are left out of the normalisation).
         runner: the model's runner (:mod:`utrans.runtime`).
         pipeline: the model's :class:`~utrans.pipeline.Pipeline`.
         plan: a :class:`~utrans.processing.windows.WindowPlan`.
@@ -97,6 +121,7 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
     n_comp = len(pipeline.conventions.component_order)
     buffer = np.zeros((batch_size, w, n_comp), dtype=np.float64)
     valid = np.zeros((batch_size, 2), dtype=np.int64)
+    mask = np.zeros((batch_size, w), dtype=bool)  # for segments with holes
     segments = iter(segments)
     in_flight = deque()  # states whose windows are not all stacked yet, in order
     queue = deque()  # (state, offset) still to be cut
@@ -115,11 +140,17 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
             break
         batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
         n = len(batch)
+        holed = False
         for i, (state, offset) in enumerate(batch):
             valid[i, 1] = cut_window(state.segment, offset, buffer[i])
+            holed = holed or len(state.segment.holes) > 0
+        if holed:
+            for i, (state, offset) in enumerate(batch):
+                _valid_mask(state.segment, offset, valid[i, 1], mask[i])
         # Inputs and outputs of a batch are released as soon as they are used, so that
         # they do not stay alive beside those of the next batch.
-        curves = pipeline.curves(runner(pipeline.window_inputs(buffer[:n], valid[:n])))
+        curves = pipeline.curves(runner(pipeline.window_inputs(
+            buffer[:n], mask[:n] if holed else valid[:n])))
         for curve, (state, offset) in zip(curves, batch):
             lo, hi = plan.kept(offset, state.segment.length)
             state.acc.add(offset + lo - state.first, curve[lo:hi].T)

@@ -309,39 +309,64 @@ class Characterizer:
         notes = [[] for _ in range(len(out))]
         rows = [i for i, phase in enumerate(out["phase"]) if phase in self.phases]
         times = [obspy.UTCDateTime(out.at[i, "peak_time"]) for i in rows]
-        segments = {}  # (rate, order) -> {(station, instrument): [Segment]}
+        has_instrument = "instrument" in out.columns
+        instruments = [out.at[i, "instrument"] if has_instrument else "" for i in rows]
+        instruments = [v if isinstance(v, str) else "" for v in instruments]
+        stations = [out.at[i, "trace_id"] for i in rows]
+        columns = {c: np.full(len(out), np.nan, dtype=object if c.startswith("polarity__")
+                              else np.float64)
+                   for wm in self.window_models for c in wm.columns()}
+        rank = {wm.name: k for k, wm in enumerate(self.window_models)}  # notes in model order
+        # Models that take the same windows share them: each batch of windows is cut once.
+        shapes = {}
         for wm in self.window_models:
-            columns = {c: np.full(len(out), np.nan, dtype=object if c.startswith("polarity__")
-                                  else np.float64) for c in wm.columns()}
-            key = (wm.conventions.sampling_rate, wm.conventions.component_order)
-            if key not in segments:
-                segments[key] = self._segments(stream, *key)
-            windows, valid, where = [], [], []
-            for i, t in zip(rows, times):
-                instrument = out.at[i, "instrument"] if "instrument" in out.columns else ""
-                instrument = instrument if isinstance(instrument, str) else ""
-                window, reason = self._window(wm, segments[key], out.at[i, "trace_id"],
-                                              instrument, t)
-                if window is None:
-                    notes[i].append(f"{wm.name}: {reason}")
-                    if reason.endswith(_NO_POLARITY):
-                        warnings.warn(f"P pick at {t}: {reason} from {wm.name}.",
-                                      AnnotateWarning, stacklevel=2)
+            conv = wm.conventions
+            key = (conv.sampling_rate, conv.component_order, conv.in_samples, wm.p_index)
+            shapes.setdefault(key, []).append(wm)
+        segments = {}  # (rate, order) -> _Segments
+        for (rate, order, length, p_index), models in shapes.items():
+            if (rate, order) not in segments:
+                segments[(rate, order)] = self._segments(stream, rate, order)
+            found = segments[(rate, order)]
+            plan = []  # (row, segment, window start)
+            for i, station, instrument, t in zip(rows, stations, instruments, times):
+                where, reason = self._locate(found, station, instrument, t, rate, length,
+                                             p_index)
+                if where is None:
+                    notes[i] += [(rank[wm.name], f"{wm.name}: {reason}") for wm in models]
                 else:
-                    windows.append(window[0])
-                    valid.append(window[1])
-                    where.append(i)
-            if windows:
-                values = wm.estimates(np.stack(windows), np.stack(valid))
-                for col, vals in columns.items():
-                    vals[where] = values[col]
-            for col, vals in columns.items():
-                out[col] = vals
-        out[NOTE_COLUMN] = ["; ".join(n) for n in notes]
+                    plan.append((i, *where))
+            batch = min(wm.runner.batch_size for wm in models)
+            for a in range(0, len(plan), batch):
+                part = plan[a:a + batch]
+                windows = np.zeros((len(part), length, len(order)), dtype=np.float64)
+                valid = np.zeros((len(part), 2), dtype=np.int64)
+                for k, (_, seg, start) in enumerate(part):
+                    valid[k] = _cut_into(seg, start, windows[k])
+                where = np.array([i for i, _, _ in part])
+                flat = [_flat_vertical(seg, windows[k], valid[k], order)
+                        for k, (_, seg, _) in enumerate(part)]
+                for wm in models:
+                    keep = np.arange(len(part))
+                    if wm.quantity == "polarity":
+                        for k, reason in enumerate(flat):
+                            if reason:
+                                notes[where[k]].append((rank[wm.name], f"{wm.name}: {reason}"))
+                                warnings.warn(f"P pick at {times[rows.index(where[k])]}: "
+                                              f"{reason} from {wm.name}.",
+                                              AnnotateWarning, stacklevel=2)
+                        keep = np.array([k for k, reason in enumerate(flat) if not reason],
+                                        dtype=int)
+                    if len(keep):
+                        for col, vals in wm.estimates(windows[keep], valid[keep]).items():
+                            columns[col][where[keep]] = vals
+        for col, vals in columns.items():
+            out[col] = vals
+        out[NOTE_COLUMN] = ["; ".join(text for _, text in sorted(n)) for n in notes]
         return out
 
     def _segments(self, stream, rate, order):
-        """Gap-free segments at ``rate`` per (station, instrument); problems noted."""
+        """Gap-free segments at ``rate`` per (station, instrument), and the problems met."""
         with warnings.catch_warnings():
             # classify already reported these on the same stream
             warnings.simplefilter("ignore", AnnotateWarning)
@@ -353,47 +378,66 @@ class Characterizer:
                 except ValueError as err:
                     problems.append((group.group_id, str(err)))
                     continue
-                found[(group.station, group.instrument)] = segs
-        found["problems"] = dict(problems)
-        return found
+                found[(group.station, group.instrument)] = _Timeline(segs)
+        return _Segments(found, dict(problems))
 
-    def _window(self, wm, segments, station, instrument, t):
-        """``((window, valid), None)`` or ``(None, reason)`` for the pick at ``t``."""
-        candidates = [k for k in segments if k != "problems" and k[0] == station
+    def _locate(self, segments, station, instrument, t, rate, length, p_index):
+        """``((segment, window start), None)`` or ``(None, reason)`` for the pick at ``t``."""
+        candidates = [k for k in segments.found if k[0] == station
                       and (not instrument or k[1] == instrument)]
         if not candidates:
-            bad = [f"{gid}: {msg}" for gid, msg in segments["problems"].items()
+            bad = [f"{gid}: {msg}" for gid, msg in segments.problems.items()
                    if gid.startswith(f"{station}.{instrument or ''}")]
             return None, (bad[0] if bad else f"no record of {station} {instrument or ''}".strip())
-        conv = wm.conventions
-        rate, length = conv.sampling_rate, conv.in_samples
         for key in candidates:
-            for seg in segments[key]:
-                if not seg.start - 0.5 / rate <= t <= seg.end + 0.5 / rate:
-                    continue
-                p = int(nearest_sample((t - seg.start) * rate))
-                before_need = min(wm.p_index, round(self.min_span_s[0] * rate))
-                after_need = min(length - 1 - wm.p_index, round(self.min_span_s[1] * rate))
-                have_after = seg.length - 1 - p
-                if p < before_need or have_after < after_need:
-                    return None, (f"{p / rate:.2f} s of record before P and "
-                                  f"{have_after / rate:.2f} s after, needs "
-                                  f"{before_need / rate:g} s and {after_need / rate:g} s")
-                window = _cut(seg, p - wm.p_index, length)
-                if wm.quantity == "polarity":
-                    flat = _flat_vertical(seg, window, conv.component_order)
-                    if flat:
-                        return None, flat
-                return window, None
+            seg = segments.found[key].at(t, rate)
+            if seg is None:
+                continue
+            p = int(nearest_sample((t - seg.start) * rate))
+            before_need = min(p_index, round(self.min_span_s[0] * rate))
+            after_need = min(length - 1 - p_index, round(self.min_span_s[1] * rate))
+            have_after = seg.length - 1 - p
+            if p < before_need or have_after < after_need:
+                return None, (f"{p / rate:.2f} s of record before P and "
+                              f"{have_after / rate:.2f} s after, needs "
+                              f"{before_need / rate:g} s and {after_need / rate:g} s")
+            return (seg, p - p_index), None
         return None, "no record at the pick time"
+
+
+@dataclasses.dataclass
+class _Segments:
+    """The segments of a stream at one rate and component order, per (station, instrument)."""
+
+    found: dict
+    problems: dict
+
+
+class _Timeline:
+    """The segments of one instrument in time order, found by time in O(log n)."""
+
+    def __init__(self, segments):
+        self.segments = sorted(segments, key=lambda seg: seg.start)
+        self.starts = np.array([seg.start.ns for seg in self.segments], dtype=np.int64)
+
+    def at(self, t, rate):
+        """The segment holding time ``t`` (within half a sample of its ends), or ``None``."""
+        half = 0.5 / rate
+        k = int(np.searchsorted(self.starts, (t + half).ns, side="right")) - 1
+        # Segments do not overlap: t lies in the last one starting before it or, within half
+        # a sample of a boundary, in the one before that (the earlier one is taken).
+        for j in (k - 1, k):
+            if j >= 0 and self.segments[j].start - half <= t <= self.segments[j].end + half:
+                return self.segments[j]
+        return None
 
 
 _NO_POLARITY = "no polarity"
 
 
-def _flat_vertical(segment, window, order):
+def _flat_vertical(segment, samples, valid, order):
     """Why a polarity window has no first motion to read (a flat or absent Z), or ``None``."""
-    samples, (a, b) = window
+    a, b = int(valid[0]), int(valid[1])
     if "Z" not in order:
         return None
     channel = segment.channels.get("Z")
@@ -408,20 +452,19 @@ def _flat_vertical(segment, window, order):
     return None
 
 
-def _cut(segment, start, length):
-    """Samples ``[start, start + length)`` of a segment, zero outside it.
+def _cut_into(segment, start, window):
+    """Copy samples ``[start, start + len(window))`` of a segment into ``window`` (zero elsewhere).
 
     Returns:
-        ``(window, valid)``: ``(length, components)`` float64 and the
-        ``[start, stop)`` window samples that hold record data.
+        The ``[start, stop)`` window samples that hold record data.
     """
-    window = np.zeros((length, len(segment.components)), dtype=np.float64)
+    length = window.shape[0]
     a, b = max(start, 0), min(start + length, segment.length)
     if b > a:
         for c, data in enumerate(segment.components):
             if data is not None:
                 window[a - start:b - start, c] = data[a:b]
-    return window, np.array([a - start, max(b, a) - start])
+    return np.array([a - start, max(b, a) - start])
 
 
 def characterize(stream, picks, models, **options):

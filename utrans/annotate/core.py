@@ -25,8 +25,9 @@ from collections import Counter
 import obspy
 from tqdm.auto import tqdm
 
-from utrans.annotate.picks import ClassifyOutput, decode_segment
 from utrans.annotate.batching import predict_segments
+from utrans.annotate.picks import ClassifyOutput, SegmentDecoder, decode_segment
+from utrans.annotate.tracks import CHUNK_S, make_tracks, track_pieces
 from utrans.core.errors import AnnotateWarning, ModelInputError
 from utrans.pipeline import DETECTION_LABEL, Pipeline
 from utrans.processing.stacking import STACKING
@@ -34,9 +35,12 @@ from utrans.processing.streams import MISSING_POLICIES, group_stream
 from utrans.processing.windows import make_plan
 from utrans.runtime import load_runner
 
-__all__ = ["Annotator", "annotate", "classify", "model_name"]
+__all__ = ["EDGE_GUARD", "Annotator", "annotate", "classify", "model_name"]
 
 logger = logging.getLogger(__name__)
+
+#: Default edge guard (``Annotator(edge_guard_s=None)``) as a fraction of the window.
+EDGE_GUARD = 0.01
 
 
 def model_name(spec, runner):
@@ -98,6 +102,15 @@ class Annotator:
             1970, so pieces of a record give the whole record's output) or
             ``"record"`` (windows from each record's start, its edges blinded
             too: SeisBench's ``annotate``, to reproduce it).
+        chunk_s: records longer than this are annotated in chunks of this
+            length on the absolute grid, each with one window of its
+            neighbours (:mod:`utrans.annotate.tracks`): the same output as
+            at once, in the memory of a chunk.
+        edge_guard_s: picks this close to the edge of a record where the
+            model saw no data beside it (a gap inside a window, the padding
+            after a record shorter than a window) are dropped as made by the
+            edge (default: :data:`EDGE_GUARD` of the window, at least one
+            sample; 0 keeps them).
 
     Returns:
         An annotator; see :meth:`annotate`, :meth:`classify`, :meth:`results`.
@@ -105,7 +118,8 @@ class Annotator:
 
     def __init__(self, model, *, batch_size=64, overlap=None, blinding=None, stacking=None,
                  missing_components="zeros", min_length_s=1.0, errors="warn", name=None,
-                 fast=True, allow_random=False, window_grid="absolute"):
+                 fast=True, allow_random=False, window_grid="absolute", chunk_s=CHUNK_S,
+                 edge_guard_s=None):
         if stacking is not None and stacking not in STACKING:
             raise ValueError(f"stacking must be one of {STACKING}. Received: stacking={stacking!r}")
         if missing_components not in MISSING_POLICIES:
@@ -130,6 +144,16 @@ class Annotator:
         self.missing_components = missing_components
         self.min_length_s = float(min_length_s)
         self.errors = errors
+        rate = conv.sampling_rate
+        if not float(chunk_s) > 0:
+            raise ValueError(f"chunk_s must be positive. Received: chunk_s={chunk_s}")
+        self.chunk_samples = max(int(round(float(chunk_s) * rate)), self.plan.in_samples)
+        if edge_guard_s is None:
+            self.edge_guard = max(1, int(round(EDGE_GUARD * self.plan.in_samples)))
+        elif float(edge_guard_s) >= 0:
+            self.edge_guard = int(round(float(edge_guard_s) * rate))
+        else:
+            raise ValueError(f"edge_guard_s must be >= 0. Received: edge_guard_s={edge_guard_s}")
 
     @property
     def labels(self):
@@ -149,8 +173,12 @@ class Annotator:
             raise ValueError(f"No station of the stream can be annotated. {reasons}")
         return groups, skipped
 
-    def results(self, groups, progress=False, skipped=None):
-        """Stacked model output of every gap-free segment of the groups.
+    def pieces(self, groups, progress=False, skipped=None):
+        """The stacked model output of every gap-free segment, in consecutive parts.
+
+        Long segments come in chunks and short segments close together share
+        windows (:mod:`utrans.annotate.tracks`); memory is that of a chunk.
+        Decode the parts with :meth:`decoder`.
 
         Args:
             groups: from :meth:`groups`.
@@ -160,27 +188,57 @@ class Annotator:
                 warning unless ``errors="raise"``).
 
         Yields:
-            :class:`utrans.annotate.batching.SegmentResult`, group by group in time order.
+            :class:`utrans.annotate.batching.SegmentResult` parts, group by group
+            in time order, each segment's parts in order, its last one ``final``.
         """
+        return self._parts(groups, progress, skipped, self.chunk_samples)
+
+    def _parts(self, groups, progress, skipped, chunk_samples):
         rate = self.conventions.sampling_rate
         estimate = sum(self.plan.count(g.duration_samples(rate)) for g in groups)
         runner = self.runner
         if estimate < runner.batch_size:  # a short run: a smaller batch, padded work avoided
             runner = runner.resized(min(runner.batch_size,
                                         1 << max(0, int(estimate - 1).bit_length())))
-        segments = self._segments(groups, rate, skipped)
+        splits = []  # one per piece, in the order the pieces are annotated
+
+        def pieces():
+            for group_segments in self._segments(groups, rate, skipped):
+                for track in make_tracks(group_segments, self.plan):
+                    for piece, split in track_pieces(track, self.plan, chunk_samples):
+                        splits.append(split)
+                        yield piece
+
         bar = None
         if progress:
             bar = tqdm(total=estimate, unit="win", desc=f"{self.name}", leave=False)
         try:
-            yield from predict_segments(segments, runner, self.pipeline, self.plan,
-                                        self.stacking, bar)
+            for k, result in enumerate(predict_segments(pieces(), runner, self.pipeline,
+                                                        self.plan, self.stacking, bar)):
+                yield from splits[k](result)
+                splits[k] = None
         finally:
             if bar is not None:
                 bar.close()
 
+    def results(self, groups, progress=False, skipped=None):
+        """Stacked model output of every gap-free segment of the groups, whole.
+
+        The output of :meth:`pieces` with each segment in one part, computed
+        without chunks: the whole output is held at once anyway.
+
+        Args:
+            groups: from :meth:`groups`.
+            progress: show a tqdm bar over windows.
+            skipped: see :meth:`pieces`.
+
+        Yields:
+            :class:`utrans.annotate.batching.SegmentResult`, group by group in time order.
+        """
+        return self._parts(groups, progress, skipped, None)
+
     def _segments(self, groups, rate, skipped):
-        # Resampling happens here, group by group as the batch loop asks for more
+        # Segments are cut here, group by group as the batch loop asks for more
         # windows; a group that fails now is skipped like a bad group at check time.
         for group in groups:
             try:
@@ -192,7 +250,7 @@ class Annotator:
                 if skipped is not None:
                     skipped.append((group.group_id, str(err)))
                 continue
-            yield from segments
+            yield segments
 
     # ------------------------------------------------------------------ outputs
     def channel_names(self, groups):
@@ -226,9 +284,19 @@ class Annotator:
         return self.pipeline.thresholds(overrides)
 
     def decode(self, result, thresholds=None, min_peak_distance_s=None):
-        """Pick and detection rows of one segment result (:func:`utrans.annotate.picks.decode_segment`)."""
+        """Pick and detection rows of one whole segment result (:func:`utrans.annotate.picks.decode_segment`)."""
         return decode_segment(result, self.pipeline, thresholds or self.thresholds(),
-                                     min_peak_distance_s, self.name, self.plan.in_samples)
+                              min_peak_distance_s, self.name, self.plan.in_samples,
+                              self.edge_guard)
+
+    def decoder(self, thresholds=None, min_peak_distance_s=None):
+        """A :class:`utrans.annotate.picks.SegmentDecoder` of the parts of :meth:`pieces`.
+
+        It gives the rows :meth:`decode` gives on the whole segments.
+        """
+        return SegmentDecoder(self.pipeline, thresholds or self.thresholds(),
+                              min_peak_distance_s, self.name, self.plan.in_samples,
+                              self.edge_guard)
 
     def annotate(self, stream, progress=False):
         """Probability traces of the model over a stream.
@@ -270,8 +338,9 @@ class Annotator:
         self.pipeline.min_distance(min_peak_distance_s)  # checked before any work
         groups, skipped = self.groups(stream)
         pick_rows, det_rows = [], []
-        for result in self.results(groups, progress, skipped):
-            p, d = self.decode(result, merged, min_peak_distance_s)
+        decoder = self.decoder(merged, min_peak_distance_s)
+        for part in self.pieces(groups, progress, skipped):
+            p, d = decoder.add(part)
             pick_rows += p
             det_rows += d
         return ClassifyOutput.from_rows(
@@ -279,7 +348,8 @@ class Annotator:
 
 
 _ANNOTATOR_KEYS = ("batch_size", "overlap", "blinding", "stacking", "missing_components",
-                   "min_length_s", "errors", "name", "fast", "allow_random", "window_grid")
+                   "min_length_s", "errors", "name", "fast", "allow_random", "window_grid",
+                   "chunk_s", "edge_guard_s")
 
 
 def _split(options):

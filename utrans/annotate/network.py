@@ -225,8 +225,9 @@ def process_unit(root, folder, unit, settings):
                 note = str(err)
             else:
                 rows = []
-                for result in annotator.results(groups):
-                    rows += annotator.decode(result, thresholds, settings.min_peak_distance_s)[0]
+                decoder = annotator.decoder(thresholds, settings.min_peak_distance_s)
+                for part in annotator.pieces(groups):
+                    rows += decoder.add(part)[0]
                 picks = ClassifyOutput.from_rows(annotator.name, rows).picks
         else:
             note = "no data"

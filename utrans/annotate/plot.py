@@ -66,11 +66,16 @@ def plot_station(path, waveforms, probabilities, picks, detections=None, title="
                    key=lambda c: "ZNE123".find(c[-1]) if c[-1] in "ZNE123" else 9)
     for k, cha in enumerate(comps):
         traces = waveforms.select(channel=cha)
-        peak = max(float(np.abs(tr.data - np.mean(tr.data)).max()) for tr in traces) or 1.0
+        # The envelope of the raw samples first (no full-length copy of a long record),
+        # then demeaned and scaled.
+        drawn = []
         for tr in traces:
-            data = (np.asarray(tr.data, dtype=np.float64) - np.mean(tr.data)) / (2.2 * peak)
-            x, y = _envelope((tr.stats.starttime - origin) / scale, tr.stats.delta / scale, data)
-            ax_w.plot(x, y - k, lw=0.5, color="k")
+            x, y = _envelope((tr.stats.starttime - origin) / scale, tr.stats.delta / scale,
+                             tr.data)
+            drawn.append((x, np.asarray(y, dtype=np.float64) - np.mean(tr.data, dtype=np.float64)))
+        peak = max(float(np.abs(y).max()) for _, y in drawn) or 1.0
+        for x, y in drawn:
+            ax_w.plot(x, y / (2.2 * peak) - k, lw=0.5, color="k")
         ax_w.text(0.0, -k + 0.3, cha, transform=ax_w.get_yaxis_transform(), fontsize=9,
                   ha="left", va="center", color="0.3")
     ax_w.set_yticks([])

@@ -26,14 +26,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import io
 import logging
 import os
 import pathlib
+import struct
 import sys
 import warnings
 
+import numpy as np
 import obspy
 import pandas as pd
+from obspy.io.mseed import ObsPyMSEEDError
+from obspy.io.mseed.util import get_record_information
 
 from utrans.annotate import output
 from utrans.annotate.characterization import Characterizer
@@ -155,11 +160,61 @@ def read_inputs(files):
     stream = obspy.Stream()
     for name in files:
         try:
-            stream += obspy.read(name)
+            stream += _read_file(name)
         except Exception as err:  # noqa: BLE001 - each ObsPy reader fails its own way
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(f"cannot read {name}: {reason}") from err
     return stream
+
+
+#: Bytes of a miniSEED file read at a time: ObsPy's reader holds a whole file and its
+#: samples twice while it reads (three times the record at its peak).
+_PIECE_BYTES = 1 << 26
+
+
+def _read_file(name):
+    """One file as an ObsPy Stream; a large miniSEED file a piece of whole records at a time.
+
+    The traces of consecutive pieces abut; annotate joins them without copying.
+    """
+    pieces = _mseed_pieces(name) if os.path.getsize(name) > _PIECE_BYTES else None
+    if pieces is None:
+        return obspy.read(name)
+    stream = obspy.Stream()
+    with open(name, "rb") as fh:
+        for offset, size in pieces:
+            fh.seek(offset)
+            stream += obspy.read(io.BytesIO(fh.read(size)), format="MSEED")
+    return stream
+
+
+def _mseed_pieces(name):
+    """``(offset, size)`` byte ranges of a miniSEED file that start on records, or ``None``.
+
+    ``None`` (read the file whole) unless the file is miniSEED and every
+    range starts on a record header, as in a file of one record length.
+    """
+    try:
+        length = get_record_information(name).get("record_length")
+    except (ValueError, OSError, struct.error, ObsPyMSEEDError):  # not miniSEED: read whole
+        return None
+    size = os.path.getsize(name)
+    if not length:
+        return None
+    step = max(1, _PIECE_BYTES // length) * length
+    offsets = list(range(0, size, step))
+    with open(name, "rb") as fh:
+        for offset in offsets[1:]:
+            fh.seek(offset)
+            if not _record_header(fh.read(8)):
+                return None
+    return [(offset, min(step, size - offset)) for offset in offsets]
+
+
+def _record_header(head):
+    """Whether 8 bytes look like a miniSEED record's start (sequence number, quality code)."""
+    return (len(head) == 8 and all(c in b"0123456789 " for c in head[:6])
+            and head[6:7] in (b"D", b"R", b"Q", b"M") and head[7:8] in (b" ", b"\x00"))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -211,6 +266,8 @@ def run(args):
     mseed_path = out_dir / f"{ann.name}_probabilities.mseed"
     plots = []
     current, pending = None, []
+    decoder = ann.decoder(merged, args.min_peak_distance_s)
+    rate = ann.conventions.sampling_rate
 
     def finish_group():
         if current is None or args.no_plots:
@@ -218,7 +275,7 @@ def run(args):
         group = by_id[current]
         key = (group.station, group.instrument)
         waveforms = obspy.Stream([tr for trs in group.traces.values() for tr in trs])
-        probs = obspy.Stream([tr for r in pending for tr in ann.traces(r, names[current])])
+        probs = obspy.Stream(pending)
         mine = pd.DataFrame([r for r in pick_rows if (r["trace_id"], r["instrument"]) == key],
                             columns=["phase", "peak_time", "peak_value"])
         dets = None
@@ -231,21 +288,24 @@ def run(args):
 
     mseed = None  # opened at the first result: nothing to write leaves no empty file
     with contextlib.ExitStack() as files:
-        for result in ann.results(groups, progress=not args.no_progress, skipped=skipped):
-            gid = result.segment.group_id
+        # Long records come in parts (chunks): decoded, written and thinned for the
+        # figure part by part, so memory stays that of a chunk.
+        for part in ann.pieces(groups, progress=not args.no_progress, skipped=skipped):
+            gid = part.segment.group_id
             if gid != current:
                 finish_group()
                 current, pending = gid, []
-            p, d = ann.decode(result, merged, args.min_peak_distance_s)
+                thin = max(1, by_id[gid].duration_samples(rate) // _PLOT_SAMPLES)
+            p, d = decoder.add(part)
             pick_rows += p
             det_rows += d
             if args.mseed:
                 if mseed is None:
                     mseed = files.enter_context(open(mseed_path, "wb"))
-                obspy.Stream(output.mseed_traces(result, ann.labels)).write(
+                obspy.Stream(output.mseed_traces(part, ann.labels)).write(
                     mseed, format="MSEED", encoding="FLOAT32")
             if not args.no_plots:
-                pending.append(result)
+                pending += [_thinned(tr, thin) for tr in ann.traces(part, names[current])]
         finish_group()
     found = ClassifyOutput.from_rows(ann.name, pick_rows, det_rows if "det" in merged else None,
                                      skipped)
@@ -272,6 +332,21 @@ def run(args):
               "(reasons above); the others were annotated.")
         return 1
     return 0
+
+
+#: Samples per probability trace kept for an instrument's figure (it draws fewer).
+_PLOT_SAMPLES = 20_000
+
+
+def _thinned(trace, factor):
+    """A probability trace reduced to the maximum of every ``factor`` samples (for a figure)."""
+    if factor <= 1 or trace.stats.npts == 0:
+        return trace
+    header = {k: trace.stats[k] for k in ("network", "station", "location", "channel",
+                                          "starttime")}
+    header["sampling_rate"] = trace.stats.sampling_rate / factor
+    data = np.maximum.reduceat(trace.data, np.arange(0, trace.stats.npts, factor))
+    return obspy.Trace(data.astype(np.float32), header=header)
 
 
 def _characterizer(names):

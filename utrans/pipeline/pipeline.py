@@ -199,9 +199,10 @@ class Pipeline:
 
         Args:
             windows: ``(batch, samples, components)`` raw samples.
-            valid: ``(batch, 2)`` ranges of samples that hold record data
-                (``None``: all); the rest is padding, left out of the
-                normalisation and set to 0.
+            valid: ``(batch, 2)`` ranges of samples that hold record data,
+                or a boolean mask ``(batch, samples)`` of them (``None``:
+                all); the rest is padding, left out of the normalisation and
+                set to 0.
 
         Returns:
             float32 ``(batch, samples, in_channels)``.

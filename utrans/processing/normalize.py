@@ -72,9 +72,11 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
     Args:
         windows: array ``(batch, samples, channels)`` (channels last).
         mode: ``"std"``, ``"max"`` or ``"none"`` (module doc).
-        valid: ``None`` (every sample is data) or an int array ``(batch, 2)``
-            of ``[start, stop)`` sample ranges holding data; samples outside
-            are excluded from the statistics and returned as 0.
+        valid: ``None`` (every sample is data), an int array ``(batch, 2)``
+            of ``[start, stop)`` sample ranges holding data, or a boolean
+            mask ``(batch, samples)`` of the samples holding data (a window
+            across short gaps); samples outside are excluded from the
+            statistics and returned as 0.
         dtype: precision of the computation (float64, or float32 as the SeisT
             reference for windows cut around a pick).
 
@@ -96,9 +98,16 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
     w = np.array(np.moveaxis(x, 1, 2), dtype=dtype, order="C")
     mask = None
     if valid is not None:
-        valid = np.asarray(valid, dtype=np.int64).reshape(len(w), 2)
-        idx = np.arange(w.shape[-1])
-        mask = (idx >= valid[:, :1]) & (idx < valid[:, 1:])  # (batch, samples)
+        valid = np.asarray(valid)
+        if valid.dtype == bool:
+            if valid.shape != (len(w), w.shape[-1]):
+                raise ValueError(f"A valid-sample mask must have shape {(len(w), w.shape[-1])}. "
+                                 f"Received: shape={valid.shape}")
+            mask = valid
+        else:
+            valid = valid.astype(np.int64).reshape(len(w), 2)
+            idx = np.arange(w.shape[-1])
+            mask = (idx >= valid[:, :1]) & (idx < valid[:, 1:])  # (batch, samples)
         if mask.all():
             mask = None
     if mode != "none":

@@ -6,7 +6,9 @@ Each group is checked, its component codes are mapped onto the model's
 (``component_order``), it is resampled to the model's rate and split into
 *segments*: the spans in which the same components are recorded without a
 gap. Segments are what the window planner (:mod:`utrans.processing.windows`)
-cuts; no window ever spans a gap.
+cuts; a window spans a gap only between records shorter than a window, which
+annotate lays windows over together, the gap left out of the normalisation
+(:mod:`utrans.annotate.tracks`).
 
 Rules (documented for users in ``docs/applying.md``):
 
@@ -18,8 +20,12 @@ Rules (documented for users in ``docs/applying.md``):
   Picking models are trained on arbitrary horizontal orientations, so the
   mapping only fixes the channel order.
 * **Resampling**: each joined record is resampled to the model's rate by the
-  package's one resampler (:func:`utrans.processing.resample.resample_trace`),
-  the same that resamples training and testing windows.
+  package's one resampler (:func:`utrans.processing.resample.resample`), the
+  same that resamples training and testing windows. Nothing is copied or
+  resampled when a group is cut into segments: a segment's components are
+  records read piece by piece (:mod:`utrans.processing.samples`) as the
+  windows of annotate reach them, each piece equal to the record resampled
+  whole, so a record of any length takes little more memory than itself.
 * **Alignment.** Traces of a group are placed on one sample grid that starts
   at the group's earliest sample; a component starting a fraction of a sample
   later is rounded to the nearest sample (at most half a sample).
@@ -54,6 +60,7 @@ Rules (documented for users in ``docs/applying.md``):
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import logging
@@ -64,7 +71,8 @@ import numpy as np
 import obspy
 
 from utrans.core.errors import AnnotateWarning, StationError
-from utrans.processing.resample import resample_trace, upsampling_problem
+from utrans.processing.resample import upsampling_problem
+from utrans.processing.samples import JoinedSamples, ResampledSamples, concatenate, view
 
 __all__ = [
     "MISSING_POLICIES",
@@ -91,9 +99,11 @@ class Segment:
         start: time of sample 0.
         sampling_rate: Hz (the model's).
         length: number of samples.
-        components: one 1-D array per model component (in the model's
-            ``component_order``), ``length`` samples each; ``None`` for a
-            component that is fed as zeros.
+        components: one 1-D record per model component (in the model's
+            ``component_order``), ``length`` samples each: a numpy array or a
+            :class:`~utrans.processing.samples.Samples` read piece by piece
+            (``x[a:b]`` gives float64 samples); ``None`` for a component that
+            is fed as zeros.
         channels: model component -> source channel code (``{"N": "HH1"}``).
         filled: model components that were missing (zero-filled or copied).
         patched: ``(time, samples)`` of the short gaps filled by interpolation
@@ -102,6 +112,10 @@ class Segment:
             ``round(start.timestamp * sampling_rate)``; windows are laid on
             a grid of this index so that any cut of a record gives the same
             windows away from its edges.
+        holes: ``(start, stop)`` sample ranges that hold no record (zeros,
+            left out of the normalisation): a span across short gaps, made by
+            annotate for windows shared by short records (``()`` for a
+            gap-free segment).
     """
 
     station: str
@@ -114,6 +128,7 @@ class Segment:
     filled: str = ""
     grid_index: int = 0
     patched: list = dataclasses.field(default_factory=list)
+    holes: tuple = ()
 
     @property
     def group_id(self):
@@ -219,34 +234,51 @@ class InstrumentGroup:
         if problem:
             raise StationError(f"{self.trace_ids}: {problem}")
         max_gap_s = _MAX_FILLED_GAP / sampling_rate
-        pieces, patched = {}, []
+        records, patched = {}, []
         for comp, trs in self.traces.items():
-            joined = join_traces(trs, max_gap_s)
-            pieces[comp] = [resample_trace(tr, sampling_rate) for tr, _ in joined]
-            patched += [p for _, filled in joined for p in filled]
-        origin = min(tr.stats.starttime for trs in pieces.values() for tr in trs)
-        # Integer sample intervals of every piece on the group's grid.
+            records[comp] = []
+            for first, samples, filled in _join(trs, max_gap_s):
+                rate = float(first.stats.sampling_rate)
+                if not np.isclose(rate, sampling_rate, rtol=1e-9, atol=0.0):
+                    # computed window by window when annotated, as if resampled whole
+                    samples = ResampledSamples(samples, rate, sampling_rate)
+                records[comp].append((first.stats.starttime, samples))
+                patched += filled
+        origin = min(t for recs in records.values() for t, _ in recs)
+        # Integer sample intervals of every record on the group's grid.
         placed = {}
-        for comp, trs in pieces.items():
+        for comp, recs in records.items():
             items = []
-            for tr in trs:
-                i0 = int(round((tr.stats.starttime - origin) * sampling_rate))
-                items.append((i0, i0 + tr.stats.npts, tr.data))
+            for t, samples in recs:
+                i0 = int(round((t - origin) * sampling_rate))
+                items.append((i0, i0 + len(samples), samples))
             items.sort(key=lambda item: item[0])
             placed[comp] = _resolve_overlaps(items, f"{self.group_id}{comp}")
         cuts = sorted({i for items in placed.values() for i0, i1, _ in items for i in (i0, i1)})
         min_len = max(2, int(round(min_length_s * sampling_rate)))
-        # Spans between consecutive cut points with a constant set of components.
+        # Spans between consecutive cut points with a constant set of components: one sweep
+        # over the cut points and each component's (disjoint, sorted) records.
         spans = []
+        at = dict.fromkeys(placed, 0)
         for a, b in itertools.pairwise(cuts):
-            present = frozenset(c for c, items in placed.items()
-                                if any(i0 <= a and b <= i1 for i0, i1, _ in items))
+            present = []
+            for c, items in placed.items():
+                k = at[c]
+                while k < len(items) and items[k][1] <= a:
+                    k += 1
+                at[c] = k
+                if k < len(items) and items[k][0] <= a and b <= items[k][1]:
+                    present.append(c)
             if not present:
                 continue
+            present = frozenset(present)
             if spans and spans[-1][1] == a and spans[-1][2] == present:
                 spans[-1] = (spans[-1][0], b, present)
             else:
                 spans.append((a, b, present))
+        starts = {c: [i0 for i0, _, _ in items] for c, items in placed.items()}
+        patched.sort(key=lambda item: item[0])
+        patch_times = [t for t, _ in patched]
         out = []
         order = self.component_order
         longest = max((b - a for a, b, _ in spans), default=0)
@@ -272,11 +304,14 @@ class InstrumentGroup:
                               f"for {(b - a) / sampling_rate:g} s; fed as {how} "
                               f"(missing_components={missing_components!r}).",
                               AnnotateWarning, stacklevel=4)
-            arrays = {c: _slice(placed[c], a, b, f"{self.group_id}{c}") for c in present}
+            arrays = {c: _slice(placed[c], starts[c], a, b, f"{self.group_id}{c}")
+                      for c in present}
             if missing and missing_components == "copy":
                 source = "Z" if "Z" in arrays else next(c for c in order if c in arrays)
                 arrays.update({c: arrays[source] for c in missing})
             end = origin + b / sampling_rate
+            first, stop = bisect.bisect_left(patch_times, start), bisect.bisect_left(patch_times,
+                                                                                     end)
             out.append(Segment(
                 station=self.station,
                 instrument=self.instrument,
@@ -287,7 +322,7 @@ class InstrumentGroup:
                 channels=dict(self.channels),
                 filled=missing,
                 grid_index=int(round(start.timestamp * sampling_rate)),
-                patched=[(t, n) for t, n in patched if start <= t < end],
+                patched=patched[first:stop],
             ))
         return out
 
@@ -308,32 +343,45 @@ def join_traces(traces, max_gap_s=0.0):
         record (float64 samples; a trace given alone is returned unchanged),
         ``patched`` the ``(time, samples)`` of the gaps filled in it.
     """
+    out = []
+    for first, samples, patched in _join(traces, max_gap_s):
+        if samples is not first.data:
+            first = first.copy()
+            first.data = np.asarray(samples)
+        out.append((first, patched))
+    return out
+
+
+def _join(traces, max_gap_s):
+    """The records of :func:`join_traces` without copying them.
+
+    Returns:
+        A list of ``(first trace, samples, patched)``: the samples are the
+        first trace's own array when the record is one trace, else a
+        :class:`~utrans.processing.samples.JoinedSamples` of the traces'
+        arrays and the fills (read as float64).
+    """
     traces = sorted(traces, key=lambda tr: tr.stats.starttime)
     out = []
     run, parts, length, patched = None, [], 0, []
 
     def close():
-        if run is None:
-            return
-        if len(parts) == 1:
-            out.append((run, patched))
-            return
-        joined = run.copy()
-        joined.data = np.concatenate(parts)
-        out.append((joined, patched))
+        if run is not None:
+            out.append((run, parts[0] if len(parts) == 1 else JoinedSamples(parts), patched))
 
     for tr in traces:
         rate = float(tr.stats.sampling_rate)
-        data = np.asarray(tr.data, dtype=np.float64) if len(traces) > 1 else tr.data
+        data = tr.data
         if run is not None:
             ahead = (tr.stats.starttime - run.stats.starttime) * rate - length
             if ahead < -0.5:  # overlap
                 n = int(round(-ahead))
-                tail = np.concatenate(parts)[length - n:length - n + min(n, len(data))]
-                if not np.array_equal(tail, data[:len(tail)]):
+                k = min(n, len(data))
+                tail = JoinedSamples(parts).read(length - n, length - n + k)
+                if not np.array_equal(tail, np.asarray(data[:k], dtype=np.float64)):
                     warnings.warn(f"{tr.id}: the trace starting {tr.stats.starttime} overlaps the "
                                   f"one before it by {n} sample(s) with different samples; the "
-                                  "earlier samples are kept.", AnnotateWarning, stacklevel=5)
+                                  "earlier samples are kept.", AnnotateWarning, stacklevel=6)
                 data = data[n:]
                 if not len(data):
                     continue
@@ -343,11 +391,11 @@ def join_traces(traces, max_gap_s=0.0):
                     close()
                     run = None
                 else:
-                    last = parts[-1][-1]
-                    fill = last + (data[0] - last) * np.arange(1, n + 1) / (n + 1)
+                    last, following = float(parts[-1][-1]), float(data[0])
+                    fill = last + (following - last) * np.arange(1, n + 1) / (n + 1)
                     at = run.stats.starttime + length / rate
                     warnings.warn(f"{tr.id}: gap of {n} sample(s) at {at} filled by linear "
-                                  "interpolation.", AnnotateWarning, stacklevel=5)
+                                  "interpolation.", AnnotateWarning, stacklevel=6)
                     patched.append((at, n))
                     parts.append(fill)
                     length += n
@@ -367,36 +415,44 @@ def _resolve_overlaps(items, label):
             prev_end = out[-1][1]
             overlap = min(prev_end, i1) - i0
             prev = out[-1]
-            same = np.array_equal(prev[2][i0 - prev[0]:i0 - prev[0] + overlap], data[:overlap])
+            same = np.array_equal(np.asarray(prev[2][i0 - prev[0]:i0 - prev[0] + overlap],
+                                             dtype=np.float64),
+                                  np.asarray(data[:overlap], dtype=np.float64))
             if not same:
                 warnings.warn(f"{label}: overlapping traces with different data; the earlier "
                               f"trace is kept for {overlap} samples.", AnnotateWarning,
                               stacklevel=5)
             if i1 <= prev_end:
                 continue
-            data = data[prev_end - i0:]
+            data = view(data, prev_end - i0, len(data))
             i0 = prev_end
         out.append((i0, i1, data))
     return out
 
 
-def _slice(items, a, b, label):
+def _slice(items, starts, a, b, label):
     """Samples [a, b) of one component: a view when one piece covers them, else joined pieces.
+
+    Args:
+        items: the component's ``(i0, i1, samples)``, sorted and disjoint.
+        starts: their ``i0``.
+        a, b: the span.
+        label: names the component in errors.
 
     Raises:
         StationError: a sample of the span is in no piece.
     """
     parts, at = [], a
-    for i0, i1, data in items:
-        if i1 <= at or i0 >= b:
-            continue
-        if i0 > at:
-            break
-        parts.append(data[at - i0:min(b, i1) - i0])
-        at = min(b, i1)
-        if at == b:
-            return parts[0] if len(parts) == 1 else np.concatenate(parts)
-    raise StationError(f"{label}: no sample between grid samples {at} and {b}.")
+    k = bisect.bisect_right(starts, a) - 1
+    while at < b:
+        if k < 0 or k >= len(items) or not items[k][0] <= at < items[k][1]:
+            raise StationError(f"{label}: no sample between grid samples {at} and {b}.")
+        i0, i1, data = items[k]
+        stop = min(b, i1)
+        parts.append(view(data, at - i0, stop - i0))
+        at = stop
+        k += 1
+    return concatenate(parts)
 
 
 def _split_masked(stream):

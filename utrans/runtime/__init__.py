@@ -11,14 +11,64 @@ names a model with:
 * exported models (``.onnx``, ``.tflite``) run through their runtimes
   without TensorFlow.
 
+Models loaded from a preset or a ``.keras`` file are shared within a process
+(the eight most recently used): annotators and characterizers opened again and
+again on one preset (``classify`` or ``characterize`` called per event or per
+station) reuse one model and its traced forward pass instead of rebuilding
+both on every call. A preset is known by its checked weights file, a
+``.keras`` file by its path, size and modification time, so a changed file is
+loaded again.
+
 This module imports no framework itself.
 """
 
 from __future__ import annotations
 
+import collections
 import importlib
+import os
+import pathlib
+
+from utrans.core import presets
 
 __all__ = ["conventions_of", "load_runner"]
+
+_LOADED = collections.OrderedDict()  # cache key -> keras.Model, most recently used last
+_LOADED_MAX = 8
+
+
+def _file_key(path):
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _cache_key(spec):
+    """The key of a model loaded from a preset or a ``.keras`` file; ``None`` for others."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return None
+    name = os.fspath(spec)
+    if name in presets.PRESETS:
+        return ("preset", name, *_file_key(presets.preset_path(name)))
+    path = pathlib.Path(name)
+    if path.name.endswith(".keras") and path.is_file():
+        return ("file", *_file_key(path))
+    return None
+
+
+def _load_model(spec, allow_random):
+    # Keras is imported only for Keras models: exported models run without it.
+    loading = importlib.import_module("utrans.loading")
+    key = _cache_key(spec)
+    if key is None:
+        return loading.load_model(spec, allow_random=allow_random)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    model = loading.load_model(spec, allow_random=allow_random)
+    _LOADED[key] = model
+    while len(_LOADED) > _LOADED_MAX:
+        _LOADED.popitem(last=False)
+    return model
 
 
 def load_runner(spec, batch_size=64, fast=True, allow_random=False):
@@ -26,7 +76,8 @@ def load_runner(spec, batch_size=64, fast=True, allow_random=False):
 
     Args:
         spec: a runner (returned as is), a ``keras.Model``, a preset name, a
-            registered name (with ``allow_random=True``), or a model file.
+            registered name (with ``allow_random=True``), or a model file
+            (presets and ``.keras`` files: shared within the process, module doc).
         batch_size: windows per call.
         fast: Keras models: use the inference-only graph where one exists.
         allow_random: a registered name without weights gets random weights.
@@ -38,9 +89,8 @@ def load_runner(spec, batch_size=64, fast=True, allow_random=False):
         return spec
     # Keras is imported only for Keras models: exported models run without it.
     keras_runner = importlib.import_module("utrans.runtime.keras")
-    loading = importlib.import_module("utrans.loading")
-    return keras_runner.KerasRunner(loading.load_model(spec, allow_random=allow_random),
-                                    batch_size=batch_size, fast=fast)
+    return keras_runner.KerasRunner(_load_model(spec, allow_random), batch_size=batch_size,
+                                    fast=fast)
 
 
 def conventions_of(spec):

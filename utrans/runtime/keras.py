@@ -24,14 +24,46 @@ import numpy as np
 from utrans.core.conventions import Conventions
 from utrans.runtime.fast import inference_function
 
-__all__ = ["KerasRunner"]
+__all__ = ["KerasRunner", "trace_count"]
 
 _CACHE = weakref.WeakKeyDictionary()
+_TRACES = [0]  # forward passes traced in this process (the Python body runs only when tracing)
+
+
+def trace_count():
+    """How many forward-pass graphs runners have traced in this process.
+
+    A graph is traced once per model object, batch size and window shape;
+    any further trace is a rebuild (TensorFlow's "retracing").
+
+    Returns:
+        An int that only grows.
+    """
+    return _TRACES[0]
 
 
 def _numpy(outputs, n):
     """Outputs as numpy, the first ``n`` rows."""
     return keras.tree.map_structure(lambda a: np.asarray(a)[:n], outputs)
+
+
+class _Forward:
+    """The traced body of one runner's forward pass.
+
+    A callable object rather than a closure: TensorFlow's warning about
+    frequent retracing counts the traces of all functions that share one
+    code object, so the graphs of distinct models (each traced once) would
+    be reported as one function retraced. Each object is counted on its own.
+    """
+
+    def __init__(self, model, forward):
+        self.model, self.forward = model, forward
+
+    def __call__(self, x):
+        _TRACES[0] += 1  # runs only while TensorFlow traces
+        if self.forward is not None:
+            return self.forward(x)
+        return self.model(x, training=False)
 
 
 class KerasRunner:
@@ -81,14 +113,10 @@ class KerasRunner:
         except TypeError:  # an unhashable model: no cache
             per_model = {}
         if key not in per_model:
-            model, forward = self.model, self._forward
-
-            @tf.function(input_signature=[tf.TensorSpec((self.batch_size,) + shape, tf.float32)],
-                         autograph=False)
-            def predict(x):
-                return forward(x) if forward is not None else model(x, training=False)
-
-            per_model[key] = predict
+            per_model[key] = tf.function(
+                _Forward(self.model, self._forward),
+                input_signature=[tf.TensorSpec((self.batch_size,) + shape, tf.float32)],
+                autograph=False)
         return per_model[key]
 
     def __call__(self, inputs):
