@@ -66,6 +66,14 @@ def _missing(package, what):
     return MissingExtraError(f"{what} needs {package}, which is not installed: {_INSTALL}")
 
 
+def _display_name(path):
+    """A model's name in pick tables: the file's stem, or its folder's for ``model.*`` and SavedModels."""
+    path = path.resolve()
+    if path.is_dir():
+        return path.name
+    return path.parent.name if path.stem == "model" else path.stem
+
+
 class Runner:
     """Base class: checks the batch, runs the graph, arranges the outputs.
 
@@ -96,7 +104,7 @@ class Runner:
             raise ManifestError(f"{manifest_path(self.path)} describes a {manifest.format} "
                                 f"export, not {self.format}. Received: {self.path}")
         self.manifest = manifest
-        self.name = manifest.model_name or self.path.stem
+        self.name = _display_name(self.path)
         self.batch_size = _positive(batch_size or manifest.batch_size or DEFAULT_BATCH_SIZE)
 
     def resized(self, batch_size):
