@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -87,10 +88,13 @@ def quiet_framework(verbose=False):
     sets up), so nothing is printed twice. Called by the command line only,
     never by library modules.
 
+    Nothing is done where TensorFlow is not installed (exported models run
+    without it).
+
     Args:
         verbose: keep the framework's messages.
     """
-    if verbose or "tensorflow" in sys.modules:
+    if verbose or "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +150,8 @@ def main(argv=None):
     if command not in COMMANDS:
         raise SystemExit(f"utrans: unknown command {command!r}.\nusage: utrans COMMAND "
                          f"[options]\n{_USAGE}")
-    if not any(a in ("-h", "--help") for a in rest) and command != "list":
+    # annotate quiets the framework itself, once it knows whether its models need one
+    if not any(a in ("-h", "--help") for a in rest) and command not in ("list", "annotate"):
         quiet_framework(verbose_requested(rest))
     return run_command(COMMANDS[command], rest)
 
