@@ -2,19 +2,21 @@
 
 For each model, each format: is it exported (yes / no and why not), the
 largest absolute difference between the exported graph, run through
-:func:`utrans.runtime.load` (ONNX Runtime, LiteRT's interpreter, TensorFlow
-for the SavedModel), and ``model.predict`` on
+:func:`utrans.runtime.load_exported` (ONNX Runtime, LiteRT's interpreter,
+TensorFlow for the SavedModel), and ``model.predict`` on
 
 * a batch of standard-normal windows (``--batch_size``, seed 0), and
 * real records (models whose input is the components of their conventions):
   ObsPy's ``obspy.read()`` example (BW.RJOB, 100 Hz, 30 s), and, where
   ObsPy's installed test data has them, the BW.UH3 record of 2010-05-27
   (50 Hz, 230 s) and the RJOB record of 2005-08-01 (200 Hz, 60 s, ObsPy's
-  ``ar_pick`` example), each resampled to the model's rate with
-  ``Stream.resample`` (as the reference fixtures), put in the model's
-  component order, cut or zero padded to its window at three offsets
-  (record start at -5 s, 0 s, +5 s of the window, at most a quarter of the
-  window) and normalised,
+  ``ar_pick`` example), each resampled to the model's rate
+  (:func:`utrans.processing.resample.resample`, the package's one
+  resampler), put in the model's component order, cut or zero padded to its
+  window at three offsets (record start at -5 s, 0 s, +5 s of the window, at
+  most a quarter of the window) and made into model inputs by the model's
+  pipeline (:meth:`utrans.pipeline.Pipeline.window_inputs`: normalised over
+  the record samples, DiTingMotion's first differences appended),
 
 and the time per batch (median of ``--repeats`` calls after one warm-up; the
 Keras column is the model's compiled serving function under TensorFlow).
@@ -24,17 +26,22 @@ Targets: SavedModel and ONNX ``<= 1e-5 * max(1, max|keras|)``, LiteRT float32
 and 16 random windows) and, for pickers, counts how many picks of the float32
 Keras model on the record windows the quantised graph finds within
 ``--pick_tolerance_s`` (same labels, thresholds and minimum distance from the
-model's conventions, through :func:`utrans.decode.find_peaks`).
+model's conventions, through the pipeline's decoder
+(:meth:`utrans.pipeline.Pipeline.picks`)).
 
 Models (``--size``):
 
 * ``tiny`` (default): small configurations of every registered model (the
-  registry's architectures at a fraction of their size), fast on 2 cores;
+  registry's architectures at a fraction of their size; SeisBench's classes
+  at their defaults, which are small), fast on 2 cores;
 * ``full``: every registered model at its registry defaults (random weights);
 * ``--presets``: the published presets at real size with their weights
   (``all`` or a comma list), read from ``--weights_dir`` folders (default
   ``$UTRANS_REFERENCE/seist`` and ``$UTRANS_REFERENCE/utrans``) or else the
-  preset cache (``$UTRANS_HOME``); nothing is downloaded.
+  preset cache (``$UTRANS_HOME``); nothing is downloaded;
+* ``--seisbench``: SeisBench weight files (``all``: the PhaseNet,
+  EQTransformer and PhaseNetLight (ETHZ) files of
+  ``$UTRANS_REFERENCE/seisbench``, or a comma list of files / cache names).
 
 LiteRT graphs of models with LSTM layers need a fixed batch size: they are
 exported with ``batch_size=--batch_size`` (the table says so).
@@ -42,7 +49,7 @@ exported with ``batch_size=--batch_size`` (the table says so).
 Usage::
 
     python benchmarks/export_parity.py [--size tiny|full] [--models a,b]
-        [--presets all|a,b] [--formats savedmodel,onnx,litert] [--quantized]
+        [--presets all|a,b] [--seisbench all|a,b] [--formats savedmodel,onnx,litert] [--quantized]
         [--batch_size 4] [--repeats 3] [--threads 2] [--json out.json]
 """
 
@@ -67,12 +74,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import obspy  # noqa: E402
 
-from utrans import decode, presets  # noqa: E402
-from utrans.export import ExportError, export, output_layout, serving_function  # noqa: E402
+from utrans.core import presets  # noqa: E402
+from utrans.core.errors import ExportError  # noqa: E402
+from utrans.export import export, output_layout, serving_function  # noqa: E402
+from utrans.loading import load_model, load_weights  # noqa: E402
 from utrans.models import get_model, list_models  # noqa: E402
 from utrans.models.utrans import UTransBackbone  # noqa: E402
-from utrans.resolve import load_checkpoint  # noqa: E402
-from utrans.runtime import load, normalize_windows  # noqa: E402
+from utrans.pipeline import Pipeline  # noqa: E402
+from utrans.processing.resample import resample  # noqa: E402
+from utrans.runtime import load_exported  # noqa: E402
 
 FORMATS = ("savedmodel", "onnx", "litert")
 TOLERANCE = {"savedmodel": 1e-5, "onnx": 1e-5, "litert": 1e-4}
@@ -110,7 +120,7 @@ def build_tiny(name):
         return get_model(name, backbone=UTransBackbone(**TINY_BACKBONE), **TINY[name])
     if name.startswith("seist_"):
         return get_model(name, **TINY_SEIST)
-    return get_model(name, **TINY[name])
+    return get_model(name, **TINY.get(name, {}))
 
 
 def build_full(name):
@@ -119,12 +129,26 @@ def build_full(name):
     return get_model(name)
 
 
+def reference_root():
+    return Path(os.environ.get("UTRANS_REFERENCE",
+                               Path(__file__).resolve().parents[2] / "shared" / "reference"))
+
+
 def weights_dirs(given):
     if given:
         return [Path(d) for d in given]
-    ref = Path(os.environ.get("UTRANS_REFERENCE",
-                              Path(__file__).resolve().parents[2] / "shared" / "reference"))
+    ref = reference_root()
     return [ref / "seist", ref / "utrans"]
+
+
+SEISBENCH_FILES = ("phasenet.json.v1", "eqtransformer.json.v1", "phasenetlight_ethz.json.v2")
+
+
+def seisbench_specs(given):
+    """The SeisBench weight files (or cache names) of ``--seisbench``."""
+    if given == "all":
+        return [str(reference_root() / "seisbench" / f) for f in SEISBENCH_FILES]
+    return [s for s in given.split(",") if s]
 
 
 def build_preset(name, dirs):
@@ -133,7 +157,7 @@ def build_preset(name, dirs):
     found = [d / preset.filename for d in dirs if (d / preset.filename).is_file()]
     path = found[0] if found else presets.preset_path(name, download=False)
     model = get_model(preset.model, **preset.conventions)
-    load_checkpoint(model, str(path))
+    load_weights(model, str(path))
     return model
 
 
@@ -168,33 +192,35 @@ def records():
     return out
 
 
-def record_windows(conventions, in_samples, channels, streams, offsets_s=(-5.0, 0.0, 5.0)):
-    """Normalised windows ``(n, in_samples, channels)`` of the records, or ``None``.
+def record_windows(model, in_samples, streams, offsets_s=(-5.0, 0.0, 5.0)):
+    """Model inputs ``(n, in_samples, channels)`` of the records, or ``None``.
 
     The record starts ``offsets_s`` into the window (negative: before it),
-    each offset at most a quarter of the window. ``None`` when the model's
-    input is not the components of its conventions (DiTingMotion takes Z and
-    its difference).
+    each offset at most a quarter of the window; the model's pipeline makes
+    the inputs (normalised over the record samples, padding left 0). ``None``
+    for a model without a fixed window.
     """
-    order = conventions.component_order
-    if len(order) != channels or in_samples is None:
+    pipeline = Pipeline.of(model)
+    conventions = pipeline.conventions
+    if in_samples is None:
         return None
     rate = conventions.sampling_rate
     quarter = in_samples / rate / 4
     offsets_s = [float(np.clip(o, -quarter, quarter)) for o in offsets_s]
-    windows = []
+    windows, valid = [], []
     for _, stream in streams:
-        st = stream.copy()
-        st.resample(rate)
-        data = np.stack([st.select(component=c)[0].data for c in order], axis=-1)
+        data = np.stack([stream.select(component=c)[0].data.astype(np.float64)
+                         for c in conventions.component_order], axis=-1)
+        data = resample(data, stream[0].stats.sampling_rate, rate, axis=0)
         for offset in offsets_s:
             shift = int(round(offset * rate))  # record start's sample in the window
-            window = np.zeros((in_samples, channels), np.float32)
+            window = np.zeros((in_samples, data.shape[1]), np.float64)
             first = min(max(0, shift), in_samples)
             src = data[max(0, -shift):max(0, -shift) + in_samples - first]
             window[first:first + len(src)] = src
             windows.append(window)
-    return normalize_windows(np.stack(windows), conventions.normalization)
+            valid.append((first, first + len(src)))
+    return pipeline.window_inputs(np.stack(windows), np.asarray(valid)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- measures
@@ -223,19 +249,18 @@ def time_per_batch(fn, x, repeats):
     return statistics.median(times)
 
 
-def picks(curves, conventions, names):
-    """``{(window, label): [samples]}`` of a picker's outputs."""
-    out = flat(curves, names)[0]
-    if out.ndim != 3:
+def picks(outputs, model):
+    """``{(window, label): [samples]}`` of a picker's outputs (the pipeline's decoder)."""
+    pipeline = Pipeline.of(model)
+    try:
+        curves = pipeline.curves(outputs)
+    except ValueError:
         return None
-    thresholds = conventions.threshold
-    distance = max(1, int(round((conventions.min_peak_distance_s or 0.0)
-                                * conventions.sampling_rate)))
     found = {}
-    for i in range(out.shape[0]):
-        for j, label in enumerate(conventions.labels):
-            if label in thresholds and label not in ("det",):
-                found[(i, label)] = decode.find_peaks(out[i, :, j], thresholds[label], distance)
+    for i in range(curves.shape[0]):
+        for j, label in enumerate(pipeline.conventions.labels):
+            if label in pipeline.phases:
+                found[(i, label)] = pipeline.picks(curves[i, :, j], label)
     return found
 
 
@@ -260,7 +285,7 @@ def run_model(label, model, formats, args, streams):
     in_samples = layout.input_shape[1]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch_size,) + tuple(layout.input_shape[1:])).astype(np.float32)
-    real = record_windows(conv, in_samples, layout.input_shape[2], streams)
+    real = record_windows(model, in_samples, streams)
     # One batch each, as the runners get them: BAZ-Network scales its features
     # over the batch (as its reference does), so its outputs depend on the batch.
     ref_x = model.predict(x, verbose=0, batch_size=len(x))
@@ -272,9 +297,8 @@ def run_model(label, model, formats, args, streams):
     variants = [(f, None) for f in formats]
     if args.quantized and "litert" in formats:
         variants += [("litert", "dynamic_range"), ("litert", "int8")]
-    picker = (ref_real is not None and flat(ref_real, names)[0].ndim == 3
-              and bool(conv.thresholds))
-    ref_picks = picks(ref_real, conv, names) if picker else None
+    ref_picks = picks(ref_real, model) if ref_real is not None else None
+    picker = bool(ref_picks)
     with tempfile.TemporaryDirectory(prefix="utrans_export_") as tmp:
         for fmt, quant in variants:
             name = fmt if quant is None else f"litert-{quant}"
@@ -294,7 +318,7 @@ def run_model(label, model, formats, args, streams):
                 try:
                     path = export(model, fmt, target, **options)
                 except ExportError as err:
-                    if fmt != "litert" or "fixed batch size" not in str(err):
+                    if fmt != "litert" or "batch_size=N" not in str(err):
                         raise
                     shutil.rmtree(target, ignore_errors=True)
                     options["batch_size"] = args.batch_size
@@ -305,7 +329,7 @@ def run_model(label, model, formats, args, streams):
                 continue
             export_s = time.perf_counter() - start
             threads = {} if fmt == "savedmodel" else {"num_threads": args.threads}
-            runner = load(path, **threads)
+            runner = load_exported(path, **threads)
             out = runner(x)
             row["error"], scale = max_error(ref_x, out, names)
             if real is not None:
@@ -321,7 +345,7 @@ def run_model(label, model, formats, args, streams):
                 row["status"] = "quantised"
             if quant and picker:
                 tol = int(round(args.pick_tolerance_s * conv.sampling_rate))
-                m, t, e = pick_agreement(ref_picks, picks(out_real, conv, names), tol)
+                m, t, e = pick_agreement(ref_picks, picks(out_real, model), tol)
                 row["note"] += f"picks {m}/{t} of fp32 within {args.pick_tolerance_s:g} s, {e} extra; "
             row["note"] += f"export {export_s:.0f} s"
     return rows
@@ -352,6 +376,9 @@ def main(argv=None):
                              "or none (presets only)")
     parser.add_argument("--models", default="all", help="'all' or a comma list of registered names")
     parser.add_argument("--presets", default="", help="'all' or a comma list of preset names")
+    parser.add_argument("--seisbench", default="",
+                        help="'all' (the reference folder's SeisBench files) or a comma list of "
+                             "SeisBench weight files / cache names")
     parser.add_argument("--weights_dir", action="append", help="folder of preset weight files")
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--quantized", action="store_true",
@@ -372,6 +399,8 @@ def main(argv=None):
         chosen = presets.list_presets() if args.presets == "all" else args.presets.split(",")
         dirs = weights_dirs(args.weights_dir)
         jobs += [(p, lambda p=p: build_preset(p, dirs)) for p in chosen]
+    if args.seisbench:
+        jobs += [(Path(s).name, lambda s=s: load_model(s)) for s in seisbench_specs(args.seisbench)]
     streams = records()
     print(f"records: {', '.join(label for label, _ in streams)}; batch {args.batch_size}; "
           f"{args.threads} runtime threads; times on a shared machine under load")
