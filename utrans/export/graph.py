@@ -14,12 +14,14 @@ one, and whoever runs it makes the inputs with the model's pipeline
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 import tensorflow as tf
 
 from utrans import __version__
 from utrans.core.errors import ExportError
+from utrans.runtime.fast import inference_function
 from utrans.runtime.manifest import MANIFEST_NAME, Manifest, OutputSpec
 
 __all__ = ["OutputLayout", "output_layout", "serving_function", "write_manifest"]
@@ -94,7 +96,7 @@ def output_layout(model):
     )
 
 
-def serving_function(model, layout=None, batch_size=None):
+def serving_function(model, layout=None, batch_size=None, inference=True):
     """The model's forward pass as a ``tf.function`` returning named outputs.
 
     Args:
@@ -112,8 +114,11 @@ def serving_function(model, layout=None, batch_size=None):
                          name=layout.input_name)
     names, structure = layout.names, layout.structure
 
+    fast = inference_function(model) if inference else None
+    forward = fast if fast is not None else functools.partial(model, training=False)
+
     def serve(waveform):
-        out = model(waveform, training=False)
+        out = forward(waveform)
         if structure == "dict":
             flat = [out[n] for n in names]
         elif structure == "list":
