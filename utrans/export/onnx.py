@@ -20,6 +20,7 @@ import numpy as np
 
 from utrans.core.errors import ExportError, MissingExtraError
 from utrans.export.graph import serving_function
+from utrans.export.onnx_layout import tidy
 
 __all__ = ["DEFAULT_OPSET", "write_onnx"]
 
@@ -88,6 +89,8 @@ def write_onnx(model, layout, path, opset=DEFAULT_OPSET):
     if unknown:
         raise ExportError(f"ONNX export of {model.name}: tf2onnx has no ONNX equivalent for "
                           f"the TensorFlow op(s) {', '.join(unknown)}")
+    tidy(onnx, proto)  # the axis shuffles around 1-D convolutions (onnx_layout)
     _name_batch_dimension(proto, layout.input_name, layout.names)
+    onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     return path
