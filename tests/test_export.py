@@ -17,6 +17,7 @@ import textwrap
 
 import keras
 import numpy as np
+import obspy
 import pytest
 
 import utrans
@@ -403,3 +404,26 @@ def test_export_command_bad_input(argv, message, tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_export_command_without_the_converter(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx raises ImportError
+    with pytest.raises(SystemExit) as exit_:
+        console(["export", "distpt_network", "--random_weights", "--format", "onnx",
+                 "--output", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].endswith("pip install 'utrans[export]'")
+
+
+def test_annotate_command_refuses_an_onnx_model_without_conventions(exports, tmp_path, capsys):
+    _require("onnxruntime")
+    lonely = tmp_path / "lonely.onnx"
+    lonely.write_bytes(exports("distpt_network", "onnx").read_bytes())
+    record = tmp_path / "rec.mseed"
+    obspy.read().write(str(record), format="MSEED")
+    code = console(["annotate", str(record), "--model", str(lonely), "--output",
+                    str(tmp_path / "out"), "--no_plots", "--no_progress"])
+    assert code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(tmp_path / "conventions.json") in lines[0]
