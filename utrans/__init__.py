@@ -10,6 +10,7 @@ The main entry points are imported on first use::
     import utrans
     model = utrans.load_model("seist_m_dpk_diting")      # preset, name, .keras, ...
     utrans.classify(model, obspy.read()).picks
+    utrans.export(model, "onnx", "out/seist_m_dpk")       # + conventions.json; runs without TF
 
 ``import utrans`` itself is light (the command line answers ``--help`` without
 loading TensorFlow). It registers every utrans Keras class with Keras as soon
@@ -31,6 +32,7 @@ _EXPORTS = {
     "annotate": "utrans.annotate",
     "characterize": "utrans.annotate",
     "classify": "utrans.annotate",
+    "export": "utrans.export",
     "fit": "utrans.train",
     "get_conventions": "utrans.loading",
     "load_model": "utrans.loading",

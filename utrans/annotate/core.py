@@ -33,7 +33,7 @@ from utrans.pipeline import DETECTION_LABEL, Pipeline
 from utrans.processing.stacking import STACKING
 from utrans.processing.streams import MISSING_POLICIES, group_stream
 from utrans.processing.windows import make_plan
-from utrans.runtime import load_runner
+from utrans.runtime import is_exported, load_runner
 
 __all__ = ["EDGE_GUARD", "Annotator", "annotate", "classify", "model_name"]
 
@@ -45,6 +45,8 @@ EDGE_GUARD = 0.01
 
 def model_name(spec, runner):
     """Display name of a model: the preset or registered name given, a file's stem, or its name."""
+    if is_exported(spec):
+        return runner.name  # the file's stem, or its export folder's name
     if isinstance(spec, (str, pathlib.Path)):
         spec = str(spec)
         path = pathlib.Path(spec)

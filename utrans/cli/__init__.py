@@ -7,6 +7,7 @@
     utrans read N [options]      same as python 03_read/readerN.py
     utrans compare --task magnitude --models utrans_vit_magnitude,seist_s_emg,magnet
     utrans annotate FILES --model seist_m_dpk_diting
+    utrans export MODEL --format savedmodel|onnx|litert --output DIR
     utrans list                  tasks, models by quantity, presets and their conventions
 
 ``utrans COMMAND --help`` shows each command's options.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -37,6 +39,7 @@ COMMANDS = {
     "read": "utrans.cli.scripts:read",
     "compare": "utrans.cli.compare:main",
     "annotate": "utrans.cli.annotate:utrans_annotate",
+    "export": "utrans.cli.export:main",
     "list": "utrans.cli.listing:main",
 }
 
@@ -87,10 +90,13 @@ def quiet_framework(verbose=False):
     sets up), so nothing is printed twice. Called by the command line only,
     never by library modules.
 
+    Nothing is done where TensorFlow is not installed (exported models run
+    without it).
+
     Args:
         verbose: keep the framework's messages.
     """
-    if verbose or "tensorflow" in sys.modules:
+    if verbose or "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +152,8 @@ def main(argv=None):
     if command not in COMMANDS:
         raise SystemExit(f"utrans: unknown command {command!r}.\nusage: utrans COMMAND "
                          f"[options]\n{_USAGE}")
-    if not any(a in ("-h", "--help") for a in rest) and command != "list":
+    # annotate quiets the framework itself, once it knows whether its models need one
+    if not any(a in ("-h", "--help") for a in rest) and command not in ("list", "annotate"):
         quiet_framework(verbose_requested(rest))
     return run_command(COMMANDS[command], rest)
 

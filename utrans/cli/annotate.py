@@ -49,6 +49,7 @@ from utrans.cli import InputError, overlap_option, quiet_framework
 from utrans.cli import network as network_cli
 from utrans.core.errors import UtransError
 from utrans.core.io import check_output_dir
+from utrans.runtime import is_exported
 
 __all__ = ["build_parser", "main", "utrans_annotate"]
 
@@ -77,15 +78,18 @@ def build_parser(prog="utrans-annotate"):
                f"  {prog} --sds /data/sds --start 2024-01-01 --end 2024-01-08 "
                "--model seist_m_dpk_diting --workers 4\n"
                "Models: a preset (seist_{s,m,l}_dpk_diting: published weights, downloaded once "
-               "to $UTRANS_HOME) or a trained .keras file; a registered architecture "
+               "to $UTRANS_HOME), a trained .keras file, a SeisBench weight file, or a model "
+               "written by utrans export (.onnx, .tflite: no TensorFlow needed); a registered "
+               "architecture "
                "(phasenet, eqtransformer, seist_m_dpk, ...) only with --random_weights.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="waveform files or glob patterns (quote globs for the shell); or --sds")
     p.add_argument("--model", required=True,
-                   help="preset name or trained .keras file (a registered architecture with "
-                        "--random_weights)")
+                   help="preset name, trained .keras file, SeisBench weight file, or exported "
+                        ".onnx / .tflite model or folder (utrans export; runs without "
+                        "TensorFlow); a registered architecture with --random_weights")
     p.add_argument("--random_weights", action="store_true",
                    help="allow a registered architecture without trained weights (its picks "
                         "mean nothing: for testing the pipeline only)")
@@ -391,7 +395,9 @@ def main(argv=None, prog="utrans-annotate"):
         Ctrl-C.
     """
     args = build_parser(prog).parse_args(argv)
-    quiet_framework(args.verbose)
+    models = [args.model, *(args.characterize or "").split(",")]
+    if not all(is_exported(m.strip()) for m in models if m.strip()):
+        quiet_framework(args.verbose)  # Keras models: TensorFlow loads next, quietly
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     previous = warnings.showwarning

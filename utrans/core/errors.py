@@ -19,6 +19,9 @@ __all__ = [
     "DataError",
     "DataFileError",
     "EvaluationInputError",
+    "ExportError",
+    "ManifestError",
+    "MissingExtraError",
     "ModelInputError",
     "OutputPathError",
     "PresetUnavailableError",
@@ -156,3 +159,19 @@ class BackupUnusableError(UtransError, OSError):
 
 class EvaluationInputError(UtransError, ValueError):
     """A tester or reader input (model, split, option) does not fit; the message says how."""
+
+
+# --------------------------------------------------------------------------- export
+class ExportError(UtransError, ValueError):
+    """A model cannot be exported to a format; the message says why (the op, what to change)."""
+
+
+class ManifestError(UtransError, ValueError):
+    """An exported model's ``conventions.json`` is missing, unreadable or describes another model."""
+
+
+class MissingExtraError(UtransError, ImportError):
+    """An optional dependency (an extra of the package) is not installed.
+
+    The message names the package and the ``pip install`` that brings it.
+    """

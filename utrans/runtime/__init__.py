@@ -8,8 +8,12 @@ names a model with:
 
 * a Keras model, a preset, a registered name or a ``.keras`` file:
   :class:`utrans.runtime.keras.KerasRunner` (imports Keras);
-* exported models (``.onnx``, ``.tflite``) run through their runtimes
-  without TensorFlow.
+* an exported model (a ``.onnx`` or ``.tflite`` file, or a folder written
+  by :func:`utrans.export.export`, SavedModels included):
+  :func:`utrans.runtime.exported.load_exported`, which runs ``.onnx``
+  through ONNX Runtime and ``.tflite`` through LiteRT without TensorFlow,
+  Keras or utrans's models, using the ``conventions.json`` beside the graph
+  (:mod:`utrans.runtime.manifest`).
 
 Models loaded from a preset or a ``.keras`` file are shared within a process
 (the eight most recently used): annotators and characterizers opened again and
@@ -30,8 +34,10 @@ import os
 import pathlib
 
 from utrans.core import presets
+from utrans.runtime.exported import is_exported, load_exported
+from utrans.runtime.manifest import Manifest, manifest_path
 
-__all__ = ["conventions_of", "load_runner"]
+__all__ = ["conventions_of", "is_exported", "load_exported", "load_runner"]
 
 _LOADED = collections.OrderedDict()  # cache key -> keras.Model, most recently used last
 _LOADED_MAX = 8
@@ -76,8 +82,9 @@ def load_runner(spec, batch_size=64, fast=True, allow_random=False):
 
     Args:
         spec: a runner (returned as is), a ``keras.Model``, a preset name, a
-            registered name (with ``allow_random=True``), or a model file
-            (presets and ``.keras`` files: shared within the process, module doc).
+            registered name (with ``allow_random=True``), a model file (presets
+            and ``.keras`` files: shared within the process, module doc), or an
+            exported model (``.onnx``, ``.tflite``, an export folder).
         batch_size: windows per call.
         fast: Keras models: use the inference-only graph where one exists.
         allow_random: a registered name without weights gets random weights.
@@ -87,6 +94,8 @@ def load_runner(spec, batch_size=64, fast=True, allow_random=False):
     """
     if callable(spec) and hasattr(spec, "batch_size") and hasattr(spec, "conventions"):
         return spec
+    if is_exported(spec):
+        return load_exported(spec, batch_size=batch_size)
     # Keras is imported only for Keras models: exported models run without it.
     keras_runner = importlib.import_module("utrans.runtime.keras")
     return keras_runner.KerasRunner(_load_model(spec, allow_random), batch_size=batch_size,
@@ -105,5 +114,10 @@ def conventions_of(spec):
     conventions = getattr(spec, "conventions", None)
     if conventions is not None:
         return conventions
+    if is_exported(spec):
+        path = pathlib.Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(f"Exported model not found: {path}")
+        return Manifest.read(manifest_path(path)).conventions
     # Keras is imported only for Keras models: exported models run without it.
     return importlib.import_module("utrans.loading").get_conventions(spec)

@@ -1,0 +1,87 @@
+"""The ONNX graph tidy-up: layout shuffles around 1-D convolutions removed, outputs unchanged."""
+
+import collections
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+from utrans.export.onnx_layout import tidy
+
+
+def _require(module):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{module} is not installed; CI=true requires it")
+        pytest.skip(f"{module} is not installed (pip install '.[export]')")
+
+
+def _graph(onnx):
+    """tf2onnx's pattern: NCHW convolution outputs, channels-last skip concatenation, back."""
+    h, t = onnx.helper, onnx.TensorProto
+    const = [onnx.numpy_helper.from_array(np.asarray(v, np.int64), n)
+             for n, v in (("ax1", [1]), ("ax2", [2]))]
+    nodes = [
+        # conv output (N, C, 1, W) -> channels-last (N, W, C) -> back to (N, C, 1, W)
+        h.make_node("Squeeze", ["a", "ax2"], ["a3"]),
+        h.make_node("Transpose", ["a3"], ["a_nwc"], perm=[0, 2, 1]),
+        h.make_node("Unsqueeze", ["a_nwc", "ax1"], ["a_n1wc"]),
+        h.make_node("Transpose", ["a_n1wc"], ["a_back"], perm=[0, 3, 1, 2]),
+        h.make_node("Relu", ["a_back"], ["y1"]),
+        # a skip connection: both branches channels-last, concatenated on channels
+        h.make_node("Squeeze", ["b", "ax2"], ["b3"]),
+        h.make_node("Transpose", ["b3"], ["b_nwc"], perm=[0, 2, 1]),
+        h.make_node("Concat", ["a_nwc", "b_nwc"], ["cat"], axis=2),
+        h.make_node("Unsqueeze", ["cat", "ax1"], ["cat4"]),
+        h.make_node("Transpose", ["cat4"], ["cat_nchw"], perm=[0, 3, 1, 2]),
+        h.make_node("Relu", ["cat_nchw"], ["y2"]),
+        # a real transpose stays
+        h.make_node("Transpose", ["a3"], ["y3"], perm=[0, 2, 1]),
+    ]
+    graph = h.make_graph(
+        nodes, "layout",
+        [h.make_tensor_value_info("a", t.FLOAT, ["batch", 3, 1, 10]),
+         h.make_tensor_value_info("b", t.FLOAT, ["batch", 4, 1, 10])],
+        [h.make_tensor_value_info(n, t.FLOAT, shape) for n, shape in (
+            ("y1", ["batch", 3, 1, 10]), ("y2", ["batch", 7, 1, 10]), ("y3", ["batch", 10, 3]))],
+        const)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+def _run(ort, proto, feeds):
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def test_tidy_removes_round_trips_and_keeps_the_outputs():
+    onnx = _require("onnx")
+    ort = _require("onnxruntime")
+    proto = _graph(onnx)
+    rng = np.random.default_rng(0)
+    feeds = {"a": rng.standard_normal((2, 3, 1, 10)).astype(np.float32),
+             "b": rng.standard_normal((2, 4, 1, 10)).astype(np.float32)}
+    want = _run(ort, proto, feeds)
+    change = tidy(onnx, proto)
+    onnx.checker.check_model(proto)
+    ops = collections.Counter(n.op_type for n in proto.graph.node)
+    # Only the real transpose (output y3) is left; the concatenation is on channels (axis 1).
+    assert ops["Transpose"] == 1 and change < 0
+    (concat,) = [n for n in proto.graph.node if n.op_type == "Concat"]
+    assert concat.attribute[0].i == 1
+    got = _run(ort, proto, feeds)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert tidy(onnx, proto) == 0  # nothing left to do
+
+
+def test_tidy_leaves_a_graph_without_shuffles_alone():
+    onnx = _require("onnx")
+    h, t = onnx.helper, onnx.TensorProto
+    graph = h.make_graph([h.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 1])], "plain",
+                         [h.make_tensor_value_info("x", t.FLOAT, [1, 2, 3])],
+                         [h.make_tensor_value_info("y", t.FLOAT, [1, 3, 2])])
+    proto = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+    assert tidy(onnx, proto) == 0 and len(proto.graph.node) == 1
