@@ -257,6 +257,25 @@ def test_protocol_details_on_a_raw_socket(network):
     headers = [RecordHeader.parse(packets[i + 8:i + 520]) for i in range(0, len(packets), 520)]
     assert {h.id for h in headers} == {"XX.S1..HHZ"}
     assert len(headers) == records_per_channel(network)["XX.S1..HHZ"]
+    # backlog="next": DATA without a sequence number waits for records published later
+    with ReplayServer(StreamSource(network), speed=1000.0, backlog="next") as server:
+        assert server.wait_exhausted(10)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            command(sock, "HELLO")
+            assert command(sock, "STATION S1 XX") == b"OK\r\n"
+            assert command(sock, "DATA") == b"OK\r\n"
+            assert command(sock, "STATION S2 XX") == b"OK\r\n"
+            assert command(sock, "DATA 000003") == b"OK\r\n"       # resume: from seq 3 on
+            sock.sendall(b"END\r")
+            sock.settimeout(0.5)
+            data = b""
+            with pytest.raises(TimeoutError):
+                while True:
+                    data += sock.recv(65536)
+    seqs = [int(data[i + 2:i + 8], 16) for i in range(0, len(data), 520)]
+    ids = {RecordHeader.parse(data[i + 8:i + 520]).station for i in range(0, len(data), 520)}
+    s2_records = sum(n for cid, n in records_per_channel(network).items() if ".S2." in cid)
+    assert ids == {"S2"} and seqs == list(range(3, s2_records))
 
 
 # --------------------------------------------------------------------------- SeedLinkSource
@@ -339,6 +358,8 @@ def test_seedlink_source_selection_matching_nothing_is_a_clear_error(network):
 
 
 def test_seedlink_source_returns_cleanly_on_ctrl_c(network):
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("Ctrl-C is delivered to the main thread only")
     received = []
     with ReplayServer(StreamSource(network), speed=1.0) as server:   # real time: 2 minutes
         source = SeedLinkSource(server.address, "XX.*.*.*", backoff=0.05)
@@ -348,6 +369,28 @@ def test_seedlink_source_returns_cleanly_on_ctrl_c(network):
         timer.join()
     assert stats is source.stats and source._sock is None
     assert all(p.trace.stats.starttime < T0 + 10 for p in received)
+
+
+def test_seedlink_source_keepalive_and_silent_servers(network, caplog):
+    caplog.set_level(logging.DEBUG, logger="utrans.stream")
+    one = network.select(id="XX.S1..HHZ")          # a record every ~4 s in real time
+    with ReplayServer(StreamSource(one), speed=1.0) as server:
+        alive = SeedLinkSource(server.address, "XX.S1..HHZ", keepalive=0.2, timeout=0.6)
+        threading.Timer(1.5, alive.stop).start()
+        stats = alive.run(lambda packet: None)
+    assert stats.reconnects == 0 and stats.packets >= 1
+    assert sum("INFO ID" in r.message for r in caplog.records) >= 3   # answered keep-alives
+    caplog.clear()
+    with socket.socket() as silent:                    # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        mute = SeedLinkSource(f"127.0.0.1:{silent.getsockname()[1]}", "XX.*.*.*",
+                              connect_timeout=0.2, backoff=0.05)
+        threading.Timer(1.0, mute.stop).start()
+        mute.run(lambda packet: None)
+    retries = [r.message for r in caplog.records if "reconnecting in" in r.message]
+    assert len(retries) >= 2 and all("TimeoutError: no answer within 0.2 s" in m
+                                     for m in retries)
 
 
 def test_memory_stays_bounded_over_a_long_replay():
@@ -404,7 +447,8 @@ def test_sds_follower_reads_a_file_written_in_pieces_exactly_once(tmp_path, netw
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         cuts = sorted(rng.choice(np.arange(1, 512), size=2, replace=False))
-        for a, b in zip([0, *cuts], [*cuts, 512]):    # three pieces, often inside the header
+        # three pieces, often cut inside the header
+        for a, b in zip([0, *cuts], [*cuts, 512], strict=True):
             with open(path, "ab") as handle:
                 handle.write(record[a:b])
             received.extend(follower.poll())
@@ -463,6 +507,19 @@ def test_sds_follower_watch_list_stays_bounded(tmp_path):
 # --------------------------------------------------------------------------- the command
 
 
+def test_sds_source_cuts_longer_records_to_seedlink_size(tmp_path, network):
+    tr = network.select(id="XX.S2..HHE")[0]
+    path = tmp_path / "2024" / "XX" / "S2" / "HHE.D" / "XX.S2..HHE.D.2024.061"
+    path.parent.mkdir(parents=True)
+    tr.write(str(path), format="MSEED", reclen=4096, encoding="STEIM2")
+    records = list(SDSSource(tmp_path, "XX.S2.*.*").channel_records()["XX.S2..HHE"])
+    assert {len(data) for _, data in records} == {512}
+    assert sum(header.npts for header, _ in records) == tr.stats.npts
+    rebuilt = obspy.read(io.BytesIO(b"".join(data for _, data in records)))
+    rebuilt.merge()
+    np.testing.assert_array_equal(rebuilt[0].data, tr.data)
+
+
 def test_server_command_replays_an_sds_archive(tmp_path, network):
     for _, rel, record in sds_writes(network):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -483,7 +540,7 @@ def test_server_command_replays_an_sds_archive(tmp_path, network):
             received.append)
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        _, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert stats.reconnects == 1
     assert_exactly_once([p.trace for p in received], network.select(station="S3"))

@@ -26,7 +26,8 @@ import struct
 import numpy as np
 import obspy
 
-__all__ = ["HEADER_SIZE", "IncompleteRecord", "RecordHeader", "complete_records", "decode", "trace_records"]
+__all__ = ["HEADER_SIZE", "IncompleteRecord", "RecordHeader", "complete_records", "decode",
+           "trace_records"]
 
 #: Bytes of the SEED fixed data header.
 HEADER_SIZE = 48
@@ -244,12 +245,15 @@ def trace_records(trace, reclen=512, encoding=None):
     if reclen < _MIN_RECLEN or reclen > _MAX_RECLEN or reclen & (reclen - 1):
         raise ValueError(f"reclen must be a power of two from {_MIN_RECLEN} to {_MAX_RECLEN}. "
                          f"Received: reclen={reclen}")
-    if encoding is None:
-        if np.issubdtype(trace.data.dtype, np.integer):
-            encoding = "STEIM2"
-            if trace.data.dtype != np.int32:
-                trace = trace.copy()
-                trace.data = trace.data.astype(np.int32)
+    if encoding is None and np.issubdtype(trace.data.dtype, np.integer):
+        encoding = "STEIM2"
+        if trace.data.dtype != np.int32:
+            info = np.iinfo(np.int32)
+            if trace.stats.npts and (trace.data.min() < info.min or trace.data.max() > info.max):
+                raise ValueError(f"{trace.id}: integer samples beyond the 32-bit range cannot be "
+                                 "written as Steim-2; give float samples or an encoding")
+            trace = trace.copy()
+            trace.data = trace.data.astype(np.int32)
     buffer = io.BytesIO()
     kwargs = {"encoding": encoding} if encoding else {}
     trace.write(buffer, format="MSEED", reclen=reclen, **kwargs)

@@ -42,7 +42,9 @@ def parse_select(select):
 def matches(patterns, trace_id):
     """Whether ``NET.STA.LOC.CHA`` matches any of ``parse_select``'s patterns."""
     fields = trace_id.split(".")
-    return any(all(fnmatch.fnmatchcase(f, p) for f, p in zip(fields, pattern))
+    if len(fields) != 4:
+        return False
+    return any(all(fnmatch.fnmatchcase(f, p) for f, p in zip(fields, pattern, strict=True))
                for pattern in patterns)
 
 

@@ -56,7 +56,7 @@ import time
 import numpy as np
 import obspy
 
-from utrans.stream.mseed import complete_records, trace_records
+from utrans.stream.mseed import complete_records, decode, trace_records
 from utrans.stream.selection import matches, parse_sds_name, parse_select
 
 __all__ = ["Faults", "ReplayServer", "SDSSource", "StreamSource", "main"]
@@ -75,20 +75,19 @@ _UNI_START_DELAY = 0.1  # uni-station mode: pause between "OK" and the first pac
 
 
 class StreamSource:
-    """Records of an ObsPy Stream: each trace cut into ``reclen``-byte miniSEED records.
+    """Records of an ObsPy Stream: each trace cut into 512-byte miniSEED records.
 
     Args:
-        stream: ``obspy.Stream`` (integer samples are written with Steim-2).
-        reclen: record length in bytes; SeedLink carries 512.
+        stream: ``obspy.Stream`` (integer samples are written with Steim-2,
+            floating point ones as FLOAT32/FLOAT64).
     """
 
-    def __init__(self, stream, reclen=SL_RECLEN):
+    def __init__(self, stream):
         if not isinstance(stream, obspy.Stream):
             raise TypeError(f"StreamSource needs an obspy.Stream. Received: {type(stream)!r}")
         if len(stream) == 0:
             raise ValueError("StreamSource needs a non-empty obspy.Stream. Received: 0 traces")
         self.stream = stream
-        self.reclen = reclen
 
     @property
     def channels(self):
@@ -104,7 +103,7 @@ class StreamSource:
 
     def _records(self, traces):
         for trace in traces:
-            blob = b"".join(trace_records(trace, reclen=self.reclen))
+            blob = b"".join(trace_records(trace, reclen=SL_RECLEN))
             records, _ = complete_records(blob)
             yield from records
 
@@ -112,7 +111,9 @@ class StreamSource:
 class SDSSource:
     """Records of an SDS archive (``ROOT/YEAR/NET/STA/CHA.TYPE/NET.STA.LOC.CHA.TYPE.YEAR.DOY``).
 
-    Files are read record by record (never whole), day after day per channel.
+    Files are read record by record (never whole), day after day per channel;
+    records of another length than SeedLink's 512 bytes are decoded and cut
+    again into 512-byte records.
 
     Args:
         root: SDS root folder.
@@ -180,10 +181,20 @@ class SDSSource:
                             continue
                         if self.end is not None and header.starttime >= self.end:
                             continue
-                        yield header, data
+                        if header.record_length == SL_RECLEN:
+                            yield header, data
+                        else:
+                            yield from _recut(data)
                 if buffer:
                     logger.warning("%s ends with %d bytes of an incomplete record; skipped",
                                    path, len(buffer))
+
+
+def _recut(data):
+    """A record of another length as 512-byte records."""
+    for trace in decode(data):
+        blob = b"".join(trace_records(trace, reclen=SL_RECLEN))
+        yield from complete_records(blob)[0]
 
 
 # --------------------------------------------------------------------------- faults
@@ -218,11 +229,12 @@ class Faults:
             raise ValueError(f"max_drops must be >= 0 or None. Received: {self.max_drops}")
         if not np.isfinite(self.delay) or self.delay < 0:
             raise ValueError(f"delay must be a finite number >= 0. Received: {self.delay}")
-        for name in ("reorder_every", "duplicate_every"):
-            value = getattr(self, name)
-            if value < 0 or value == 1 and name == "reorder_every":
-                raise ValueError(f"{name} must be 0 (off) or >= {2 if name == 'reorder_every' else 1}. "
-                                 f"Received: {value}")
+        if self.reorder_every < 0 or self.reorder_every == 1:
+            raise ValueError("reorder_every must be 0 (off) or >= 2. "
+                             f"Received: {self.reorder_every}")
+        if self.duplicate_every < 0:
+            raise ValueError("duplicate_every must be 0 (off) or >= 1. "
+                             f"Received: {self.duplicate_every}")
 
     @classmethod
     def parse(cls, text):
@@ -703,10 +715,7 @@ class _Cursor:
         """TIME with an end: a record at or after the end was published and passed."""
         if self.end is None:
             return False
-        for cid, (_, last) in self.station.extent.items():
-            if last >= self.end:
-                return True
-        return False
+        return any(last >= self.end for _, last in self.station.extent.values())
 
 
 class _Session:

@@ -29,10 +29,13 @@ expands the selection against the server's ``INFO STREAMS`` list (so
 wildcards in network and station codes work with any server), reconnects
 with exponential back-off after any failure (a log line at every retry),
 and resumes each station from the sequence number after the last packet it
-received (with the time of that station's earliest next sample as a
-fallback for servers that lost the sequence), or, when it only has times,
-with ``TIME``. Records repeated across a reconnect are trimmed to their new
-samples; duplicates, late packets and gaps are counted and logged.
+received (with the time of that station's earliest next sample, less one
+record span, as a fallback for servers that lost the sequence), or, when it
+only has times, with ``TIME`` from there. Records repeated across a
+reconnect are trimmed to their new samples; duplicates, late packets and
+gaps are counted and logged. Without data for ``keepalive`` seconds it asks
+the server ``INFO ID``; without any byte for ``timeout`` seconds it
+reconnects.
 
 :class:`SDSFollower` polls an SDS archive that writers append to: it reads
 only whole records past its last offset in each day file (a record still
@@ -42,6 +45,7 @@ day files, and forgets files a few days old.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -64,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 _PACKET = 520            # SeedLink packet: 8-byte header + 512-byte record
 _SEQ_MASK = 0xFFFFFF
+_DEFAULT_SPAN = 60.0     # s to go back when resuming by time before any record was seen
 
 
 class SelectionError(ValueError):
@@ -187,6 +192,7 @@ class SeedLinkSource(_Source):
         self._sock = None
         self._connections = 0
         self._ended = False
+        self._span = {}               # {NET.STA: longest record span seen, s}
 
     def __str__(self):
         return f"seedlink {self.host}:{self.port}"
@@ -233,10 +239,8 @@ class SeedLinkSource(_Source):
     def _close(self):
         sock, self._sock = self._sock, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendall(b"BYE\r")
-            except OSError:
-                pass
             sock.close()
         self._buffer.clear()
 
@@ -367,9 +371,17 @@ class SeedLinkSource(_Source):
         return {sid: sorted(chas) for sid, chas in sorted(stations.items())}
 
     def _resume_time(self, station_id):
+        """Where a station resumes by time: its earliest next sample, less one record span.
+
+        A server may send only records that start at or after the time asked
+        for; going back by the longest record seen (60 s before any was seen)
+        loses nothing, and the overlap is trimmed as duplicates.
+        """
         times = [when for cid, when in self.tracker.state().items()
                  if cid.rsplit(".", 2)[0] == station_id]
-        return min(times) if times else None
+        if not times:
+            return None
+        return min(times) - self._span.get(station_id, _DEFAULT_SPAN)
 
     def _negotiate(self, station_id, channels):
         net, sta = station_id.split(".")
@@ -437,7 +449,11 @@ class SeedLinkSource(_Source):
             logger.warning("%s: packet %06X dropped: %s", self, seq, err)
             return
         for trace in stream:
-            self.sequence[f"{trace.stats.network}.{trace.stats.station}"] = seq
+            station_id = f"{trace.stats.network}.{trace.stats.station}"
+            self.sequence[station_id] = seq
+            span = trace.stats.npts * trace.stats.delta
+            if span > self._span.get(station_id, 0.0):
+                self._span[station_id] = span
             yield from self._pieces(trace, seq)
 
 
