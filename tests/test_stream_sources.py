@@ -147,7 +147,7 @@ def test_tracker_drops_duplicates_and_fills_gaps_once():
     assert [bool(late) for _, late in out] == [False, False, False, True, False, False, True,
                                                True, False]
     stats = tracker.stats
-    assert (stats.records, stats.duplicates, stats.late, stats.gaps) == (9, 1, 3, 2)
+    assert (stats.packets, stats.duplicates, stats.late, stats.gaps) == (9, 1, 3, 2)
     assert stats.samples == 460 and stats.duplicate_samples == 810 - 460   # 810 samples offered
     assert tracker.open_gaps("XX.A..HHZ") == []
     assert tracker.state() == {"XX.A..HHZ": T0 + 4.6}
@@ -292,6 +292,7 @@ def test_seedlink_source_every_sample_once_across_faults(network, caplog):
         source = SeedLinkSource(server.address, "XX.S*.*.HH?", backoff=0.05)
         stats = source.run(received.append)
         assert server.stats["drops"] == 3
+        assert stats.records == server.stats["published"]   # each record received once
     assert_exactly_once([p.trace for p in received], network)
     counts = {cid: n for cid, n in records_per_channel(network).items() if ".S3." in cid}
     assert stats.reconnects == 3

@@ -36,7 +36,8 @@ class Packet:
 
     Args:
         trace: ``obspy.Trace`` holding only samples not handed over before
-            (part of a record when the rest was a duplicate).
+            (part of a record when the rest was a duplicate); its stats hold
+            the codes, start time and sampling rate (nothing format-specific).
         late: True when the samples fill an earlier gap, i.e. they are older
             than samples already handed over for this channel.
         seq: SeedLink sequence number of the record they came in (None for
@@ -156,7 +157,6 @@ class ChannelTracker:
             A list of ``(obspy.Trace, late)`` pieces, in time order; empty when
             every sample was handed over before.
         """
-        self.stats.records += 1
         npts = trace.stats.npts
         rate = trace.stats.sampling_rate
         if npts == 0 or rate <= 0:
