@@ -57,7 +57,6 @@ import time
 import xml.etree.ElementTree as ElementTree
 
 import obspy
-
 from obspy.clients.seedlink.seedlinkexception import SeedLinkException
 from obspy.clients.seedlink.slpacket import SLPacket
 
