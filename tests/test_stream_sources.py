@@ -372,6 +372,27 @@ def test_seedlink_source_returns_cleanly_on_ctrl_c(network):
     assert all(p.trace.stats.starttime < T0 + 10 for p in received)
 
 
+def test_fast_replay_waits_for_the_slowest_of_two_clients():
+    five = synthetic_network(stations=1, seconds=300.0, seed=4)
+    got = {"fast": [], "slow": []}
+    with ReplayServer(StreamSource(five), speed=None, ring_size=8, hangup_at_end=True,
+                      min_readers=2) as server:
+        fast = SeedLinkSource(server.address, "XX.*.*.*")
+        slow = SeedLinkSource(server.address, "XX.*.*.*")
+
+        def sluggish(packet):
+            got["slow"].append(packet.trace)
+            threading.Event().wait(0.002)
+
+        worker = threading.Thread(target=slow.run, args=(sluggish,))
+        worker.start()
+        fast.run(lambda packet: got["fast"].append(packet.trace))
+        worker.join(60)
+        assert max(server.ring_lengths().values()) <= 8
+    for traces in got.values():
+        assert_exactly_once(traces, five)
+
+
 def test_seedlink_source_keepalive_and_silent_servers(network, caplog):
     caplog.set_level(logging.DEBUG, logger="utrans.stream")
     one = network.select(id="XX.S1..HHZ")          # a record every ~4 s in real time

@@ -337,19 +337,24 @@ class ReplayServer:
         faults: ``{NET.STA pattern: Faults}``; the first matching pattern applies.
         backlog: what ``DATA`` without a sequence number sends first:
             ``"ring"`` every record still held, ``"next"`` only records
-            published from then on (as a live SeisComP server does).
+            published from then on.
         hangup_at_end: once the source is exhausted and a client has
             everything, send it ``END`` (ObsPy's clients then stop).
+        min_readers: fast replay (``speed=None``) only: publish the first
+            record once this many clients are streaming (so that each of them
+            gets everything from a small buffer).
         organization: the organisation named in ``HELLO`` and ``INFO ID``.
     """
 
     def __init__(self, source, speed=1.0, host="127.0.0.1", port=0, ring_size=10000,
-                 faults=None, backlog="ring", hangup_at_end=False,
+                 faults=None, backlog="ring", hangup_at_end=False, min_readers=1,
                  organization="utrans replay"):
         if speed is not None and (not np.isfinite(speed) or speed <= 0):
             raise ValueError(f"speed must be a positive number or None. Received: speed={speed}")
         if ring_size < 2:
             raise ValueError(f"ring_size must be >= 2. Received: ring_size={ring_size}")
+        if min_readers < 1:
+            raise ValueError(f"min_readers must be >= 1. Received: min_readers={min_readers}")
         if backlog not in ("ring", "next"):
             raise ValueError(f"backlog must be 'ring' or 'next'. Received: backlog={backlog!r}")
         self.source = source
@@ -363,6 +368,7 @@ class ReplayServer:
                 raise TypeError(f"faults values must be Faults. Received: {pattern!r}: {fault!r}")
         self.backlog = backlog
         self.hangup_at_end = hangup_at_end
+        self.min_readers = int(min_readers)
         self.organization = organization
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -525,12 +531,13 @@ class ReplayServer:
         logger.info("SeedLink replay: source exhausted after %d records", self.stats["published"])
 
     def _wait_for_readers(self):
-        """Fast replay: wait for a streaming client that is less than half a ring behind."""
+        """Fast replay: wait until the streaming clients are less than half a ring behind."""
         limit = self.ring_size // 2
+        needed = self.min_readers if self._published == 0 else 1
         with self._cond:
             while not self._stop.is_set():
                 readers = [s.scanned for s in self._sessions if s.streaming]
-                if readers and self._published - min(readers) < limit:
+                if len(readers) >= needed and self._published - min(readers) < limit:
                     return True
                 self._cond.wait(0.02)
         return False
@@ -893,9 +900,12 @@ class _Session:
 
     def _start_streaming(self):
         with self.server._cond:
-            self.scanned = self.server._published
             self._refresh_cursors()
-        self.streaming = True
+            pending = [c.station.ring.get(c.seq) for c in self._cursors.values()]
+            behind = [entry.gidx - 1 for entry in pending if entry is not None]
+            # where this client stands: a fast replay waits for it to catch up
+            self.scanned = min(behind) if behind else self.server._published
+            self.streaming = True
         self._mode_end = any(s.action in ("FETCH", "TIME") for s in self._subs)
 
     def _refresh_cursors(self):
@@ -935,6 +945,7 @@ class _Session:
         cursor, entry = best
         cursor.seq += 1
         self.scanned = entry.gidx
+        self.server.stats["sent"] += 1
         return cursor, entry
 
     def _finished(self):
@@ -970,7 +981,6 @@ class _Session:
             return
         cursor, entry = found
         self._send(b"SL%06X" % (entry.seq & SEQ_MASK) + entry.data)
-        self.server.stats["sent"] += 1
         cursor.sent += 1
         faults = cursor.station.faults
         if faults.drop_after is not None and cursor.sent >= faults.drop_after:
@@ -1049,6 +1059,8 @@ def main(argv=None):
     parser.add_argument("--fault", action="append", default=[],
                         help="NET.STA:name=value,... (drop_after, max_drops, delay, "
                              "reorder_every, duplicate_every); repeatable")
+    parser.add_argument("--min-readers", type=int, default=1,
+                        help="--fast: start once this many clients stream")
     parser.add_argument("--hangup-at-end", action="store_true",
                         help="send END to clients once everything was replayed")
     parser.add_argument("--verbose", action="store_true")
@@ -1069,7 +1081,8 @@ def main(argv=None):
     faults = dict(Faults.parse(text) for text in args.fault)
     server = ReplayServer(source, speed=None if args.fast else args.speed, host=args.host,
                           port=args.port, ring_size=args.ring, faults=faults,
-                          backlog=args.backlog, hangup_at_end=args.hangup_at_end)
+                          backlog=args.backlog, hangup_at_end=args.hangup_at_end,
+                          min_readers=args.min_readers)
     server.start()
     print(f"SeedLink replay of {len(source.channels)} channels on {server.address} "
           "(Ctrl-C stops)", flush=True)
