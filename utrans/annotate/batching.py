@@ -20,7 +20,7 @@ import numpy as np
 from utrans.processing.stacking import Accumulator
 from utrans.processing.streams import Segment
 
-__all__ = ["SegmentResult", "cut_window", "predict_segments"]
+__all__ = ["SegmentResult", "cut_window", "predict_segments", "window_curves"]
 
 
 @dataclasses.dataclass
@@ -78,6 +78,24 @@ def cut_window(segment, offset, out):
     return k
 
 
+def window_curves(runner, pipeline, windows, valid=None):
+    """The model's curves of raw windows: model inputs, one forward pass, curves.
+
+    The one path from cut windows to curves, shared by annotate and the
+    streaming picker (:mod:`utrans.stream`).
+
+    Args:
+        runner: the model's runner (at most ``runner.batch_size`` windows).
+        pipeline: the model's :class:`~utrans.pipeline.Pipeline`.
+        windows: ``(n, in_samples, components)`` raw samples at the model's rate.
+        valid: ``(n, 2)`` ranges of window samples that hold record data (``None``: all).
+
+    Returns:
+        float32 curves ``(n, in_samples, labels)``.
+    """
+    return pipeline.curves(runner(pipeline.window_inputs(windows, valid)))
+
+
 def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=None):
     """Annotate segments in full batches; yield each segment's stacked output.
 
@@ -117,8 +135,7 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
         n = len(batch)
         for i, (state, offset) in enumerate(batch):
             valid[i, 1] = cut_window(state.segment, offset, buffer[i])
-        inputs = pipeline.window_inputs(buffer[:n], valid[:n])
-        curves = pipeline.curves(runner(inputs))
+        curves = window_curves(runner, pipeline, buffer[:n], valid[:n])
         for curve, (state, offset) in zip(curves, batch):
             lo, hi = plan.kept(offset, state.segment.length)
             state.acc.add(offset + lo - state.first, curve[lo:hi].T)

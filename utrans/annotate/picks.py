@@ -34,7 +34,7 @@ import pandas as pd
 
 from utrans.pipeline import DETECTION_LABEL
 
-__all__ = ["DETECTION_COLUMNS", "PICK_COLUMNS", "ClassifyOutput", "decode_segment"]
+__all__ = ["DETECTION_COLUMNS", "PICK_COLUMNS", "ClassifyOutput", "decode_segment", "pick_row"]
 
 PICK_COLUMNS = ["trace_id", "phase", "peak_time", "peak_value", "start_time", "end_time",
                 "instrument", "model"]
@@ -43,6 +43,32 @@ DETECTION_COLUMNS = ["trace_id", "start_time", "end_time", "peak_value", "instru
 
 def _iso(start, sampling_rate, index):
     return str(start + float(index) / sampling_rate)
+
+
+def pick_row(station, instrument, model, phase, start, rate, peak, extent, value):
+    """One row of :data:`PICK_COLUMNS` (shared by annotate and the streaming picker).
+
+    Args:
+        station: ``NET.STA.LOC``.
+        instrument: band and instrument code.
+        model: model name.
+        phase: the phase label.
+        start: time of the segment's first sample.
+        rate: the curve's sampling rate.
+        peak: the pick's sample in the segment.
+        extent: its first and last samples (:meth:`~utrans.pipeline.Pipeline.extents`).
+        value: the curve at the peak.
+
+    Returns:
+        A dict (times as ISO-8601 strings, module doc).
+    """
+    a, b = extent
+    return {
+        "trace_id": station, "phase": phase,
+        "peak_time": _iso(start, rate, peak), "peak_value": float(value),
+        "start_time": _iso(start, rate, a), "end_time": _iso(start, rate, b),
+        "instrument": instrument, "model": model,
+    }
 
 
 def decode_segment(result, pipeline, thresholds, min_peak_distance_s=None, model="",
@@ -71,13 +97,8 @@ def decode_segment(result, pipeline, thresholds, min_peak_distance_s=None, model
         peaks = pipeline.picks(curve, label, thresholds[label], min_peak_distance_s,
                                windows=windows)
         extents = pipeline.extents(curve, peaks, thresholds[label])
-        for p, (a, b) in zip(peaks, extents):
-            picks.append({
-                "trace_id": seg.station, "phase": label,
-                "peak_time": _iso(start, rate, p), "peak_value": float(curve[p]),
-                "start_time": _iso(start, rate, a), "end_time": _iso(start, rate, b),
-                "instrument": seg.instrument, "model": model,
-            })
+        picks += [pick_row(seg.station, seg.instrument, model, label, start, rate, p, extent,
+                           curve[p]) for p, extent in zip(peaks, extents)]
     if DETECTION_LABEL in labels and DETECTION_LABEL in thresholds:
         curve = result.probabilities[labels.index(DETECTION_LABEL)]
         for a, b in pipeline.detections(curve, thresholds[DETECTION_LABEL]):
