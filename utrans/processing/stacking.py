@@ -46,6 +46,11 @@ class Accumulator:
         self._final = 0  # avg: samples [0, final) are divided by their counts
         self._ranges = []  # avg: (start, stop) of windows that may still cover unfinished samples
 
+    @property
+    def reached(self):
+        """Samples before this one have at least one prediction."""
+        return self._reached
+
     def add(self, start, prediction):
         """Fold in a window's kept prediction ``(n_labels, k)`` starting at sample ``start``.
 
