@@ -95,11 +95,16 @@ def build_parser(prog="utrans-annotate"):
     return p
 
 
-def add_model_options(p):
-    """The options of applying a picker, shared by ``utrans annotate`` and ``utrans stream``."""
-    p.add_argument("--model", required=True,
+def add_model_options(p, model=None):
+    """The options of applying a picker, shared by ``utrans annotate`` and ``utrans stream``.
+
+    Args:
+        p: the parser.
+        model: default of ``--model`` (``None``: the option is required).
+    """
+    p.add_argument("--model", required=model is None, default=model,
                    help="preset name or trained .keras file (a registered architecture with "
-                        "--random_weights)")
+                        "--random_weights)" + (" (default: %(default)s)" if model else ""))
     p.add_argument("--random_weights", action="store_true",
                    help="allow a registered architecture without trained weights (its picks "
                         "mean nothing: for testing the pipeline only)")

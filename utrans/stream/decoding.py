@@ -11,13 +11,16 @@ are those of the offline decoder run on the whole curve. When is a pick
 settled?
 
 * ``"peaks"`` (SeisT, PhaseNet): a peak is a local maximum at or above the
-  threshold (a *candidate*); of two candidates closer than the minimum
-  distance ``d`` the lower is dropped, greedily from the highest. Candidates
-  more than ``d`` samples apart never touch each other, so the decisions up
-  to a candidate followed by more than ``d`` samples without one (and
-  without the last known sample, where an unknown candidate may sit) are
-  those of the whole curve. A pick also waits for the end of its run above
-  the threshold (its ``end_time``).
+  threshold (a *candidate*, as the decoder finds them); the decoder keeps
+  candidates greedily from the highest and drops those within the minimum
+  distance ``d`` of a kept one. Going through the known candidates in the
+  decoder's order, a candidate is *dropped* for good when a candidate kept
+  for good lies within ``d``; it is *kept* for good when every higher one
+  within ``d`` is dropped for good and no unknown candidate (at the last
+  known sample or later, of any height) can come within ``d``; otherwise it
+  waits. These are exactly the decoder's decisions on any continuation of
+  the curve. A kept pick also waits for the end of its run above the
+  threshold (its ``end_time``).
 * ``"regions"`` (SeisBench's weight files): one pick per triggered region,
   settled once the region's run above half the threshold has ended.
 * ``"highest"`` (the U-Trans EQCCT pickers): the highest peak of each
@@ -64,14 +67,15 @@ class FinalPick:
 class _Curve:
     """The kept part of one label's curve: samples ``anchor`` to ``anchor + len(values)``."""
 
-    __slots__ = ("anchor", "done", "emitted", "values", "windows")
+    __slots__ = ("anchor", "decided", "done", "emitted", "values", "windows")
 
     def __init__(self):
         self.values = np.zeros(0, dtype=np.float32)
         self.anchor = 0      # segment sample of values[0]
         self.done = -1       # every pick at or before this sample has been settled
-        self.emitted = set()  # "highest": settled peaks still inside the kept samples
+        self.emitted = set()  # settled peaks still inside the kept samples
         self.windows = []    # "highest": starts of stacked windows not settled yet
+        self.decided = {}    # "peaks": candidate -> (height, kept) decided for good
 
     @property
     def end(self):
@@ -188,43 +192,55 @@ class FinalPicks:
     def _peaks(self, label, curve, final):
         x, a = curve.values, curve.anchor
         thr = self.thresholds[label]
-        last = curve.end - 1  # an unknown candidate may sit here (its next sample is unknown)
+        d = self.distance
+        last = curve.end - 1  # an unknown candidate may sit here or later (its next sample is unknown)
+        # every local maximum at or above the threshold (the decoder without its distance rule)
+        found = self.pipeline.picks(x, label, thr, 0.0) + a
+        height = {int(c): np.float32(x[c - a]) for c in found}
+        height.update({c: h for c, (h, _) in curve.decided.items()})
+        kept, waiting, status = [], [], {}
+        for c in sorted(height, key=lambda c: (-height[c], -c)):  # the decoder's order
+            if c in curve.decided:
+                status[c] = curve.decided[c][1]
+            elif d <= 1:
+                status[c] = True  # no distance rule
+            elif any(abs(q - c) <= d for q in kept):
+                status[c] = False
+            elif any(abs(q - c) <= d for q in waiting) or (not final and c + d >= last):
+                status[c] = None
+            else:
+                status[c] = True
+            (kept if status[c] else waiting if status[c] is None else []).append(c)
+        for c, value in status.items():
+            if value is not None:
+                curve.decided[c] = (height[c], value)
+        runs = decode.detect_events(x, thr) + a
+        picks, unsettled = [], [c for c, v in status.items() if v is None]
+        for c in sorted(c for c, v in status.items() if v and c not in curve.emitted):
+            run = runs[np.searchsorted(runs[:, 0], c, side="right") - 1]
+            if not final and run[1] >= last:
+                unsettled.append(c)  # its run goes on: its end is not known yet
+                continue
+            picks += self._accept(label, curve, np.array([c - a]),
+                                  self.pipeline.extents(x, np.array([c - a]), thr))
+            curve.emitted.add(c)
         if final:
-            peaks = self.pipeline.picks(x, label, thr, self.min_peak_distance_s)
-            peaks = peaks[peaks + a > curve.done]
-            picks = self._accept(label, curve, peaks, self.pipeline.extents(x, peaks, thr))
             curve.done = last
             curve.trim(curve.end)
+            curve.decided.clear()
             return picks
-        # every local maximum at or above the threshold (no distance rule) and the runs
-        candidates = self.pipeline.picks(x, label, thr, 0.0) + a
-        candidates = candidates[candidates > curve.done]
-        runs = decode.detect_events(x, thr) + a
-        run_of = np.searchsorted(runs[:, 0], candidates, side="right") - 1
-        cut = None
-        for j in range(len(candidates) - 1, -1, -1):
-            c = candidates[j]
-            following = candidates[j + 1] if j + 1 < len(candidates) else last
-            apart = self.distance <= 1 or following - c > self.distance
-            if apart and runs[run_of[j], 1] < last:
-                cut = int(c)
-                break
-        picks = []
-        if cut is not None:
-            peaks = self.pipeline.picks(x, label, thr, self.min_peak_distance_s) + a
-            peaks = peaks[(peaks > curve.done) & (peaks <= cut)] - a
-            picks = self._accept(label, curve, peaks, self.pipeline.extents(x, peaks, thr))
-            curve.done = cut
-        # keep from the first unsettled candidate's run (and the sample before it), the
-        # run still open at the end, and the last known sample
-        keep = [last - 1]
-        pending = candidates[candidates > curve.done]
-        if len(pending):
-            first = np.searchsorted(runs[:, 0], pending[0], side="right") - 1
-            keep += [int(pending[0]) - 1, int(runs[first, 0])]
+        curve.done = max(curve.done, min(unsettled + [last]) - 1)
+        # keep what an unsettled candidate needs: the sample before it, its run, the run
+        # still open at the end and the last known sample
+        keep = [last - 1] + [c - 1 for c in unsettled]
+        for c in unsettled:
+            keep.append(int(runs[np.searchsorted(runs[:, 0], c, side="right") - 1, 0]))
         if len(runs) and runs[-1, 1] >= last:
             keep.append(int(runs[-1, 0]))
         curve.trim(min(keep))
+        # decisions within d of the kept samples are the context of the ones to come
+        curve.decided = {c: v for c, v in curve.decided.items() if c >= curve.anchor - d}
+        curve.emitted |= {c for c in curve.decided if c < curve.anchor and curve.decided[c][1]}
         return picks
 
     def _regions(self, label, curve, final):

@@ -181,6 +181,7 @@ class _Group:
         self.last_arrival = None
         self.silent = False
         self.first_arrival = None
+        self.ignored = set()         # channels of no model component
         self.done = {}               # phase -> absolute sample: picks settled up to there
         self.characterize = []       # (row, segment, peak, needed) waiting for a window
 
@@ -261,7 +262,8 @@ class StreamPicker:
         self.jobs = collections.deque()
         self.closing = []
         self._runners = {}
-        self._emitted = collections.OrderedDict()  # recent (group, phase, abs sample) keys
+        # picks given (group -> {(phase, absolute sample)}), as far back as a restart re-feeds
+        self._emitted = collections.defaultdict(dict)
         self._restored = {}
         self.counts = collections.Counter()
 
@@ -297,6 +299,8 @@ class StreamPicker:
             group.first_arrival = arrival
         channel = group.channels.get(trace.id)
         if channel is None:
+            if trace.id in group.ignored:
+                return
             channel = self._new_channel(group, trace)
             if channel is None:
                 return
@@ -351,9 +355,7 @@ class StreamPicker:
             else:
                 logger.info("%s: component %s not used by a %s model", trace.id, code,
                             self.order)
-            if not group.channels:
-                self._refuse(group, f"no usable component for a {self.order} model. "
-                                    f"Received: channel={trace.stats.channel}")
+            group.ignored.add(trace.id)
             return None
         if any(group.component.get(cid) == mapping[code] for cid in group.channels):
             self._refuse(group, f"two channels give component {mapping[code]} ({trace.id})")
@@ -365,6 +367,13 @@ class StreamPicker:
         group.channels[trace.id] = channel
         group.component[trace.id] = mapping[code]
         return channel
+
+    def _check_usable(self, group, settled):
+        """An instrument that has sent only channels of no model component is refused."""
+        if settled and group.ignored and not group.channels and group.refused is None:
+            channels = ", ".join(sorted(cid.rsplit(".", 1)[1] for cid in group.ignored))
+            self._refuse(group, f"no usable component for a {self.order} model. "
+                                f"Received: channels={channels}")
 
     def _refuse(self, group, reason):
         if group.refused is None:
@@ -387,6 +396,7 @@ class StreamPicker:
         for group in list(self.groups.values()):
             if group.refused is not None:
                 continue
+            self._check_usable(group, now - group.first_arrival >= self.settle_s)
             for channel in group.channels.values():
                 channel.poll(now)
             self._advance(group)
@@ -413,6 +423,7 @@ class StreamPicker:
             for channel in group.channels.values():
                 channel.poll(math.inf)
                 channel.end_run()
+            self._check_usable(group, True)
             if group.refused is None:
                 self._advance(group, force=True)
         emitted = self.process()
@@ -656,10 +667,9 @@ class StreamPicker:
             index = seg.grid_index + fp.peak
             if index <= group.done.get(fp.phase, -1):
                 continue  # settled before a restart
-            key = (group.gid, fp.phase, index)
-            if key in self._emitted:
+            if (fp.phase, index) in self._emitted[group.gid]:
                 continue
-            self._remember(key)
+            self._remember(group.gid, fp.phase, index)
             row = pick_row(group.station, group.instrument, self.name, fp.phase, seg.start,
                            self.rate, fp.peak, fp.extent, fp.value)
             if self.characterizer is not None and fp.phase in self.characterizer.phases:
@@ -668,10 +678,16 @@ class StreamPicker:
             out.append(self._deliver(row, ready))
         return out
 
-    def _remember(self, key):
-        self._emitted[key] = None
-        while len(self._emitted) > 100_000:
-            self._emitted.popitem(last=False)
+    def _remember(self, gid, phase, index):
+        """Note a pick given; forget those older than a restart can re-feed (bounded memory)."""
+        mine = self._emitted[gid]
+        mine[(phase, index)] = None
+        horizon = index - 4 * self.ring_capacity
+        while mine:
+            oldest = next(iter(mine))
+            if oldest[1] >= horizon:
+                break
+            del mine[oldest]
 
     def _deliver(self, row, ready):
         row[LATENCY_COLUMN] = round(max(0.0, self.clock() - ready), 6)
@@ -824,7 +840,7 @@ class StreamPicker:
         for row in picks or ():
             gid = f"{row['trace_id']}.{row['instrument']}"
             index = int(round(obspy.UTCDateTime(row["peak_time"]).timestamp * self.rate))
-            self._remember((gid, row["phase"], index))
+            self._remember(gid, row["phase"], index)
 
     def resume_points(self, state=None):
         """``{channel id: UTCDateTime}`` to start the sources at (from ``state`` or now)."""
@@ -846,5 +862,5 @@ class StreamPicker:
                 out["curves"] += sum(len(c.values) for c in seg.decoder.curves.values())
                 out["marks"] += len(seg.marks)
         out["jobs"] = len(self.jobs)
-        out["remembered"] = len(self._emitted)
+        out["remembered"] = sum(len(keys) for keys in self._emitted.values())
         return dict(out)
