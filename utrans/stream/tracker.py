@@ -207,9 +207,10 @@ class ChannelTracker:
         if split < npts:
             if start - channel.next_ns > tol:
                 self.stats.gaps += 1
-                logger.warning("%s: gap of %.3f s from %s to %s", tid,
-                               (start - channel.next_ns) * 1e-9,
-                               obspy.UTCDateTime(ns=channel.next_ns), trace.stats.starttime)
+                # a late packet may still fill it: the consumer decides when a gap is final
+                logger.info("%s: %.3f s missing from %s to %s so far", tid,
+                            (start - channel.next_ns) * 1e-9,
+                            obspy.UTCDateTime(ns=channel.next_ns), trace.stats.starttime)
                 channel.gaps.append((channel.next_ns, start))
                 if len(channel.gaps) > self.max_gaps:
                     dropped = channel.gaps.pop(0)
