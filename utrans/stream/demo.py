@@ -23,7 +23,7 @@ import pandas as pd
 
 from utrans.synthetic import _bandlimited
 
-__all__ = ["demo_network"]
+__all__ = ["demo_network", "event_template"]
 
 #: P and S of the template after its first sample (ObsPy's example record, BW.RJOB).
 TEMPLATE_P_S = 4.70
@@ -31,8 +31,14 @@ TEMPLATE_S_S = 5.62
 _VP = 6.0
 
 
-def _template():
-    """ObsPy's example event (Z, N, E), demeaned and tapered, and its pre-event noise level."""
+def event_template():
+    """ObsPy's example event (BW.RJOB), demeaned and tapered at its ends.
+
+    Returns:
+        ``(data, noise_std)``: float64 ``(3, 3000)`` in Z, N, E order at 100 Hz
+        (P 4.70 s and S 5.62 s after the first sample), and the standard
+        deviation of each component before the event.
+    """
     st = obspy.read()
     st.detrend("demean")
     data = np.stack([st.select(component=c)[0].data for c in "ZNE"])
@@ -65,7 +71,7 @@ def demo_network(stations=6, seconds=600.0, seed=0, start=None, every_s=90.0, ne
         raise ValueError("demo_network needs stations >= 1, seconds > 0 and every_s > 0. "
                          f"Received: stations={stations}, seconds={seconds}, every_s={every_s}")
     start = obspy.UTCDateTime(2024, 3, 1) if start is None else obspy.UTCDateTime(start)
-    template, noise_std = _template()
+    template, noise_std = event_template()
     rng = np.random.default_rng(seed)
     fs, n = 100.0, int(round(seconds * 100.0))
     side = int(np.ceil(np.sqrt(stations)))
