@@ -128,7 +128,10 @@ def _picker(args, characterizer=None, on_pick=None):
     if args.threads:
         set_threads(args.threads)
     print(f"Model {picker.name}: {picker.conventions.describe()}; windows every "
-          f"{picker.plan.step / picker.rate:g} s")
+          f"{picker.plan.step / picker.rate:g} s", flush=True)
+    seconds = picker.warm_up()
+    print(f"Compiled for batches of {', '.join(map(str, picker.batch_sizes))} windows "
+          f"({seconds:.0f} s)", flush=True)
     return picker
 
 

@@ -248,6 +248,10 @@ class StreamPicker:
         self.characterizer = characterizer
         self.on_pick = on_pick
         self.batch_size = ann.batch_size
+        # batch shapes the model is compiled for (each costs one trace): 1, 4, 16, ... up to
+        # batch_size; a batch runs in the smallest that holds it
+        self.batch_sizes = sorted({min(4 ** k, self.batch_size)
+                                   for k in range(int(math.log(self.batch_size, 4)) + 2)})
         self.max_late_s = float(max_late_s)
         self.settle_s = float(settle_s)
         self.silence_s = float(silence_s)
@@ -266,6 +270,7 @@ class StreamPicker:
         self._emitted = collections.defaultdict(dict)
         self._restored = {}
         self.counts = collections.Counter()
+        self.seconds = collections.Counter()  # wall time spent: "model", "samples", "picks"
 
     # ------------------------------------------------------------------ input
     def feed(self, trace, arrival=None):
@@ -393,6 +398,7 @@ class StreamPicker:
         """
         emitted = []
         now = self.clock()
+        started = time.perf_counter()
         for group in list(self.groups.values()):
             if group.refused is not None:
                 continue
@@ -404,6 +410,7 @@ class StreamPicker:
                     and now - group.last_arrival > self.silence_s):
                 group.silent = True
                 logger.warning("%s: no data for %.0f s", group.gid, now - group.last_arrival)
+        self.seconds["samples"] += time.perf_counter() - started
         while self.jobs:
             n = min(len(self.jobs), self.batch_size)
             emitted += self._run([self.jobs.popleft() for _ in range(n)])
@@ -601,20 +608,39 @@ class StreamPicker:
     # ---- windows through the model
 
     def _runner(self, n):
-        size = min(self.batch_size, 1 << max(0, (n - 1).bit_length()))
+        size = next(s for s in self.batch_sizes if s >= n)
         if size not in self._runners:
             self._runners[size] = self.annotator.runner.resized(size)
         return self._runners[size]
 
+    def warm_up(self):
+        """Compile the model for every batch shape it will run (:attr:`batch_sizes`) now.
+
+        The first call of a shape traces the model (seconds for a large one), which would
+        otherwise delay the first picks that need it.
+
+        Returns:
+            Seconds spent.
+        """
+        started = time.perf_counter()
+        w, channels = self.plan.in_samples, len(self.order)
+        for size in self.batch_sizes:
+            window_curves(self._runner(size), self.pipeline, np.zeros((size, w, channels)))
+        return time.perf_counter() - started
+
     def _run(self, jobs):
+        started = time.perf_counter()
         windows = np.stack([job.window for job in jobs])
         valid = np.array([[0, job.valid] for job in jobs], dtype=np.int64)
         curves = window_curves(self._runner(len(jobs)), self.pipeline, windows, valid)
         self.counts["windows"] += len(jobs)
         self.counts["batches"] += 1
+        middle = time.perf_counter()
+        self.seconds["model"] += middle - started
         emitted = []
         for job, curve in zip(jobs, curves):
             emitted += self._stack(job, curve)
+        self.seconds["picks"] += time.perf_counter() - middle
         return emitted
 
     def _stack(self, job, curve):
