@@ -37,9 +37,11 @@ holds the model, its runner and pipeline, the window plan and thresholds):
   never twice.
 
 Streamed picks are therefore annotate's picks of the whole record, except
-within one window of a segment's end (a gap, the end of the stream), where
-annotate adds a window ending at the last sample over samples the stream has
-already settled (the stream adds it only over the samples not yet settled).
+within one window (and the minimum pick distance) of a segment's end (a gap,
+a station gone silent, the end of the stream), where annotate adds a window
+ending at the last sample over samples the stream has already settled (the
+stream adds it only over the samples not yet settled: settling them later
+would delay every pick by a window step).
 
 Each pick is a row of annotate's ``picks.csv`` columns plus ``latency_s``:
 the wall-clock time from the arrival of the last sample the pick needed to
@@ -263,6 +265,8 @@ class StreamPicker:
         # record a characterisation window needs around a P settled up to a window late
         self.ring_capacity = 2 * w + self.plan.step + self._char_before + self._char_after
         self.groups = {}
+        self._fresh = set()    # groups fed since the last process()
+        self._scanned = -math.inf  # when process() last looked at every group (clocks)
         self.jobs = collections.deque()
         self.closing = []
         self._runners = {}
@@ -314,6 +318,7 @@ class StreamPicker:
                                 f"to {stats.sampling_rate:g} Hz")
             return
         channel.push(trace, arrival)
+        self._fresh.add(gid)
         self.counts["samples"] += stats.npts
 
     def feed_records(self, data, arrival=None):
@@ -399,7 +404,13 @@ class StreamPicker:
         emitted = []
         now = self.clock()
         started = time.perf_counter()
-        for group in list(self.groups.values()):
+        # groups with new samples; every group once a second (gaps and silences by the clock)
+        if now - self._scanned >= 1.0:
+            due, self._scanned = list(self.groups), now
+        else:
+            due = sorted(self._fresh)
+        self._fresh = set()
+        for group in (self.groups[gid] for gid in due):
             if group.refused is not None:
                 continue
             self._check_usable(group, now - group.first_arrival >= self.settle_s)
