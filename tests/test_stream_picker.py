@@ -382,6 +382,17 @@ def test_picks_from_a_followed_sds_archive_equal_classify(tiny, network, offline
     assert_same_picks(picks, offline, until_last_two_windows(network))
 
 
+def test_an_archive_read_once_ends_the_run_with_every_pick(tiny, network, offline, tmp_path):
+    records = sds_records(network, tmp_path)
+    write_progressively(records, chunk=1000, pause=0)
+    picks = []
+    source = SDSFollower(tmp_path, "XX.*.*.HH?", start="begin")
+    result = StreamRunner(source, make_picker(tiny, on_pick=picks.append), follow=False).run()
+    assert not result.interrupted
+    assert_same_picks(picks, offline, until_last_two_windows(network))
+    assert len(picks) >= len(offline) - 10  # the end of the record too, but for its last window
+
+
 def test_restart_from_the_state_in_the_middle_of_an_event(tiny, network, offline, tmp_path):
     """A server holds the data up to half a second after a P; the picker is stopped there
     and restarted from its state on a server that holds everything."""
