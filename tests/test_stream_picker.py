@@ -581,10 +581,10 @@ def test_stream_demo_runs(tmp_path):
 
 @pytest.mark.slow
 def test_published_seist_through_the_server_with_faults(utrans_home):
-    shutil.copy(require_reference("seist/seist_s_dpk_diting.pth"),
-                utrans_home / "seist_s_dpk_diting.pth")
-    model = "seist_s_dpk_diting"
-    stream, truth = demo_network(stations=3, seconds=600.0, seed=1, start=T0)
+    shutil.copy(require_reference("seist/seist_m_dpk_diting.pth"),
+                utrans_home / "seist_m_dpk_diting.pth")
+    model = "seist_m_dpk_diting"
+    stream, truth = demo_network(stations=3, seconds=600.0, seed=1)
     offline = Annotator(model, batch_size=8).classify(stream).picks
     picks = []
     picker = StreamPicker(model, batch_size=8, on_pick=picks.append)
@@ -598,6 +598,8 @@ def test_published_seist_through_the_server_with_faults(utrans_home):
     until = min(tr.stats.endtime for tr in stream) - 2 * picker.plan.in_samples / 100.0
     assert_same_picks(picks, offline, until)
     found = pd.DataFrame(picks)
+    errors = []
     for row in truth[(truth.phase == "P") & (truth.time < until)].itertuples():
         mine = found[(found.phase == "P") & (found.trace_id == f"XX.{row.station}.")]
-        assert min(abs(obspy.UTCDateTime(t) - row.time) for t in mine.peak_time) <= 0.2
+        errors.append(min(abs(obspy.UTCDateTime(t) - row.time) for t in mine.peak_time))
+    assert len(errors) >= 15 and max(errors) <= 0.1, errors

@@ -145,7 +145,7 @@ class StreamRunner:
                                           daemon=True)
                 thread.start()
                 ended = self._loop()
-            interrupted = not ended
+            interrupted = self._stop.is_set() or not ended  # stop() ends the source too
         except KeyboardInterrupt:  # a second Ctrl-C: the last state saved stays (it is safe)
             interrupted = hard = True
         finally:
