@@ -30,6 +30,7 @@ from hypothesis import strategies as st_
 from utrans.annotate import Annotator
 from utrans.cli.annotate import main
 from utrans.core.errors import AnnotateWarning
+from utrans.stream.demo import event_template
 from utrans.synthetic import _bandlimited
 
 RJOB_P = obspy.UTCDateTime("2009-08-24T00:20:07.70")
@@ -128,20 +129,9 @@ def test_rjob_same_picks_at_other_rates_and_channel_names(seist_home, _annotator
     check_rjob(annotator(_annotators).classify(st).picks)
 
 
-def _template():
-    st = obspy.read()
-    st.detrend("demean")
-    data = np.stack([st.select(component=c)[0].data for c in "ZNE"])
-    taper = np.ones(data.shape[1])
-    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(200) / 200)
-    taper[:100] = ramp[::2]
-    taper[-200:] = ramp[::-1]
-    return data * taper, data[:, :400].std(axis=1)
-
-
 def continuous_record(hours, seed=0, every_s=170.0, gaps=(), events=True):
     """Coloured noise with RJOB-like events; returns (stream, [(P time, S time)])."""
-    template, noise_std = _template()
+    template, noise_std = event_template()
     rng = np.random.default_rng(seed)
     fs = 100.0
     n = int(hours * 3600 * fs)

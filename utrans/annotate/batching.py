@@ -20,7 +20,7 @@ import numpy as np
 from utrans.processing.stacking import Accumulator
 from utrans.processing.streams import Segment
 
-__all__ = ["SegmentResult", "cut_window", "predict_segments"]
+__all__ = ["SegmentResult", "cut_window", "predict_segments", "window_curves"]
 
 
 @dataclasses.dataclass
@@ -99,6 +99,22 @@ def _valid_mask(segment, offset, k, out):
             if a >= offset + w:
                 break
             out[max(a - offset, 0):min(b - offset, w)] = False
+def window_curves(runner, pipeline, windows, valid=None):
+    """The model's curves of raw windows: model inputs, one forward pass, curves.
+
+    The one path from cut windows to curves, shared by annotate and the
+    streaming picker (:mod:`utrans.stream`).
+
+    Args:
+        runner: the model's runner (at most ``runner.batch_size`` windows).
+        pipeline: the model's :class:`~utrans.pipeline.Pipeline`.
+        windows: ``(n, in_samples, components)`` raw samples at the model's rate.
+        valid: ``(n, 2)`` ranges of window samples that hold record data (``None``: all).
+
+    Returns:
+        float32 curves ``(n, in_samples, labels)``.
+    """
+    return pipeline.curves(runner(pipeline.window_inputs(windows, valid)))
 
 
 def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=None):
@@ -149,8 +165,7 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
                 _valid_mask(state.segment, offset, valid[i, 1], mask[i])
         # Inputs and outputs of a batch are released as soon as they are used, so that
         # they do not stay alive beside those of the next batch.
-        curves = pipeline.curves(runner(pipeline.window_inputs(
-            buffer[:n], mask[:n] if holed else valid[:n])))
+        curves = window_curves(runner, pipeline, buffer[:n], mask[:n] if holed else valid[:n])
         for curve, (state, offset) in zip(curves, batch):
             lo, hi = plan.kept(offset, state.segment.length)
             state.acc.add(offset + lo - state.first, curve[lo:hi].T)

@@ -37,7 +37,7 @@ from utrans.annotate.batching import SegmentResult
 from utrans.pipeline import DETECTION_LABEL
 
 __all__ = ["DETECTION_COLUMNS", "PICK_COLUMNS", "ClassifyOutput", "SegmentDecoder", "decode_segment",
-           "iso_times"]
+           "iso_times", "pick_row"]
 
 PICK_COLUMNS = ["trace_id", "phase", "peak_time", "peak_value", "start_time", "end_time",
                 "instrument", "model"]
@@ -68,6 +68,32 @@ def iso_times(start, sampling_rate, indices):
     micro += (rest > 500) | ((rest == 500) & (micro % 2 == 1))
     text = np.datetime_as_string(micro.astype("datetime64[us]"), unit="us")
     return [t + "Z" for t in text.tolist()]
+
+
+def pick_row(station, instrument, model, phase, start, rate, peak, extent, value):
+    """One row of :data:`PICK_COLUMNS` (shared by annotate and the streaming picker).
+
+    Args:
+        station: ``NET.STA.LOC``.
+        instrument: band and instrument code.
+        model: model name.
+        phase: the phase label.
+        start: time of the segment's first sample.
+        rate: the curve's sampling rate.
+        peak: the pick's sample in the segment.
+        extent: its first and last samples (:meth:`~utrans.pipeline.Pipeline.extents`).
+        value: the curve at the peak.
+
+    Returns:
+        A dict (times as ISO-8601 strings, module doc).
+    """
+    peak_time, first, last = iso_times(start, rate, [peak, *extent])
+    return {
+        "trace_id": station, "phase": phase,
+        "peak_time": peak_time, "peak_value": float(value),
+        "start_time": first, "end_time": last,
+        "instrument": instrument, "model": model,
+    }
 
 
 def decode_segment(result, pipeline, thresholds, min_peak_distance_s=None, model="",

@@ -8,6 +8,9 @@
     utrans compare --task magnitude --models utrans_vit_magnitude,seist_s_emg,magnet
     utrans annotate FILES --model seist_m_dpk_diting
     utrans export MODEL --format savedmodel|onnx|litert --output DIR
+    utrans stream --seedlink HOST:PORT --select "XX.*.*.HH?" --model seist_m_dpk_diting
+    utrans stream --sds ROOT --follow --network XX --model seist_m_dpk_diting
+    utrans stream-demo           a replay server on a synthetic network, picked live
     utrans list                  tasks, models by quantity, presets and their conventions
 
 ``utrans COMMAND --help`` shows each command's options.
@@ -40,6 +43,8 @@ COMMANDS = {
     "compare": "utrans.cli.compare:main",
     "annotate": "utrans.cli.annotate:utrans_annotate",
     "export": "utrans.cli.export:main",
+    "stream": "utrans.cli.stream:utrans_stream",
+    "stream-demo": "utrans.cli.stream:utrans_stream_demo",
     "list": "utrans.cli.listing:main",
 }
 
@@ -56,7 +61,7 @@ def overlap_option(value):
 
 
 def verbose_requested(argv):
-    """Whether framework logs are wanted: ``--verbose 2`` (scripts) or ``--verbose`` (annotate)."""
+    """Whether framework logs are wanted: ``--verbose 2`` (scripts) or ``--verbose`` (annotate, stream)."""
     for i, arg in enumerate(argv):
         if arg == "--verbose":
             return i + 1 >= len(argv) or argv[i + 1] in ("2",) or argv[i + 1].startswith("-")

@@ -51,7 +51,8 @@ from utrans.core.errors import UtransError
 from utrans.core.io import check_output_dir
 from utrans.runtime import is_exported
 
-__all__ = ["build_parser", "main", "utrans_annotate"]
+__all__ = ["add_model_options", "build_parser", "load_characterizer", "main", "output_folder",
+           "set_threads", "utrans_annotate"]
 
 logger = logging.getLogger("utrans.annotate")
 
@@ -86,15 +87,37 @@ def build_parser(prog="utrans-annotate"):
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="waveform files or glob patterns (quote globs for the shell); or --sds")
-    p.add_argument("--model", required=True,
+    p.add_argument("--output", default="annotate_outputs", type=pathlib.Path,
+                   help="output folder (default: %(default)s)")
+    add_model_options(p)
+    p.add_argument("--window_grid", choices=("absolute", "record"), default="absolute",
+                   help="absolute: windows on a time grid, so pieces of a record give the "
+                        "whole record's picks (default); record: windows from each record's "
+                        "start with its edges blinded, as SeisBench places them")
+    p.add_argument("--quakeml", action="store_true", help="also write picks.xml (QuakeML)")
+    p.add_argument("--mseed", action="store_true",
+                   help="also write the probability traces as miniSEED")
+    p.add_argument("--no_plots", action="store_true", help="skip the per-station figures")
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    network_cli.add_arguments(p)
+    return p
+
+
+def add_model_options(p, model=None):
+    """The options of applying a picker, shared by ``utrans annotate`` and ``utrans stream``.
+
+    Args:
+        p: the parser.
+        model: default of ``--model`` (``None``: the option is required).
+    """
+    p.add_argument("--model", required=model is None, default=model,
                    help="preset name, trained .keras file, SeisBench weight file, or exported "
                         ".onnx / .tflite model or folder (utrans export; runs without "
-                        "TensorFlow); a registered architecture with --random_weights")
+                        "TensorFlow); a registered architecture with --random_weights"
+                        + (" (default: %(default)s)" if model else ""))
     p.add_argument("--random_weights", action="store_true",
                    help="allow a registered architecture without trained weights (its picks "
                         "mean nothing: for testing the pipeline only)")
-    p.add_argument("--output", default="annotate_outputs", type=pathlib.Path,
-                   help="output folder (default: %(default)s)")
     p.add_argument("--batch_size", type=int, default=64,
                    help="windows per model call (default: %(default)s)")
     p.add_argument("--overlap", type=float, default=None,
@@ -104,10 +127,6 @@ def build_parser(prog="utrans-annotate"):
                    help="samples dropped at window edges (default: the model's, else 5%% of the window)")
     p.add_argument("--stacking", choices=("avg", "max"), default=None,
                    help="combining overlapping windows (default: the model's, else avg)")
-    p.add_argument("--window_grid", choices=("absolute", "record"), default="absolute",
-                   help="absolute: windows on a time grid, so pieces of a record give the "
-                        "whole record's picks (default); record: windows from each record's "
-                        "start with its edges blinded, as SeisBench places them")
     for label in ("P", "S", "det"):
         p.add_argument(f"--{label}_threshold", type=float, default=None, metavar="T",
                        help=f"{label} threshold in [0, 1] (default: the model's)")
@@ -120,15 +139,9 @@ def build_parser(prog="utrans-annotate"):
                    help="comma-separated window models (e.g. seist_m_pmp_diting,"
                         "seist_m_emg_diting,seist_m_baz_diting,seist_m_dis_diting): each P pick "
                         "gets their polarity, magnitude, back-azimuth and distance columns")
-    p.add_argument("--quakeml", action="store_true", help="also write picks.xml (QuakeML)")
-    p.add_argument("--mseed", action="store_true",
-                   help="also write the probability traces as miniSEED")
-    p.add_argument("--no_plots", action="store_true", help="skip the per-station figures")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the model (default: all)")
-    p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="show framework messages")
-    network_cli.add_arguments(p)
     return p
 
 
@@ -233,11 +246,11 @@ def run(args):
         skipped; the others were annotated and written).
     """
     files = expand_inputs(args.inputs)
-    out_dir = _output_folder(args.output)
+    out_dir = output_folder(args.output)
     stream = read_inputs(files)
     print(f"Read {len(stream)} trace(s) from {len(files)} file(s)")
     if args.threads:
-        _set_threads(args.threads)
+        set_threads(args.threads)
     thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
                   if getattr(args, f"{k}_threshold") is not None}
     try:
@@ -258,7 +271,7 @@ def run(args):
     print(f"Model {ann.name}: {ann.conventions.describe()}" + (
         f" (thresholds used: {', '.join(f'{k} {v:g}' for k, v in sorted(merged.items()))})"
         if thresholds else ""))
-    characterizer = _characterizer(args.characterize) if args.characterize else None
+    characterizer = load_characterizer(args.characterize) if args.characterize else None
     try:
         groups, skipped = ann.groups(stream)
     except ValueError as err:
@@ -353,11 +366,11 @@ def _thinned(trace, factor):
     return obspy.Trace(data.astype(np.float32), header=header)
 
 
-def _characterizer(names):
+def load_characterizer(names, batch_size=64):
     """The :class:`~utrans.annotate.characterization.Characterizer` of ``--characterize``."""
     models = [m.strip() for m in names.split(",") if m.strip()]
     try:
-        characterizer = Characterizer(models)
+        characterizer = Characterizer(models, batch_size=batch_size)
     except (UtransError, KeyError, OSError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         raise InputError(f"--characterize: {message}") from err
@@ -367,7 +380,7 @@ def _characterizer(names):
     return characterizer
 
 
-def _output_folder(path):
+def output_folder(path):
     """The output folder, checked writable before any work (one line naming it otherwise)."""
     try:
         return check_output_dir(path)
@@ -375,7 +388,7 @@ def _output_folder(path):
         raise InputError(str(err)) from None
 
 
-def _set_threads(threads):
+def set_threads(threads):
     # Only for Keras models, whose framework is loaded by then: exported models have no threads.
     tf = sys.modules.get("tensorflow")
     if tf is not None:

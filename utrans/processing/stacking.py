@@ -7,6 +7,11 @@ element-wise maximum; ``"avg"``: sum) where one did; with ``"avg"``, the
 samples before the newest window's start can no longer change and are
 divided by their window count right away, while still in cache. Memory is
 the output itself, whatever the number of windows.
+
+A streaming picker uses it *rolling*: :meth:`Accumulator.release` hands over
+the samples no later window can reach and forgets them, so memory is that of
+the windows in flight, however long the stream (``length`` is then only the
+first capacity; the array grows if a window reaches past it).
 """
 
 from __future__ import annotations
@@ -36,9 +41,15 @@ class Accumulator:
         self.method = method
         self.length = int(length)
         self.values = np.empty((n_labels, self.length), dtype=np.float32)
+        self.origin = 0  # segment sample held in values[:, 0] (moves on release)
         self._reached = 0  # samples [0, reached) hold at least one prediction
         self._final = 0  # avg: samples [0, final) are divided by their counts
         self._ranges = []  # avg: (start, stop) of windows that may still cover unfinished samples
+
+    @property
+    def reached(self):
+        """Samples before this one have at least one prediction."""
+        return self._reached
 
     def add(self, start, prediction):
         """Fold in a window's kept prediction ``(n_labels, k)`` starting at sample ``start``.
@@ -52,18 +63,59 @@ class Accumulator:
             raise AssertionError(f"window at {start} out of order (covered up to {self._reached})")
         if self.method == "avg":
             self._divide(start)
+        self._reserve(stop)
+        o = self.origin
         seen = min(stop, self._reached)
         if seen > start:
-            target = self.values[:, start:seen]
+            target = self.values[:, start - o:seen - o]
             if self.method == "max":
                 np.maximum(target, prediction[:, :seen - start], out=target)
             else:
                 target += prediction[:, :seen - start]
         if stop > self._reached:
-            self.values[:, self._reached:stop] = prediction[:, self._reached - start:]
+            self.values[:, self._reached - o:stop - o] = prediction[:, self._reached - start:]
             self._reached = stop
         if self.method == "avg":
             self._ranges.append((start, stop))
+
+    def _reserve(self, stop):
+        """Grow the array (rolling use) so that it holds samples up to ``stop``."""
+        need = stop - self.origin
+        if need > self.values.shape[1]:
+            grown = np.empty((self.values.shape[0], max(need, 2 * self.values.shape[1])),
+                             dtype=np.float32)
+            held = self._reached - self.origin
+            grown[:, :held] = self.values[:, :held]
+            self.values = grown
+
+    def release(self, upto):
+        """Hand over the stacked samples before ``upto`` and forget them (rolling use).
+
+        The caller guarantees that no later window starts before ``upto``
+        (with ``"avg"`` those samples are divided by their window counts now).
+
+        Args:
+            upto: segment sample; every sample before it has been reached.
+
+        Returns:
+            float32 ``(n_labels, upto - origin)``: samples ``origin`` to ``upto``
+            (a copy); ``origin`` then moves to ``upto``.
+
+        Raises:
+            AssertionError: ``upto`` before ``origin`` or past the samples reached.
+        """
+        if not self.origin <= upto <= self._reached:
+            raise AssertionError(f"release({upto}) outside the samples held "
+                                 f"[{self.origin}, {self._reached})")
+        if self.method == "avg":
+            self._divide(upto)
+        n = upto - self.origin
+        out = self.values[:, :n].copy()
+        held = self._reached - upto
+        self.values[:, :held] = self.values[:, n:n + held]
+        self.origin = upto
+        self._final = max(self._final, upto)
+        return out
 
     def _divide(self, upto):
         """Divide samples [final, upto) by the number of windows that covered them."""
@@ -76,7 +128,8 @@ class Accumulator:
             diff[max(s, a) - a] += 1
             diff[min(e, upto) - a] -= 1
         counts = np.cumsum(diff[:-1], dtype=np.int32)
-        self.values[:, a:upto] /= counts.astype(np.float32)  # >= 1: samples before upto are reached
+        o = self.origin
+        self.values[:, a - o:upto - o] /= counts.astype(np.float32)  # >= 1: samples before upto are reached
         self._final = upto
 
     def result(self):

@@ -1,0 +1,308 @@
+"""``utrans stream``: pick phases on live data; ``utrans stream-demo``: see it work in one command.
+
+::
+
+    utrans stream --seedlink HOST:PORT --select "XX.*.*.HH?" --model seist_m_dpk_diting \\
+        --output live --state live/state
+    utrans stream --sds /data/sds --follow --network XX --model seist_m_dpk_diting --output live
+    utrans stream-demo
+
+``utrans stream`` reads a SeedLink server (reconnecting with back-off,
+resuming where it stopped) or follows an SDS archive that is being written,
+applies one picker with :class:`utrans.stream.StreamPicker` and writes into
+the output folder, as each pick becomes final:
+
+* ``picks.csv``: annotate's columns plus ``latency_s`` (and the
+  characterisation columns with ``--characterize``), appended atomically;
+* ``quakeml/picks_<YYYY-MM-DDTHH>.xml``: the picks of each hour as QuakeML.
+
+``-v`` logs a line per pick. With ``--state DIR`` a restart carries on
+without losing or repeating a pick. Ctrl-C stops after the batch in hand
+with one line (and the state saved). Bad input (an unknown model, an output
+folder that cannot be written, a selection that matches nothing on the
+server) stops with one line and exit code 2; an unreachable server is
+retried with a message at every attempt; a station the model cannot use is
+named and the others go on.
+
+``utrans stream-demo`` starts the package's SeedLink replay server
+(:mod:`utrans.stream.server`) on a synthetic network with events at known
+times (:func:`utrans.stream.demo.demo_network`), streams from it and
+compares the picks with the true arrivals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import sys
+import time
+
+import numpy as np
+import obspy
+
+from utrans.cli import InputError, overlap_option, quiet_framework
+from utrans.cli.annotate import add_model_options, load_characterizer, output_folder, set_threads
+from utrans.core.errors import UtransError
+from utrans.stream import StreamPicker
+from utrans.stream.demo import demo_network
+from utrans.stream.output import PickWriter
+from utrans.stream.run import StreamRunner, resume_from
+from utrans.stream.server import Faults, ReplayServer, StreamSource
+from utrans.stream.sources import SDSFollower, SeedLinkSource, SelectionError
+
+__all__ = ["build_demo_parser", "build_parser", "utrans_stream", "utrans_stream_demo"]
+
+logger = logging.getLogger("utrans.stream")
+
+
+def _common(p, model=None):
+    add_model_options(p, model)
+    p.add_argument("--state", type=pathlib.Path, default=None, metavar="DIR",
+                   help="folder of the run's state: a restart with the same folder loses and "
+                        "repeats no pick")
+    p.add_argument("--no_quakeml", action="store_true", help="no hourly QuakeML files")
+    p.add_argument("--max_late_s", type=float, default=30.0, metavar="S",
+                   help="how long a gap waits for late packets before it is final "
+                        "(default: %(default)s)")
+    p.add_argument("-v", dest="log_picks", action="store_true",
+                   help="log a line per pick (and the connections, gaps, stations)")
+
+
+def build_parser(prog="utrans stream"):
+    """The argparse parser of ``utrans stream``."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Pick phases on live data, a SeedLink server or a growing SDS archive, and "
+                    "write each pick as soon as it is final: the picks annotate gives on the "
+                    "whole record, with their latency.",
+        epilog="Examples:\n"
+               f"  {prog} --seedlink 127.0.0.1:18000 --select 'XX.*.*.HH?' "
+               "--model seist_m_dpk_diting --output live --state live/state\n"
+               f"  {prog} --sds /data/sds --follow --network XX --model seist_m_dpk_diting "
+               "--output live\n"
+               "  utrans stream-demo      (a replay server on a synthetic network, streamed)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seedlink", metavar="HOST:PORT", help="SeedLink server to read")
+    source.add_argument("--sds", type=pathlib.Path, metavar="ROOT",
+                        help="SDS archive to read (YEAR/NET/STA/CHAN.D/...)")
+    p.add_argument("--select", default=None, metavar="PATTERNS",
+                   help="NET.STA.LOC.CHA fnmatch patterns, comma-separated (default: built "
+                        "from --network, --station, --location, --channel: all)")
+    for name in ("network", "station", "location", "channel"):
+        p.add_argument(f"--{name}", default="*", help=f"{name} code or pattern (default: all)")
+    p.add_argument("--follow", action="store_true",
+                   help="--sds: keep reading the records written from now on (without it the "
+                        "archive is read once, from --start, and the run ends)")
+    p.add_argument("--start", default=None,
+                   help="--seedlink: first time to ask for (default: what the server holds); "
+                        "--sds: 'begin', 'end' or a time (default: 'end' with --follow, else "
+                        "'begin')")
+    p.add_argument("--output", default="stream_outputs", type=pathlib.Path,
+                   help="output folder (default: %(default)s)")
+    _common(p)
+    return p
+
+
+def _select(args):
+    if args.select:
+        return args.select
+    return f"{args.network}.{args.station}.{args.location}.{args.channel}"
+
+
+def _picker(args, characterizer=None, on_pick=None):
+    thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
+                  if getattr(args, f"{k}_threshold") is not None}
+    try:
+        picker = StreamPicker(args.model, batch_size=args.batch_size,
+                              overlap=overlap_option(args.overlap), blinding=args.blinding,
+                              stacking=args.stacking, thresholds=thresholds or None,
+                              min_peak_distance_s=args.min_peak_distance_s,
+                              missing_components=args.missing_components,
+                              characterizer=characterizer, allow_random=args.random_weights,
+                              max_late_s=args.max_late_s, on_pick=on_pick)
+    except (UtransError, KeyError, OSError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(f"model {args.model!r}: {message}") from err
+    if args.threads:
+        set_threads(args.threads)
+    print(f"Model {picker.name}: {picker.conventions.describe()}; windows every "
+          f"{picker.plan.step / picker.rate:g} s", flush=True)
+    seconds = picker.warm_up()
+    print(f"Compiled for batches of {', '.join(map(str, picker.batch_sizes))} windows "
+          f"({seconds:.0f} s)", flush=True)
+    return picker
+
+
+def _writer(out_dir, picker, args):
+    try:
+        return PickWriter(out_dir, picker.columns(), picker.name, quakeml=not args.no_quakeml)
+    except UtransError as err:
+        raise InputError(str(err)) from None
+
+
+def _source(args, resume):
+    select = _select(args)
+    try:
+        if args.seedlink is not None:
+            return SeedLinkSource(args.seedlink, select, start=args.start, resume_from=resume)
+        start = args.start or ("end" if args.follow else "begin")
+        return SDSFollower(args.sds, select, start=start, resume_from=resume)
+    except (OSError, ValueError) as err:
+        raise InputError(str(err)) from None
+
+
+def _configure_logging(log_picks):
+    logging.basicConfig(level=logging.INFO if log_picks else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+def _run(runner, out_dir, state_dir):
+    """Run and print the closing line; returns the exit code."""
+    try:
+        result = runner.run()
+    except SelectionError as err:
+        raise InputError(str(err)) from None
+    where = f"{result.picks} pick(s) written to {out_dir / 'picks.csv'}"
+    saved = f"; state saved in {state_dir}" if state_dir is not None else ""
+    if result.interrupted:
+        print(f"Stopped: {where}{saved}.", flush=True)
+        return 130
+    print(f"The stream ended: {where}{saved}.", flush=True)
+    return 0
+
+
+def run(args):
+    """``utrans stream`` with parsed arguments; returns the exit code."""
+    out_dir = output_folder(args.output)
+    if args.sds is not None and not args.sds.is_dir():
+        raise InputError(f"--sds {args.sds}: no such folder")
+    characterizer = load_characterizer(args.characterize, batch_size=8) \
+        if args.characterize else None
+    picker = _picker(args, characterizer)
+    writer = _writer(out_dir, picker, args)
+    source = _source(args, resume_from(args.state))
+    runner = StreamRunner(source, picker, writer, state_dir=args.state,
+                          follow=args.seedlink is not None or args.follow)
+    try:
+        runner.restore()
+    except ValueError as err:
+        raise InputError(f"--state {args.state}: {err}") from None
+    print(f"Streaming {_select(args)} from {source}; picks go to {out_dir / 'picks.csv'} "
+          "(Ctrl-C stops)", flush=True)
+    return _run(runner, out_dir, args.state)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def build_demo_parser(prog="utrans stream-demo"):
+    """The argparse parser of ``utrans stream-demo``."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Start a SeedLink replay server on a synthetic network with events at "
+                    "known times, pick its stream live and compare the picks with the true "
+                    "arrivals.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stations", type=int, default=6, help="stations (default: %(default)s)")
+    p.add_argument("--minutes", type=float, default=10.0,
+                   help="length of the replayed records (default: %(default)s)")
+    p.add_argument("--speed", type=float, default=20.0,
+                   help="replay speed, a multiple of real time (0: as fast as the picker reads; "
+                        "default: %(default)s)")
+    p.add_argument("--faults", action="store_true",
+                   help="drop the connection once, reorder and duplicate records of some "
+                        "stations")
+    p.add_argument("--seed", type=int, default=0, help="seed of the network (default: 0)")
+    p.add_argument("--output", default="stream_demo_outputs", type=pathlib.Path,
+                   help="output folder (default: %(default)s)")
+    _common(p, model="seist_m_dpk_diting")
+    return p
+
+
+def _print_pick(row):
+    print(f"  {row['phase']} {row['trace_id']}.{row['instrument']} {row['peak_time'][11:23]} "
+          f"p={row['peak_value']:.2f} latency {row['latency_s']:.2f} s", flush=True)
+
+
+def _compare(picks, truth, tolerance=0.5):
+    """How many true P were picked within ``tolerance`` s, and the extra P picks."""
+    found = 0
+    used = set()
+    for row in truth[truth.phase == "P"].itertuples():
+        mine = [(abs(obspy.UTCDateTime(p["peak_time"]) - row.time), i)
+                for i, p in enumerate(picks)
+                if p["phase"] == "P" and p["trace_id"].split(".")[1] == row.station]
+        best = min(mine, default=(np.inf, None))
+        if best[0] <= tolerance:
+            found += 1
+            used.add(best[1])
+    extra = sum(1 for i, p in enumerate(picks) if p["phase"] == "P" and i not in used)
+    return found, extra
+
+
+def demo(args):
+    """``utrans stream-demo`` with parsed arguments; returns the exit code."""
+    if args.stations < 1 or args.minutes <= 0 or args.speed < 0:
+        raise InputError("--stations must be >= 1, --minutes > 0 and --speed >= 0. Received: "
+                         f"{args.stations}, {args.minutes:g}, {args.speed:g}")
+    out_dir = output_folder(args.output)
+    picks = []
+
+    def on_pick(row):
+        picks.append(row)
+        _print_pick(row)
+
+    picker = _picker(args, load_characterizer(args.characterize, batch_size=8)
+                     if args.characterize else None, on_pick)
+    writer = _writer(out_dir, picker, args)
+    network, truth = demo_network(args.stations, 60.0 * args.minutes, seed=args.seed)
+    faults = {}
+    if args.faults:
+        faults = {"*.S01": Faults(drop_after=40, max_drops=1),
+                  "*.S02": Faults(reorder_every=5, duplicate_every=7)}
+    server = ReplayServer(StreamSource(network), speed=args.speed or None, faults=faults,
+                          hangup_at_end=True)
+    with server:
+        print(f"Replaying {args.stations} stations x {args.minutes:g} min "
+              f"({int((truth.phase == 'P').sum())} P arrivals) on SeedLink {server.address}, "
+              + (f"{args.speed:g}x real time" if args.speed else "as fast as read")
+              + (", with faults" if faults else ""), flush=True)
+        source = SeedLinkSource(server.address, "*.*.*.HH?", backoff=0.2, max_backoff=2.0)
+        runner = StreamRunner(source, picker, writer, state_dir=args.state)
+        runner.restore()
+        started = time.time()
+        code = _run(runner, out_dir, args.state)
+    found, extra = _compare(picks, truth)
+    latency = [p["latency_s"] for p in picks if p["phase"] == "P"]
+    n_true = int((truth.phase == "P").sum())
+    print(f"{found} of {n_true} true P arrivals picked within 0.5 s ({extra} other P picks); "
+          + (f"P latency median {np.median(latency):.2f} s, 95th percentile "
+             f"{np.percentile(latency, 95):.2f} s; " if latency else "")
+          + f"{time.time() - started:.0f} s of wall time.")
+    return code
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _main(build, job, argv, prog):
+    args = build(prog).parse_args(argv)
+    quiet_framework(args.verbose)
+    _configure_logging(args.log_picks)
+    try:
+        return job(args)
+    except InputError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def utrans_stream(argv):
+    """``utrans stream ...``."""
+    return _main(build_parser, run, argv, "utrans stream")
+
+
+def utrans_stream_demo(argv):
+    """``utrans stream-demo ...``."""
+    return _main(build_demo_parser, demo, argv, "utrans stream-demo")
