@@ -337,6 +337,10 @@ def read_catalog_values(catalog):
                    "residual_s": arrival.time_residual, "azimuth_deg": arrival.azimuth,
                    "distance_deg": arrival.distance,
                    "backazimuth_residual": arrival.backazimuth_residual}
+            estimates = _comment_values(pick.comments)
+            estimates.pop("probability", None)
+            estimates.pop("characterize_note", None)
+            row.update(estimates)
             row.update(_comment_values(arrival.comments))
             if "distance_km" not in row and arrival.distance is not None:
                 row["distance_km"] = degrees2kilometers(arrival.distance)

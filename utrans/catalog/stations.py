@@ -66,16 +66,12 @@ def stations_from_inventory(inventory, source="inventory"):
         A validated station table (:data:`STATION_COLUMNS`).
 
     Raises:
-        ValueError: the inventory holds no station, or a station without
-            latitude or longitude.
+        ValueError: the inventory holds no station (ObsPy itself refuses a
+            station without latitude or longitude, see :func:`read_stations`).
     """
     rows = []
     for network in inventory:
         for station in network:
-            if station.latitude is None or station.longitude is None:
-                raise ValueError(f"Station {network.code}.{station.code} in {source} has no "
-                                 f"coordinates. Received: latitude={station.latitude}, "
-                                 f"longitude={station.longitude}")
             rows.append({"network": network.code, "station": station.code,
                          "latitude": float(station.latitude),
                          "longitude": float(station.longitude),
