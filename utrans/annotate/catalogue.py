@@ -3,11 +3,12 @@
 * ``picks.csv``: every station-day's picks (:mod:`utrans.annotate.archive`)
   in one table, sorted by peak time, station and phase, with the
   characterisation columns (:mod:`utrans.annotate.characterization`).
-* ``picks.xml`` (optional): QuakeML as :func:`utrans.annotate.output.picks_to_catalog`
-  writes it, and in addition each pick's ``polarity`` from the first
-  polarity column (``U`` -> ``positive``, ``D`` -> ``negative``) and one
-  comment per filled estimate (``magnitude__seist_m_emg_diting=2.134``).
-  The picks are not associated into events.
+* ``picks.xml`` (optional): QuakeML from the package's one writer,
+  :func:`utrans.catalog.quakeml.build_catalog`: each pick with its
+  ``polarity`` from the first polarity column (``U`` -> ``positive``, ``D``
+  -> ``negative``), ``backazimuth`` from the first back-azimuth column, and
+  one comment per filled estimate (``magnitude__seist_m_emg_diting=2.134``).
+  The picks are not associated into events (``utrans.catalog`` does that).
 * ``catalogue.png`` (optional): the picks of every station in time (P and S)
   and, when a magnitude column is present, the magnitudes in time.
 """
@@ -20,6 +21,7 @@ import pathlib
 import pandas as pd
 
 from utrans.annotate.archive import atomic_write
+from utrans.catalog.quakeml import build_catalog
 
 __all__ = ["merge_units", "plot_catalogue", "write_catalogue", "write_quakeml"]
 
@@ -63,21 +65,7 @@ def write_quakeml(frame, path):
     Returns:
         The path.
     """
-    from obspy.core.event import Comment
-
-    from utrans.annotate.output import picks_to_catalog
-
-    catalog = picks_to_catalog(frame)
-    estimates = _estimate_columns(frame)
-    polarity = next((c for c in estimates if c.startswith("polarity__")), None)
-    for pick, (_, row) in zip(catalog.events[0].picks, frame.iterrows()):
-        if polarity is not None and row[polarity] in _POLARITY:
-            pick.polarity = _POLARITY[row[polarity]]
-        for column in estimates:
-            value = row[column]
-            if isinstance(value, str) or not pd.isna(value):
-                text = value if isinstance(value, str) else f"{float(value):.4g}"
-                pick.comments.append(Comment(text=f"{column}={text}"))
+    catalog = build_catalog(frame.reset_index(drop=True), author="utrans.annotate")
     return atomic_write(path, lambda tmp: catalog.write(tmp, format="QUAKEML"))
 
 

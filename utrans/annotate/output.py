@@ -7,7 +7,7 @@
   ``phase_hint``, ``time_errors`` from the pick's start and end
   (``lower_uncertainty = peak - start``, ``upper_uncertainty = end - peak``),
   ``evaluation_mode="automatic"``, ``method_id = smi:local/utrans/<model>``,
-  the probability in a comment ``probability=0.9687``, and the waveform id
+  the probability in a comment ``probability=0.96875``, and the waveform id
   ``NET.STA.LOC.<band+instrument>Z``.
 * **miniSEED**: SEED channel codes have three characters, so the
   ``<model>_<label>`` names of :func:`~utrans.annotate.annotate` cannot be
@@ -27,16 +27,8 @@ import tempfile
 
 import numpy as np
 import obspy
-from obspy.core.event import (
-    Catalog,
-    Comment,
-    CreationInfo,
-    Event,
-    Pick,
-    QuantityError,
-    ResourceIdentifier,
-    WaveformStreamID,
-)
+
+from utrans.catalog.quakeml import build_catalog
 
 __all__ = ["label_code", "mseed_traces", "picks_to_catalog", "write_csv", "write_quakeml"]
 
@@ -111,7 +103,8 @@ def write_csv(frame, path):
 
 
 def picks_to_catalog(picks, model=""):
-    """An ObsPy ``Catalog`` of the picks (module doc).
+    """An ObsPy ``Catalog`` of the picks (module doc), made by the package's one
+    QuakeML writer, :func:`utrans.catalog.quakeml.build_catalog`.
 
     Args:
         picks: DataFrame with :data:`utrans.annotate.picks.PICK_COLUMNS`.
@@ -120,27 +113,9 @@ def picks_to_catalog(picks, model=""):
     Returns:
         ``obspy.core.event.Catalog`` with one ``Event`` holding every pick.
     """
-    out = []
-    for row in picks.itertuples(index=False):
-        net, sta, loc = row.trace_id.split(".")
-        peak = obspy.UTCDateTime(row.peak_time)
-        name = model or row.model
-        out.append(Pick(
-            time=peak,
-            time_errors=QuantityError(
-                lower_uncertainty=float(peak - obspy.UTCDateTime(row.start_time)),
-                upper_uncertainty=float(obspy.UTCDateTime(row.end_time) - peak)),
-            waveform_id=WaveformStreamID(network_code=net, station_code=sta,
-                                         location_code=loc, channel_code=f"{row.instrument}Z"),
-            phase_hint=row.phase,
-            evaluation_mode="automatic",
-            method_id=ResourceIdentifier(f"smi:local/utrans/{name}"),
-            comments=[Comment(text=f"probability={row.peak_value:.4f}")],
-            creation_info=CreationInfo(author="utrans.annotate"),
-        ))
-    event = Event(picks=out, event_type="not reported",
-                  comments=[Comment(text="picks of utrans.annotate, not associated")])
-    return Catalog(events=[event], creation_info=CreationInfo(author="utrans.annotate"))
+    if model:
+        picks = picks.assign(model=model)
+    return build_catalog(picks, author="utrans.annotate")
 
 
 def write_quakeml(picks, path, model=""):
