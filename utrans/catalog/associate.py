@@ -49,7 +49,6 @@ import tempfile
 from typing import NamedTuple
 
 import numpy as np
-import obspy
 import pandas as pd
 import pyocto
 import pyproj
@@ -330,12 +329,19 @@ def merge_chunks(results, settings, phases):
     events["in_core"] = [cores[c][0] <= t < cores[c][1]
                          for c, t in zip(events["chunk"], events["time"])]
     # Rule 2: best event first; it removes its duplicates of other chunks.
+    # Copies share picks, so their origins differ by less than the overlap:
+    # only kept events in the neighbouring time buckets are compared.
+    window = max([r.chunk.read_end - r.chunk.end for r in results] +
+                 [settings.min_interevent_time_s, 1.0])
     events = events.sort_values(["n_picks", "in_core", "chunk", "time"],
                                 ascending=[False, False, True, True])
-    kept = []
+    kept, buckets = [], {}
     for row in events.itertuples():
+        bucket = math.floor(row.time / window)
+        neighbours = [other for b in (bucket - 1, bucket, bucket + 1)
+                      for other in buckets.get(b, ())]
         duplicate = False
-        for other in kept:
+        for other in neighbours:
             if other.chunk == row.chunk:
                 continue
             shared = len(picks_of.get(row.key, set()) & picks_of.get(other.key, set()))
@@ -345,6 +351,7 @@ def merge_chunks(results, settings, phases):
                 break
         if not duplicate:
             kept.append(row)
+            buckets.setdefault(bucket, []).append(row)
     events = events[events["key"].isin([row.key for row in kept])]
     assignments = assignments[assignments["key"].isin(events["key"])]
     # Rule 3: one event per pick, the smallest |residual| wins; recount.
@@ -382,7 +389,12 @@ class CatalogResult(NamedTuple):
 
 
 def _pick_seconds(picks):
-    return np.array([obspy.UTCDateTime(t).timestamp for t in picks["peak_time"]], dtype=float)
+    try:
+        times = pd.to_datetime(picks["peak_time"].astype(str), utc=True, format="ISO8601")
+    except ValueError as error:
+        raise ValueError(f"Pick times are ISO-8601 UTC text ('2024-03-01T00:10:01.230000Z'): "
+                         f"{error}") from None
+    return ((times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
 
 
 def prepare_jobs(picks, stations, velocity, settings=None):

@@ -11,7 +11,7 @@
   (``residual_s``, observed minus predicted, from PyOcto), the located
   epicentral distance (``distance_km``) and azimuths (``azimuth_deg`` from
   the event to the station, ``back_azimuth_deg`` from the station to the
-  event), geodesics on the WGS84 ellipsoid (``obspy.geodetics``); every
+  event), geodesics on the WGS84 ellipsoid (``pyproj.Geod.inv``); every
   ``<quantity>__<model>`` estimate of the pick; and for every
   ``back_azimuth_deg__<model>`` a ``back_azimuth_residual_deg__<model>``
   (estimate minus located, wrapped to [-180, 180)) and for every
@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 import obspy
 import pandas as pd
-from obspy.geodetics import gps2dist_azimuth
 
 __all__ = ["ARRIVAL_COLUMNS", "EVENT_COLUMNS", "STATION_MAGNITUDE_COLUMNS", "estimate_columns",
            "event_id_of", "event_polarities", "event_values", "magnitude_column_of",
@@ -130,18 +129,18 @@ def _event_magnitudes(station_table):
 
 
 def _geometry(arrivals, events, sites):
+    # pyproj is an optional dependency (the catalog extra, needed by the
+    # association that produces located events anyway); its Geod is vectorised.
+    import pyproj
+
     located = events.set_index("event_id")
     site = sites.set_index("id")
-    distance, azimuth, back_azimuth = [], [], []
-    for event_id, trace_id in zip(arrivals["event_id"], arrivals["trace_id"]):
-        ev, st = located.loc[event_id], site.loc[trace_id]
-        metres, az, baz = gps2dist_azimuth(float(ev["latitude"]), float(ev["longitude"]),
-                                           float(st["latitude"]), float(st["longitude"]))
-        distance.append(metres / 1000.0)
-        azimuth.append(az)
-        back_azimuth.append(baz)
-    return (np.asarray(distance, dtype=float), np.asarray(azimuth, dtype=float),
-            np.asarray(back_azimuth, dtype=float))
+    ev = located.loc[arrivals["event_id"], ["latitude", "longitude"]].to_numpy(dtype=float)
+    st = site.loc[arrivals["trace_id"], ["latitude", "longitude"]].to_numpy(dtype=float)
+    azimuth, back_azimuth, metres = pyproj.Geod(ellps="WGS84").inv(ev[:, 1], ev[:, 0],
+                                                                   st[:, 1], st[:, 0])
+    return (np.asarray(metres, dtype=float) / 1000.0, np.asarray(azimuth) % 360.0,
+            np.asarray(back_azimuth) % 360.0)
 
 
 def event_values(events, assignments, picks, sites, magnitude_column=None):
