@@ -1,0 +1,75 @@
+"""From picks to a located, sized event catalogue.
+
+::
+
+    from utrans.catalog import (AssociationSettings, associate_picks, parse_velocity,
+                                read_stations, write_catalog)
+
+    stations = read_stations("stations.xml")            # or a CSV: network, station, ...
+    velocity = parse_velocity("vp=6.0,vs=3.5")         # or a CSV: depth, vp, vs
+    settings = AssociationSettings(min_picks=8, chunk_s=3600)
+    events, arrivals, picks, used = associate_picks(picks, stations, velocity, settings)
+    write_catalog("catalog_out", events, arrivals, picks, stations=stations,
+                  velocity=velocity, settings=used, waveforms=stream)
+
+Modules, one job each:
+
+* :mod:`~utrans.catalog.stations`: station coordinates from StationXML/CSV;
+* :mod:`~utrans.catalog.velocity`: homogeneous and layered models, travel times;
+* :mod:`~utrans.catalog.settings`: :class:`AssociationSettings`;
+* :mod:`~utrans.catalog.associate`: PyOcto association in independent time
+  chunks and their merge (needs the ``catalog`` extra: pyocto, pyproj);
+* :mod:`~utrans.catalog.values`: event magnitudes, arrival residuals, polarities;
+* :mod:`~utrans.catalog.quakeml`: the package's one QuakeML writer;
+* :mod:`~utrans.catalog.output`: ``write_catalog`` (tables, QuakeML, figures);
+* :mod:`~utrans.catalog.plots`: the network map and event record sections;
+* :mod:`~utrans.catalog.synthetic`: a synthetic network with a known catalogue.
+
+The association names are imported on first use, so that the rest of the
+package (the QuakeML writer, the synthetic network) works without pyocto.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from utrans.catalog.files import atomic_write, write_csv, write_json
+from utrans.catalog.output import write_catalog
+from utrans.catalog.plots import plot_map, plot_record_section
+from utrans.catalog.quakeml import build_catalog, read_catalog_values
+from utrans.catalog.settings import AssociationSettings
+from utrans.catalog.stations import CatalogWarning, match_stations, read_stations
+from utrans.catalog.synthetic import (
+    synthetic_arrivals,
+    synthetic_events,
+    synthetic_picks,
+    synthetic_stations,
+    synthetic_waveforms,
+    write_synthetic_network,
+)
+from utrans.catalog.values import event_polarities, station_magnitudes
+from utrans.catalog.velocity import VelocityModel, parse_velocity
+
+_ASSOCIATE = ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
+              "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone")
+
+__all__ = [
+    "AssociationSettings", "CatalogResult", "CatalogWarning", "Chunk", "ChunkJob", "ChunkResult",
+    "VelocityModel", "Zone", "associate_chunk", "associate_picks", "atomic_write",
+    "build_catalog", "event_polarities", "match_stations", "merge_chunks", "parse_velocity",
+    "plan_chunks", "plot_map", "plot_record_section", "prepare_jobs", "read_catalog_values",
+    "read_stations", "search_zone", "station_magnitudes", "synthetic_arrivals",
+    "synthetic_events", "synthetic_picks", "synthetic_stations", "synthetic_waveforms",
+    "write_catalog", "write_csv", "write_json", "write_synthetic_network",
+]
+
+
+def __getattr__(name):
+    if name in _ASSOCIATE:
+        try:
+            module = importlib.import_module("utrans.catalog.associate")
+        except ImportError as error:
+            raise ImportError(f"utrans.catalog.{name} needs PyOcto and pyproj: "
+                              f"pip install 'utrans[catalog]' ({error})") from error
+        return getattr(module, name)
+    raise AttributeError(f"module 'utrans.catalog' has no attribute {name!r}")
