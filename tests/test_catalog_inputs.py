@@ -1,8 +1,6 @@
 """Catalogue inputs: station coordinates, velocity models, settings, atomic files."""
 
 import json
-import os
-import stat
 
 import numpy as np
 import obspy
@@ -19,7 +17,6 @@ from utrans.catalog import (
     parse_velocity,
     read_stations,
 )
-from utrans.catalog.files import atomic_write, write_csv
 from utrans.catalog.synthetic import _inventory, synthetic_stations
 
 
@@ -209,31 +206,3 @@ def test_bad_settings(kwargs, message):
 def test_unknown_setting_in_json():
     with pytest.raises(ValueError, match="Unknown association setting"):
         AssociationSettings.from_dict({"min_pick": 3})
-
-
-# ------------------------------------------------------------------ files
-
-
-def test_atomic_write_follows_the_umask_and_leaves_no_temporary(tmp_path):
-    old = os.umask(0o027)
-    try:
-        path = write_csv(pd.DataFrame({"a": [1]}), tmp_path / "sub" / "t.csv")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert sorted(p.name for p in path.parent.iterdir()) == ["t.csv"]
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "t.txt"
-    path.write_text("old")
-
-    def fail(tmp):
-        with open(tmp, "w") as handle:
-            handle.write("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        atomic_write(path, fail)
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["t.txt"]

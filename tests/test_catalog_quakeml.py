@@ -5,8 +5,8 @@ import obspy
 import pandas as pd
 import pytest
 
-from utrans.catalog import build_catalog, read_catalog_values, station_magnitudes
-from utrans.catalog.values import ARRIVAL_COLUMNS, EVENT_COLUMNS
+from utrans.catalog import station_magnitudes
+from utrans.quakeml import ARRIVAL_COLUMNS, EVENT_COLUMNS, build_catalog, read_catalog_values
 
 M = "seist_m_emg_diting"
 
@@ -75,7 +75,7 @@ def _read_back(catalog, tmp_path):
 def test_event_catalogue_round_trip(tmp_path):
     events, arrivals, picks = _tables()
     stations = station_magnitudes(arrivals)
-    catalog = _read_back(build_catalog(picks, events, arrivals), tmp_path)
+    catalog = _read_back(build_catalog(picks, events, arrivals, stations), tmp_path)
     assert len(catalog) == 3                               # two events + unassociated picks
     e1 = catalog.events[0]
     origin, magnitude = e1.preferred_origin(), e1.preferred_magnitude()
@@ -93,7 +93,7 @@ def test_event_catalogue_round_trip(tmp_path):
     assert arrival.time_residual == -0.12 and arrival.azimuth == 200.25
     assert arrival.backazimuth_residual == 12.25
     pick = next(p for p in e1.picks if p.resource_id == arrival.pick_id)
-    assert pick.waveform_id.get_seed_string() == "SY.B.00.HHZ"
+    assert pick.waveform_id.get_seed_string() == "SY.B.00.HH?"
     assert pick.polarity == "positive" and pick.backazimuth == 10.0 + 40.3 * 1
     assert pick.time_errors.lower_uncertainty == pytest.approx(0.07, abs=1e-6)
     assert str(catalog.events[2].event_type) == "not reported"

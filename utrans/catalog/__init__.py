@@ -20,7 +20,8 @@ Modules, one job each:
 * :mod:`~utrans.catalog.associate`: PyOcto association in independent time
   chunks and their merge (needs the ``catalog`` extra: pyocto, pyproj);
 * :mod:`~utrans.catalog.values`: event magnitudes, arrival residuals, polarities;
-* :mod:`~utrans.catalog.quakeml`: the package's one QuakeML writer;
+* :mod:`utrans.quakeml` (below the engines, so that ``annotate`` writes
+  its picks through it too): the package's one QuakeML writer;
 * :mod:`~utrans.catalog.output`: ``write_catalog`` (tables, QuakeML, figures);
 * :mod:`~utrans.catalog.plots`: the network map and event record sections;
 * :mod:`~utrans.catalog.synthetic`: a synthetic network with a known catalogue.
@@ -33,12 +34,10 @@ from __future__ import annotations
 
 import importlib
 
-from utrans.catalog.files import atomic_write, write_csv, write_json
 from utrans.catalog.output import write_catalog
 from utrans.catalog.plots import plot_map, plot_record_section
-from utrans.catalog.quakeml import build_catalog, read_catalog_values
 from utrans.catalog.settings import AssociationSettings
-from utrans.catalog.stations import CatalogWarning, match_stations, read_stations
+from utrans.catalog.stations import match_stations, read_stations
 from utrans.catalog.synthetic import (
     synthetic_arrivals,
     synthetic_events,
@@ -49,18 +48,20 @@ from utrans.catalog.synthetic import (
 )
 from utrans.catalog.values import event_polarities, station_magnitudes
 from utrans.catalog.velocity import VelocityModel, parse_velocity
+from utrans.core.errors import CatalogError, CatalogWarning
+from utrans.quakeml import build_catalog, read_catalog_values
 
 _ASSOCIATE = ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
               "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone")
 
 __all__ = [
-    "AssociationSettings", "CatalogResult", "CatalogWarning", "Chunk", "ChunkJob", "ChunkResult",
-    "VelocityModel", "Zone", "associate_chunk", "associate_picks", "atomic_write",
+    "AssociationSettings", "CatalogError", "CatalogResult", "CatalogWarning", "Chunk",
+    "ChunkJob", "ChunkResult", "VelocityModel", "Zone", "associate_chunk", "associate_picks",
     "build_catalog", "event_polarities", "match_stations", "merge_chunks", "parse_velocity",
     "plan_chunks", "plot_map", "plot_record_section", "prepare_jobs", "read_catalog_values",
     "read_stations", "search_zone", "station_magnitudes", "synthetic_arrivals",
     "synthetic_events", "synthetic_picks", "synthetic_stations", "synthetic_waveforms",
-    "write_catalog", "write_csv", "write_json", "write_synthetic_network",
+    "write_catalog", "write_synthetic_network",
 ]
 
 

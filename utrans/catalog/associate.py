@@ -57,6 +57,7 @@ from utrans.catalog.settings import AssociationSettings
 from utrans.catalog.stations import match_stations
 from utrans.catalog.values import EVENT_COLUMNS, event_id_of, event_values
 from utrans.catalog.velocity import parse_velocity
+from utrans.core.errors import CatalogError
 
 __all__ = ["CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
            "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone"]
@@ -233,7 +234,7 @@ def _pyocto_velocity(velocity, settings, zone, folder):
         return pyocto.VelocityModel0D(p_velocity=velocity.vp[0], s_velocity=velocity.vs[0],
                                       tolerance=settings.tolerance_s)
     if zone.zlim[0] < 0:
-        raise ValueError(f"A layered model allows no search above sea level (PyOcto's 1-D "
+        raise CatalogError(f"A layered model allows no search above sea level (PyOcto's 1-D "
                          f"tables start at depth 0). Received: depth_range_km={zone.zlim}")
     delta = settings.grid_km
     xdist = math.hypot(zone.xlim[1] - zone.xlim[0], zone.ylim[1] - zone.ylim[0]) + 4 * delta
@@ -392,7 +393,7 @@ def _pick_seconds(picks):
     try:
         times = pd.to_datetime(picks["peak_time"].astype(str), utc=True, format="ISO8601")
     except ValueError as error:
-        raise ValueError(f"Pick times are ISO-8601 UTC text ('2024-03-01T00:10:01.230000Z'): "
+        raise CatalogError(f"Pick times are ISO-8601 UTC text ('2024-03-01T00:10:01.230000Z'): "
                          f"{error}") from None
     return ((times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
 
@@ -419,7 +420,7 @@ def prepare_jobs(picks, stations, velocity, settings=None):
     velocity = parse_velocity(velocity)
     missing = [c for c in ("trace_id", "phase", "peak_time") if c not in picks.columns]
     if missing:
-        raise ValueError(f"The picks lack the column(s) {', '.join(missing)}. "
+        raise CatalogError(f"The picks lack the column(s) {', '.join(missing)}. "
                          f"Received columns: {', '.join(map(str, picks.columns))}")
     usable = picks[picks["phase"].isin(["P", "S"])]
     kept, sites = match_stations(usable, stations)
@@ -434,7 +435,7 @@ def prepare_jobs(picks, stations, velocity, settings=None):
     else:
         overlap = float(settings.overlap_s)
         if overlap < longest:
-            raise ValueError(f"overlap_s must cover the longest S travel time across the search "
+            raise CatalogError(f"overlap_s must cover the longest S travel time across the search "
                              f"zone ({longest:.1f} s), or events at chunk edges lose picks. "
                              f"Received: overlap_s={overlap}")
     table = pd.DataFrame({"pick_index": kept.index.to_numpy(),

@@ -23,11 +23,11 @@ import pathlib
 import obspy
 import pandas as pd
 
-from utrans.catalog.files import atomic_write, write_csv, write_json
 from utrans.catalog.plots import plot_map, plot_record_section
-from utrans.catalog.quakeml import build_catalog
 from utrans.catalog.settings import AssociationSettings
-from utrans.catalog.values import ARRIVAL_COLUMNS, EVENT_COLUMNS
+from utrans.catalog.values import ARRIVAL_COLUMNS, EVENT_COLUMNS, station_magnitudes
+from utrans.core.io import atomic_write, write_csv, write_json
+from utrans.quakeml import build_catalog
 
 __all__ = ["write_catalog"]
 
@@ -57,7 +57,7 @@ def _event_stream(waveforms, event, arrivals, before_s=10.0, after_s=60.0):
 
 
 def write_catalog(folder, events, arrivals, picks, stations=None, velocity=None, settings=None,
-                  waveforms=None, station_magnitudes=None, magnitude_column=None):
+                  waveforms=None, magnitudes=None, magnitude_column=None):
     """Write a catalogue's tables, QuakeML and figures into ``folder`` (module doc).
 
     Args:
@@ -73,8 +73,8 @@ def write_catalog(folder, events, arrivals, picks, stations=None, velocity=None,
         waveforms: ``obspy.Stream`` or callable ``(starttime, endtime) ->
             Stream`` for ``events/<event_id>.png`` (``None``: no record sections;
             needs ``stations`` and ``velocity``).
-        station_magnitudes: station magnitude table for the QuakeML
-            (``None``: computed from the arrivals).
+        magnitudes: station magnitude table for the QuakeML
+            (``None``: computed from the arrivals with ``magnitude_column``).
         magnitude_column: the magnitude column of the station magnitudes.
 
     Returns:
@@ -90,9 +90,12 @@ def write_catalog(folder, events, arrivals, picks, stations=None, velocity=None,
         "arrivals": write_csv(arrivals, folder / "arrivals.csv"),
         "picks": write_csv(picks, folder / "picks.csv"),
     }
-    catalog = build_catalog(picks, events, arrivals, station_magnitudes, magnitude_column)
-    written["catalog"] = atomic_write(folder / "catalog.xml",
-                                      lambda tmp: catalog.write(tmp, format="QUAKEML"))
+    if magnitudes is None:
+        magnitudes = station_magnitudes(arrivals, magnitude_column)
+    catalog = build_catalog(picks, events, arrivals, magnitudes, magnitude_column)
+    written["catalog"] = folder / "catalog.xml"
+    with atomic_write(written["catalog"]) as tmp:
+        catalog.write(str(tmp), format="QUAKEML")
     if isinstance(settings, AssociationSettings):
         written["settings"] = settings.write(folder / "settings.json")
     elif settings is not None:

@@ -23,10 +23,10 @@ import numpy as np
 import obspy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from obspy.geodetics import gps2dist_azimuth
 
-from utrans.catalog.files import atomic_write
 from utrans.catalog.velocity import parse_velocity
+from utrans.core.io import atomic_write
+from utrans.processing.geodesy import epicentral_distance_km
 
 __all__ = ["plot_map", "plot_record_section"]
 
@@ -37,7 +37,9 @@ _PHASE_COLOURS = {"P": "tab:blue", "S": "tab:red"}
 
 def _save(fig, path, dpi):
     path = pathlib.Path(path)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return path
 
 
 def _marker_area(magnitude):
@@ -140,8 +142,9 @@ def plot_record_section(stream, event, arrivals, stations, velocity, path, befor
     for key in traces:
         site = coordinates.get(".".join(key.split(".")[:2]))
         if site is not None:
-            distances[key] = gps2dist_azimuth(float(event["latitude"]), float(event["longitude"]),
-                                              site.latitude, site.longitude)[0] / 1000.0
+            distances[key] = epicentral_distance_km(float(event["latitude"]),
+                                                    float(event["longitude"]),
+                                                    site.latitude, site.longitude)
     far = max([*distances.values(), *rows.get("distance_km", [])], default=10.0)
     if after_s is None:
         latest = max([obspy.UTCDateTime(t) - origin for t in rows["time"]], default=0.0)

@@ -7,7 +7,8 @@ import json
 import math
 import pathlib
 
-from utrans.catalog.files import write_json
+from utrans.core.errors import CatalogError
+from utrans.core.io import write_json
 
 __all__ = ["AssociationSettings"]
 
@@ -21,7 +22,7 @@ def _number(name, value, low=None, integer=False, allow_none=False):
         ok = ok and float(value).is_integer()
     if not ok or (low is not None and value < low):
         bound = "" if low is None else f" >= {low:g}"
-        raise ValueError(f"{name} must be {kind}{bound}. Received: {name}={value!r}")
+        raise CatalogError(f"{name} must be {kind}{bound}. Received: {name}={value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,37 +86,37 @@ class AssociationSettings:
         _number("grid_km", self.grid_km, 0.01)
         _number("overlap_s", self.overlap_s, 0, allow_none=True)
         if self.min_picks < self.min_p_picks + self.min_s_picks:
-            raise ValueError(f"min_picks must be at least min_p_picks + min_s_picks. Received: "
+            raise CatalogError(f"min_picks must be at least min_p_picks + min_s_picks. Received: "
                              f"min_picks={self.min_picks}, min_p_picks={self.min_p_picks}, "
                              f"min_s_picks={self.min_s_picks}")
         if self.min_p_and_s_stations > min(self.min_p_picks, self.min_s_picks):
-            raise ValueError(f"min_p_and_s_stations cannot exceed min_p_picks or min_s_picks. "
+            raise CatalogError(f"min_p_and_s_stations cannot exceed min_p_picks or min_s_picks. "
                              f"Received: min_p_and_s_stations={self.min_p_and_s_stations}, "
                              f"min_p_picks={self.min_p_picks}, min_s_picks={self.min_s_picks}")
         depth = tuple(self.depth_range_km)
         if len(depth) != 2:
-            raise ValueError(f"depth_range_km is (top, bottom) in km. "
+            raise CatalogError(f"depth_range_km is (top, bottom) in km. "
                              f"Received: depth_range_km={self.depth_range_km!r}")
         for value in depth:
             _number("depth_range_km", value)
         if not depth[0] < depth[1]:
-            raise ValueError(f"depth_range_km is (top, bottom) with top above bottom. "
+            raise CatalogError(f"depth_range_km is (top, bottom) with top above bottom. "
                              f"Received: depth_range_km={depth}")
         object.__setattr__(self, "depth_range_km", tuple(float(v) for v in depth))
         if self.area is not None:
             area = tuple(self.area)
             if len(area) != 4:
-                raise ValueError(f"area is (lat_min, lat_max, lon_min, lon_max). "
+                raise CatalogError(f"area is (lat_min, lat_max, lon_min, lon_max). "
                                  f"Received: area={self.area!r}")
             for value in area:
                 _number("area", value)
             lat_min, lat_max, lon_min, lon_max = area
             if not (-90 <= lat_min < lat_max <= 90 and -180 <= lon_min < lon_max <= 360):
-                raise ValueError(f"area is (lat_min, lat_max, lon_min, lon_max) with each "
+                raise CatalogError(f"area is (lat_min, lat_max, lon_min, lon_max) with each "
                                  f"minimum below its maximum. Received: area={area}")
             object.__setattr__(self, "area", tuple(float(v) for v in area))
         if self.magnitude_column is not None and not str(self.magnitude_column):
-            raise ValueError("magnitude_column is a column name or None. Received: ''")
+            raise CatalogError("magnitude_column is a column name or None. Received: ''")
 
     def to_dict(self):
         """The settings as a JSON-serialisable dict."""
@@ -138,7 +139,7 @@ class AssociationSettings:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"Unknown association setting(s) {', '.join(unknown)}; known: "
+            raise CatalogError(f"Unknown association setting(s) {', '.join(unknown)}; known: "
                              f"{', '.join(sorted(names))}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**data)

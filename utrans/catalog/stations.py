@@ -25,16 +25,14 @@ import numpy as np
 import obspy
 import pandas as pd
 
+from utrans.core.errors import CatalogError, CatalogWarning
+
 __all__ = ["STATION_COLUMNS", "CatalogWarning", "match_stations", "read_stations",
            "station_key", "stations_from_inventory", "validate_stations"]
 
 logger = logging.getLogger(__name__)
 
 STATION_COLUMNS = ["network", "station", "latitude", "longitude", "elevation_m"]
-
-
-class CatalogWarning(UserWarning):
-    """Input the catalogue had to leave out (a station without coordinates, ...)."""
 
 
 def station_key(trace_id):
@@ -47,11 +45,11 @@ def station_key(trace_id):
         ``"NET.STA"``.
 
     Raises:
-        ValueError: the id has fewer than two dot-separated parts.
+        CatalogError: the id has fewer than two dot-separated parts.
     """
     parts = str(trace_id).split(".")
     if len(parts) < 2 or not parts[1]:
-        raise ValueError(f"A trace id reads NET.STA.LOC. Received: trace_id={trace_id!r}")
+        raise CatalogError(f"A trace id reads NET.STA.LOC. Received: trace_id={trace_id!r}")
     return f"{parts[0]}.{parts[1]}"
 
 
@@ -66,7 +64,7 @@ def stations_from_inventory(inventory, source="inventory"):
         A validated station table (:data:`STATION_COLUMNS`).
 
     Raises:
-        ValueError: the inventory holds no station (ObsPy itself refuses a
+        CatalogError: the inventory holds no station (ObsPy itself refuses a
             station without latitude or longitude, see :func:`read_stations`).
     """
     rows = []
@@ -77,7 +75,7 @@ def stations_from_inventory(inventory, source="inventory"):
                          "longitude": float(station.longitude),
                          "elevation_m": float(station.elevation or 0.0)})
     if not rows:
-        raise ValueError(f"{source} holds no station coordinates (only network-level "
+        raise CatalogError(f"{source} holds no station coordinates (only network-level "
                          f"metadata?); the catalogue needs station latitude, longitude and "
                          f"elevation. Received: {len(inventory.networks)} network(s), 0 stations")
     frame = pd.DataFrame(rows, columns=STATION_COLUMNS)
@@ -91,7 +89,7 @@ def _read_csv(path):
                         na_values={"latitude": [""], "longitude": [""], "elevation_m": [""]})
     missing = [c for c in STATION_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"Station file {path} lacks the column(s) {', '.join(missing)}; it "
+        raise CatalogError(f"Station file {path} lacks the column(s) {', '.join(missing)}; it "
                          f"needs {', '.join(STATION_COLUMNS)}. Received columns: "
                          f"{', '.join(map(str, frame.columns))}")
     for column in ("latitude", "longitude", "elevation_m"):
@@ -99,7 +97,7 @@ def _read_csv(path):
         bad = frame[column][values.isna()]
         if len(bad):
             row = bad.index[0]
-            raise ValueError(f"Station file {path}, station {frame.network[row]}."
+            raise CatalogError(f"Station file {path}, station {frame.network[row]}."
                              f"{frame.station[row]}: {column} must be a number. "
                              f"Received: {column}={bad.iloc[0]!r}")
         frame[column] = values.astype(float)
@@ -119,7 +117,7 @@ def read_stations(source):
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: unreadable file, missing column or coordinate, a value
+        CatalogError: unreadable file, missing column or coordinate, a value
             out of range, a station listed twice with different coordinates.
     """
     if isinstance(source, obspy.Inventory):
@@ -127,7 +125,7 @@ def read_stations(source):
     if isinstance(source, pd.DataFrame):
         missing = [c for c in STATION_COLUMNS if c not in source.columns]
         if missing:
-            raise ValueError(f"The station table lacks the column(s) {', '.join(missing)}. "
+            raise CatalogError(f"The station table lacks the column(s) {', '.join(missing)}. "
                              f"Received columns: {', '.join(map(str, source.columns))}")
         return validate_stations(source[STATION_COLUMNS].copy(), "the station table")
     path = pathlib.Path(source)
@@ -140,7 +138,7 @@ def read_stations(source):
     except (TypeError, ValueError, SyntaxError) as error:
         # ObsPy raises TypeError for unknown formats and for a StationXML
         # station without latitude/longitude, SyntaxError (lxml) for bad XML.
-        raise ValueError(f"Could not read station coordinates from {path} (StationXML, or a "
+        raise CatalogError(f"Could not read station coordinates from {path} (StationXML, or a "
                          f"CSV with columns {', '.join(STATION_COLUMNS)}): {error}") from error
     return stations_from_inventory(inventory, str(path))
 
@@ -157,7 +155,7 @@ def validate_stations(frame, source="the station table"):
         one row per station.
 
     Raises:
-        ValueError: as :func:`read_stations`.
+        CatalogError: as :func:`read_stations`.
     """
     frame = frame.reset_index(drop=True).copy()
     for column in ("network", "station"):
@@ -167,13 +165,13 @@ def validate_stations(frame, source="the station table"):
     for row in frame.itertuples():
         name = f"{row.network}.{row.station}"
         if not row.station or "." in row.station or "." in row.network:
-            raise ValueError(f"Station codes in {source} must be non-empty and hold no '.'. "
+            raise CatalogError(f"Station codes in {source} must be non-empty and hold no '.'. "
                              f"Received: network={row.network!r}, station={row.station!r}")
         for column, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 360.0),
                                   ("elevation_m", -12000.0, 9000.0)):
             value = getattr(row, column)
             if not np.isfinite(value) or not low <= value <= high:
-                raise ValueError(f"Station {name} in {source}: {column} must lie in "
+                raise CatalogError(f"Station {name} in {source}: {column} must lie in "
                                  f"[{low:g}, {high:g}]. Received: {column}={value}")
     frame["longitude"] = (frame["longitude"] + 180.0) % 360.0 - 180.0
     frame = frame.drop_duplicates().reset_index(drop=True)
@@ -182,7 +180,7 @@ def validate_stations(frame, source="the station table"):
     if len(doubled):
         name = doubled.iloc[0]
         rows = frame.loc[keys == name, ["latitude", "longitude", "elevation_m"]]
-        raise ValueError(f"Station {name} is listed in {source} with different coordinates. "
+        raise CatalogError(f"Station {name} is listed in {source} with different coordinates. "
                          f"Received: {rows.to_dict('records')}")
     return frame
 
@@ -203,7 +201,7 @@ def match_stations(picks, stations):
         CatalogWarning: naming every picked station absent from ``stations``.
     """
     if "trace_id" not in picks.columns:
-        raise ValueError(f"The picks need a trace_id column. Received columns: "
+        raise CatalogError(f"The picks need a trace_id column. Received columns: "
                          f"{', '.join(map(str, picks.columns))}")
     table = stations.assign(key=stations["network"] + "." + stations["station"]).set_index("key")
     keys = picks["trace_id"].map(station_key)

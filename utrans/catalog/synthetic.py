@@ -55,12 +55,13 @@ import obspy
 import pandas as pd
 from obspy.clients.filesystem.sds import SDS_FMTSTR
 from obspy.core.inventory import Channel, Inventory, Network, Site, Station
-from obspy.geodetics import gps2dist_azimuth
 from obspy.signal.rotate import rotate_ne_rt, rotate_rt_ne
 from scipy.signal import welch
 
-from utrans.catalog.files import atomic_write, write_csv
 from utrans.catalog.velocity import parse_velocity
+from utrans.core.errors import CatalogError
+from utrans.core.io import atomic_write, write_csv
+from utrans.processing.geodesy import distance_azimuth
 
 __all__ = ["SyntheticNetwork", "synthetic_arrivals", "synthetic_events", "synthetic_picks",
            "synthetic_stations", "synthetic_waveforms", "write_sds", "write_synthetic_network"]
@@ -130,7 +131,7 @@ def synthetic_events(stations, n_events=20, duration_s=10800.0, start=DEFAULT_ST
     rng = np.random.default_rng(seed)
     start = obspy.UTCDateTime(start)
     if n_events * min_gap_s >= duration_s:
-        raise ValueError(f"{n_events} events at least {min_gap_s} s apart do not fit in "
+        raise CatalogError(f"{n_events} events at least {min_gap_s} s apart do not fit in "
                          f"{duration_s} s. Received: n_events={n_events}, duration_s={duration_s}")
     # Origins at least min_gap_s apart: uniform gaps in the slack, sorted.
     slack = duration_s - 60.0 - n_events * min_gap_s
@@ -169,9 +170,8 @@ def synthetic_arrivals(events, stations, velocity="vp=6.0,vs=3.5", seed=0):
     for event, strike in zip(events.itertuples(), strikes):
         origin = obspy.UTCDateTime(event.time)
         for station in stations.itertuples():
-            metres, azimuth, back_azimuth = gps2dist_azimuth(
+            distance, azimuth, back_azimuth = distance_azimuth(
                 event.latitude, event.longitude, station.latitude, station.longitude)
-            distance = metres / 1000.0
             trace_id = f"{station.network}.{station.station}."
             hypocentral = float(np.hypot(distance, event.depth_km + station.elevation_m / 1000.0))
             radiation = np.sin(2 * np.radians(azimuth - strike))
@@ -431,8 +431,9 @@ def write_sds(stream, root):
                                          network=piece.stats.network, station=piece.stats.station,
                                          location=piece.stats.location,
                                          channel=piece.stats.channel)
-            files.append(atomic_write(root / relative, lambda tmp, p=piece: p.write(
-                tmp, format="MSEED", encoding="STEIM2", reclen=4096)))
+            with atomic_write(root / relative) as tmp:
+                piece.write(str(tmp), format="MSEED", encoding="STEIM2", reclen=4096)
+            files.append(root / relative)
     return files
 
 
@@ -496,8 +497,9 @@ def write_synthetic_network(folder, n_stations=10, aperture_km=50.0, n_events=20
     sds = folder / "sds"
     write_sds(stream, sds)
     inventory = _inventory(stations, start)
-    stationxml = atomic_write(folder / "stations.xml",
-                              lambda tmp: inventory.write(tmp, format="STATIONXML"))
+    stationxml = folder / "stations.xml"
+    with atomic_write(stationxml) as tmp:
+        inventory.write(str(tmp), format="STATIONXML")
     catalogue = write_csv(events, folder / "catalogue.csv")
     arrivals_csv = write_csv(arrivals, folder / "arrivals.csv")
     logger.info("Wrote a synthetic network of %d stations and %d events to %s", len(stations),

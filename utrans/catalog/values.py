@@ -27,15 +27,18 @@ import numpy as np
 import obspy
 import pandas as pd
 
+from utrans.core.errors import CatalogError
+from utrans.processing.geodesy import distance_azimuth
+from utrans.quakeml import (
+    ARRIVAL_COLUMNS,
+    EVENT_COLUMNS,
+    STATION_MAGNITUDE_COLUMNS,
+    estimate_columns,
+)
+
 __all__ = ["ARRIVAL_COLUMNS", "EVENT_COLUMNS", "STATION_MAGNITUDE_COLUMNS", "estimate_columns",
            "event_id_of", "event_polarities", "event_values", "magnitude_column_of",
            "station_magnitudes", "wrap_degrees"]
-
-EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "depth_km", "n_picks", "n_p", "n_s",
-                 "rms_s", "magnitude", "magnitude_n_stations", "magnitude_spread"]
-ARRIVAL_COLUMNS = ["event_id", "pick_index", "trace_id", "phase", "time", "residual_s",
-                   "distance_km", "azimuth_deg", "back_azimuth_deg"]
-STATION_MAGNITUDE_COLUMNS = ["event_id", "trace_id", "magnitude", "n_picks"]
 
 
 def wrap_degrees(values):
@@ -50,11 +53,6 @@ def wrap_degrees(values):
     return (np.asarray(values, dtype=float) + 180.0) % 360.0 - 180.0
 
 
-def estimate_columns(frame):
-    """The ``<quantity>__<model>`` columns of a picks table, in order."""
-    return [c for c in frame.columns if "__" in str(c)]
-
-
 def magnitude_column_of(frame, column=None):
     """The magnitude column to use (module doc).
 
@@ -66,12 +64,12 @@ def magnitude_column_of(frame, column=None):
         The column name, or ``None`` when the table has no magnitude.
 
     Raises:
-        ValueError: ``column`` names a column the table lacks.
+        CatalogError: ``column`` names a column the table lacks.
     """
     if column is not None:
         if column not in frame.columns:
             found = [c for c in frame.columns if str(c).startswith("magnitude__")]
-            raise ValueError(f"No pick column {column!r} to take magnitudes from; magnitude "
+            raise CatalogError(f"No pick column {column!r} to take magnitudes from; magnitude "
                              f"columns: {', '.join(found) or 'none'}. Received: "
                              f"magnitude_column={column!r}")
         return column
@@ -129,18 +127,11 @@ def _event_magnitudes(station_table):
 
 
 def _geometry(arrivals, events, sites):
-    # pyproj is an optional dependency (the catalog extra, needed by the
-    # association that produces located events anyway); its Geod is vectorised.
-    import pyproj
-
     located = events.set_index("event_id")
     site = sites.set_index("id")
     ev = located.loc[arrivals["event_id"], ["latitude", "longitude"]].to_numpy(dtype=float)
     st = site.loc[arrivals["trace_id"], ["latitude", "longitude"]].to_numpy(dtype=float)
-    azimuth, back_azimuth, metres = pyproj.Geod(ellps="WGS84").inv(ev[:, 1], ev[:, 0],
-                                                                   st[:, 1], st[:, 0])
-    return (np.asarray(metres, dtype=float) / 1000.0, np.asarray(azimuth) % 360.0,
-            np.asarray(back_azimuth) % 360.0)
+    return distance_azimuth(ev[:, 0], ev[:, 1], st[:, 0], st[:, 1])
 
 
 def event_values(events, assignments, picks, sites, magnitude_column=None):

@@ -25,6 +25,8 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from utrans.core.errors import CatalogError
+
 __all__ = ["VelocityModel", "parse_velocity", "read_velocity_csv"]
 
 PHASES = ("P", "S")
@@ -40,7 +42,7 @@ class VelocityModel:
         vs: S velocity of each layer, km/s, below ``vp``.
 
     Raises:
-        ValueError: lengths differ, a value is not a positive finite number,
+        CatalogError: lengths differ, a value is not a positive finite number,
             ``vs >= vp``, the first depth is not 0 or depths do not increase.
     """
 
@@ -54,30 +56,30 @@ class VelocityModel:
             try:
                 object.__setattr__(self, name, tuple(float(v) for v in values))
             except (TypeError, ValueError):
-                raise ValueError(f"{name} must hold numbers. Received: {name}={values.tolist()}") \
+                raise CatalogError(f"{name} must hold numbers. Received: {name}={values.tolist()}") \
                     from None
         if not len(self.depth_km) == len(self.vp) == len(self.vs) or not self.depth_km:
-            raise ValueError(f"A velocity model needs as many depths as vp and vs values (at "
+            raise CatalogError(f"A velocity model needs as many depths as vp and vs values (at "
                              f"least one). Received: depth_km={self.depth_km}, vp={self.vp}, "
                              f"vs={self.vs}")
         for k, (depth, vp, vs) in enumerate(zip(self.depth_km, self.vp, self.vs)):
             where = f" (layer {k + 1}, depth {depth:g} km)" if len(self.vp) > 1 else ""
             for name, value in (("vp", vp), ("vs", vs)):
                 if not np.isfinite(value) or value <= 0:
-                    raise ValueError(f"Velocities must be positive numbers{where}. "
+                    raise CatalogError(f"Velocities must be positive numbers{where}. "
                                      f"Received: {name}={value}")
             if vs >= vp:
-                raise ValueError(f"S must be slower than P{where}. Received: vp={vp}, vs={vs}")
+                raise CatalogError(f"S must be slower than P{where}. Received: vp={vp}, vs={vs}")
             if not np.isfinite(depth) or depth < 0:
-                raise ValueError(f"Layer depths are km below sea level, 0 or more. "
+                raise CatalogError(f"Layer depths are km below sea level, 0 or more. "
                                  f"Received: depth={depth}")
         if self.depth_km[0] != 0.0:
-            raise ValueError(f"The first layer starts at the surface: its depth must be 0 km. "
+            raise CatalogError(f"The first layer starts at the surface: its depth must be 0 km. "
                              f"Received: depth={self.depth_km[0]}")
         steps = np.diff(self.depth_km)
         if np.any(steps <= 0):
             k = int(np.argmax(steps <= 0))
-            raise ValueError(f"Layer depths must increase from row to row. Received: "
+            raise CatalogError(f"Layer depths must increase from row to row. Received: "
                              f"depth={self.depth_km[k + 1]} after depth={self.depth_km[k]}")
 
     @classmethod
@@ -101,7 +103,7 @@ class VelocityModel:
     def velocity(self, phase):
         """The layer velocities of ``"P"`` or ``"S"`` as an array."""
         if phase not in PHASES:
-            raise ValueError(f"Phases are 'P' or 'S'. Received: phase={phase!r}")
+            raise CatalogError(f"Phases are 'P' or 'S'. Received: phase={phase!r}")
         return np.asarray(self.vp if phase == "P" else self.vs)
 
     def to_dict(self):
@@ -178,9 +180,7 @@ def _travel_time_grid(model, phase, delta_km, distance_km, depth_km):
 
 @functools.lru_cache(maxsize=16)
 def _cached_grid(model, phase, delta_km, nx, nz):
-    # pyrocko is an optional dependency (the catalog extra), needed only for
-    # layered models.
-    from pyrocko.modelling import eikonal
+    from pyrocko.modelling import eikonal  # noqa: PLC0415 - optional (catalog extra), layered models only
 
     speeds = np.empty((nx, nz))
     for depth, v in zip(model.depth_km, model.velocity(phase)):
@@ -201,15 +201,15 @@ def _parse_pairs(text):
         key, sep, value = part.partition("=")
         key = key.strip().lower()
         if not sep or key not in _HOMOGENEOUS_KEYS or key in values:
-            raise ValueError(f"A homogeneous model reads 'vp=6.0,vs=3.5' (km/s). "
+            raise CatalogError(f"A homogeneous model reads 'vp=6.0,vs=3.5' (km/s). "
                              f"Received: {text!r}")
         try:
             values[key] = float(value)
         except ValueError:
-            raise ValueError(f"{key} must be a number (km/s). Received: {key}={value.strip()!r}") \
+            raise CatalogError(f"{key} must be a number (km/s). Received: {key}={value.strip()!r}") \
                 from None
     if set(values) != _HOMOGENEOUS_KEYS:
-        raise ValueError(f"A homogeneous model needs both vp and vs ('vp=6.0,vs=3.5'). "
+        raise CatalogError(f"A homogeneous model needs both vp and vs ('vp=6.0,vs=3.5'). "
                          f"Received: {text!r}")
     return VelocityModel.homogeneous(values["vp"], values["vs"])
 
@@ -224,7 +224,7 @@ def read_velocity_csv(path):
         A :class:`VelocityModel`.
 
     Raises:
-        ValueError: a missing column, a non-numeric or invalid value (the
+        CatalogError: a missing column, a non-numeric or invalid value (the
             message names the file and the value).
     """
     path = pathlib.Path(path)
@@ -232,22 +232,22 @@ def read_velocity_csv(path):
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     missing = [c for c in ("depth", "vp", "vs") if c not in frame.columns]
     if missing:
-        raise ValueError(f"Velocity file {path} lacks the column(s) {', '.join(missing)}; it "
+        raise CatalogError(f"Velocity file {path} lacks the column(s) {', '.join(missing)}; it "
                          f"needs depth, vp, vs (km, km/s). Received columns: "
                          f"{', '.join(frame.columns)}")
     if frame.empty:
-        raise ValueError(f"Velocity file {path} holds no layer. Received: 0 rows")
+        raise CatalogError(f"Velocity file {path} holds no layer. Received: 0 rows")
     for column in ("depth", "vp", "vs"):
         values = pd.to_numeric(frame[column], errors="coerce")
         if values.isna().any():
             bad = frame[column][values.isna()].iloc[0]
-            raise ValueError(f"Velocity file {path}: {column} must be a number. "
+            raise CatalogError(f"Velocity file {path}: {column} must be a number. "
                              f"Received: {column}={bad!r}")
         frame[column] = values
     try:
         return VelocityModel(depth_km=frame["depth"], vp=frame["vp"], vs=frame["vs"])
     except ValueError as error:
-        raise ValueError(f"Velocity file {path}: {error}") from None
+        raise CatalogError(f"Velocity file {path}: {error}") from None
 
 
 def parse_velocity(spec):
@@ -261,7 +261,7 @@ def parse_velocity(spec):
         A :class:`VelocityModel`.
 
     Raises:
-        ValueError: unreadable text, invalid values (module doc).
+        CatalogError: unreadable text, invalid values (module doc).
         FileNotFoundError: a path that does not exist.
     """
     if isinstance(spec, VelocityModel):

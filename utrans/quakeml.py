@@ -1,21 +1,30 @@
 """The package's QuakeML: one ObsPy ``Catalog`` from picks, events, arrivals and station magnitudes.
 
-:func:`build_catalog` makes every QuakeML the package writes. Given only
-picks it is the picks-only catalogue of ``utrans annotate`` (one event of
-type ``"not reported"`` holding every pick); given events and arrivals, each
-event gets its origin, magnitude, station magnitudes, picks and arrivals,
-and the picks no event took are kept in that one ``"not reported"`` event.
+:func:`build_catalog` makes every QuakeML the package writes: the picks-only
+``picks.xml`` of ``utrans annotate`` (given only picks: one event of type
+``"not reported"`` holding every pick) and the ``catalog.xml`` of
+``utrans catalog`` (given events and arrivals: each event with its origin,
+magnitude, station magnitudes, picks and arrivals; the picks no event took
+stay in that one ``"not reported"`` event). :func:`read_catalog_values`
+reads such a file back into the tables.
+
+The tables (their columns: :data:`EVENT_COLUMNS`, :data:`ARRIVAL_COLUMNS`,
+:data:`STATION_MAGNITUDE_COLUMNS`; a picks table has ``trace_id, phase,
+peak_time`` and optionally ``peak_value, start_time, end_time, instrument,
+model``, ``<quantity>__<model>`` estimate columns, ``characterize_note`` and
+``event_id``) map onto QuakeML as follows.
 
 **Picks** (one per row of the picks table): ``time`` = ``peak_time``;
 ``time_errors`` from the pick's extent (``lower_uncertainty = peak - start``,
-``upper_uncertainty = end - peak``); ``phase_hint``; waveform id
-``NET.STA.LOC.<instrument>Z``; ``method_id`` ``smi:local/utrans/<model>``;
+``upper_uncertainty = end - peak``); ``phase_hint``; the waveform id of the
+instrument, ``NET.STA.LOC.<band><instrument>?`` (the phase is picked on all
+its components); ``method_id`` ``smi:local/utrans/<model>``;
 ``evaluation_mode="automatic"``; ``polarity`` from the first ``polarity__``
 column (``U`` -> ``positive``, ``D`` -> ``negative``); ``backazimuth`` from
 the first ``back_azimuth_deg__`` column; comments ``probability=<peak_value>``,
 one ``<column>=<value>`` per filled estimate and ``characterize_note=...``
-when there is one. Numbers are written in full (``repr``), so they read
-back exactly.
+when there is one. Numbers are written in full (``repr``), so they read back
+exactly.
 
 **Events**: ``resource_id`` ``smi:local/utrans/event/<event_id>``, type
 ``earthquake``. **Origin**: time, latitude, longitude, ``depth`` in metres
@@ -30,9 +39,6 @@ contribution per **station magnitude** (``mag``, waveform id, comment
 ``backazimuth_residual`` from the first ``back_azimuth_residual_deg__``
 column, and comments ``distance_km=``, ``back_azimuth_deg=`` and one per
 residual column.
-
-:func:`read_catalog_values` reads such a catalogue back into the events,
-arrivals and picks tables.
 """
 
 from __future__ import annotations
@@ -58,18 +64,17 @@ from obspy.core.event import (
 )
 from obspy.geodetics import degrees2kilometers, kilometers2degrees
 
-from utrans.catalog.values import (
-    ARRIVAL_COLUMNS,
-    EVENT_COLUMNS,
-    STATION_MAGNITUDE_COLUMNS,
-    estimate_columns,
-    magnitude_column_of,
-)
-from utrans.catalog.values import (
-    station_magnitudes as station_magnitudes_of,
-)
+__all__ = ["ARRIVAL_COLUMNS", "EVENT_COLUMNS", "PREFIX", "STATION_MAGNITUDE_COLUMNS",
+           "build_catalog", "estimate_columns", "read_catalog_values"]
 
-__all__ = ["PREFIX", "build_catalog", "read_catalog_values"]
+#: Columns of an events table.
+EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "depth_km", "n_picks", "n_p", "n_s",
+                 "rms_s", "magnitude", "magnitude_n_stations", "magnitude_spread"]
+#: First columns of an arrivals table (the pick's estimates and their residuals follow).
+ARRIVAL_COLUMNS = ["event_id", "pick_index", "trace_id", "phase", "time", "residual_s",
+                   "distance_km", "azimuth_deg", "back_azimuth_deg"]
+#: Columns of a station magnitudes table.
+STATION_MAGNITUDE_COLUMNS = ["event_id", "trace_id", "magnitude", "n_picks"]
 
 PREFIX = "smi:local/utrans"
 UNASSOCIATED = "unassociated"
@@ -77,6 +82,11 @@ _POLARITY = {"U": "positive", "D": "negative"}
 _POLARITY_BACK = {v: k for k, v in _POLARITY.items()}
 _PICK_COLUMNS = ["trace_id", "phase", "peak_time", "peak_value", "start_time", "end_time",
                  "instrument", "model"]
+
+
+def estimate_columns(frame):
+    """The ``<quantity>__<model>`` estimate columns of a picks table, in order."""
+    return [c for c in frame.columns if "__" in str(c)]
 
 
 def _rid(*parts):
@@ -130,7 +140,7 @@ def _make_pick(index, row, estimates, author):
     pick = Pick(resource_id=_rid("pick", index), time=peak, time_errors=errors,
                 waveform_id=WaveformStreamID(network_code=net, station_code=sta,
                                              location_code=loc,
-                                             channel_code=f"{row.get('instrument', '') or ''}Z"),
+                                             channel_code=f"{row.get('instrument', '') or ''}?"),
                 phase_hint=row["phase"], evaluation_mode="automatic",
                 method_id=_rid(row.get("model", "") or "unknown"), comments=comments,
                 creation_info=CreationInfo(author=author))
@@ -169,12 +179,13 @@ def build_catalog(picks, events=None, arrivals=None, station_magnitudes=None,
             ``peak_value, start_time, end_time, instrument, model``, estimate
             columns and ``event_id``). Its index is the pick's number in the
             resource ids; arrivals refer to it by ``pick_index``.
-        events: events table (:data:`~utrans.catalog.values.EVENT_COLUMNS`)
-            or ``None`` for a picks-only catalogue.
+        events: events table (:data:`EVENT_COLUMNS`) or ``None`` for a
+            picks-only catalogue.
         arrivals: arrivals table (needed with ``events``).
-        station_magnitudes: station magnitude table; ``None``: computed from
-            the arrivals with ``magnitude_column``.
-        magnitude_column: the magnitude column (``None``: first ``magnitude__``).
+        station_magnitudes: station magnitude table
+            (:data:`STATION_MAGNITUDE_COLUMNS`); ``None``: none written.
+        magnitude_column: the pick column the magnitudes come from, named in
+            their ``method_id`` (``None``: the first ``magnitude__`` column).
         author: ``creation_info.author``.
 
     Returns:
@@ -197,8 +208,8 @@ def build_catalog(picks, events=None, arrivals=None, station_magnitudes=None,
             raise ValueError(f"Arrivals name picks absent from the picks table. Received: "
                              f"pick_index={sorted(missing)[:5]}")
         if station_magnitudes is None:
-            station_magnitudes = station_magnitudes_of(arrivals, magnitude_column)
-        column = magnitude_column_of(arrivals, magnitude_column)
+            station_magnitudes = pd.DataFrame(columns=STATION_MAGNITUDE_COLUMNS)
+        column = magnitude_column or _first(arrivals.columns, "magnitude__")
         residual_columns = [c for c in arrivals.columns
                             if str(c).startswith(("back_azimuth_residual_deg__",
                                                   "distance_residual_km__"))]
@@ -288,7 +299,8 @@ def read_catalog_values(catalog):
 
     Returns:
         ``(events, arrivals, picks, station_magnitudes)`` DataFrames in the
-        column names of :mod:`utrans.catalog.values`; ``picks`` is indexed by
+        column names of :data:`EVENT_COLUMNS`, :data:`ARRIVAL_COLUMNS` and
+        :data:`STATION_MAGNITUDE_COLUMNS`; ``picks`` is indexed by
         the pick number of its resource id and has an ``event_id`` column.
     """
     event_rows, arrival_rows, pick_rows, station_rows = [], [], [], []
