@@ -321,7 +321,7 @@ def _dispatch(client, root, folder, units, settings, progress):
 
 
 def run_network(root, start, end, model, *, network="*", station="*", location="*",
-                channel="*", output="network_outputs", characterize=(),
+                channel="*", stations=None, output="network_outputs", characterize=(),
                 characterize_options=None, thresholds=None, min_peak_distance_s=None,
                 chunk_s=DAY, fmt="csv", workers=None, scheduler=None, quakeml=False,
                 plot=False, progress=False, worker_plugin=None, **annotate_options):
@@ -332,6 +332,8 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
         start, end: time range (``end`` excluded).
         model: the picker: preset name, registered name or ``.keras`` path.
         network, station, location, channel: ``fnmatch`` selection patterns.
+        stations: ``NET.STA`` codes to keep of the selected stations
+            (``None``: all of them).
         output: output folder (module doc).
         characterize: window model specs (:mod:`utrans.annotate.characterization`).
         characterize_options: :class:`~utrans.annotate.characterization.Characterizer` options.
@@ -371,6 +373,9 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
     if workers is not None and int(workers) < 0:
         raise ValueError(f"workers must be >= 0. Received: workers={workers}")
     units = plan_units(root, start, end, network, station, location, channel, chunk_s)
+    if stations is not None:
+        keep = set(stations)
+        units = [u for u in units if u.station_id in keep]
     char_options = dict(characterize_options or {})
     characterize = tuple(str(c) for c in characterize)
     settings = RunSettings(
