@@ -235,7 +235,7 @@ def _pyocto_velocity(velocity, settings, zone, folder):
                                       tolerance=settings.tolerance_s)
     if zone.zlim[0] < 0:
         raise CatalogError(f"A layered model allows no search above sea level (PyOcto's 1-D "
-                             f"tables start at depth 0). Received: depth_range_km={zone.zlim}")
+                           f"tables start at depth 0). Received: depth_range_km={zone.zlim}")
     delta = settings.grid_km
     xdist = math.hypot(zone.xlim[1] - zone.xlim[0], zone.ylim[1] - zone.ylim[0]) + 4 * delta
     zdist = zone.zlim[1] + 4 * delta
@@ -394,7 +394,7 @@ def _pick_seconds(picks):
         times = pd.to_datetime(picks["peak_time"].astype(str), utc=True, format="ISO8601")
     except ValueError as error:
         raise CatalogError(f"Pick times are ISO-8601 UTC text ('2024-03-01T00:10:01.230000Z'): "
-                             f"{error}") from None
+                           f"{error}") from None
     return ((times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
 
 
@@ -421,7 +421,7 @@ def prepare_jobs(picks, stations, velocity, settings=None):
     missing = [c for c in ("trace_id", "phase", "peak_time") if c not in picks.columns]
     if missing:
         raise CatalogError(f"The picks lack the column(s) {', '.join(missing)}. "
-                             f"Received columns: {', '.join(map(str, picks.columns))}")
+                           f"Received columns: {', '.join(map(str, picks.columns))}")
     usable = picks[picks["phase"].isin(["P", "S"])]
     kept, sites = match_stations(usable, stations)
     if not len(sites):
@@ -436,8 +436,8 @@ def prepare_jobs(picks, stations, velocity, settings=None):
         overlap = float(settings.overlap_s)
         if overlap < longest:
             raise CatalogError(f"overlap_s must cover the longest S travel time across the search "
-                                 f"zone ({longest:.1f} s), or events at chunk edges lose picks. "
-                                 f"Received: overlap_s={overlap}")
+                               f"zone ({longest:.1f} s), or events at chunk edges lose picks. "
+                               f"Received: overlap_s={overlap}")
     table = pd.DataFrame({"pick_index": kept.index.to_numpy(),
                           "station": kept["trace_id"].to_numpy(),
                           "time": _pick_seconds(kept), "phase": kept["phase"].to_numpy()})

@@ -87,33 +87,33 @@ class AssociationSettings:
         _number("overlap_s", self.overlap_s, 0, allow_none=True)
         if self.min_picks < self.min_p_picks + self.min_s_picks:
             raise CatalogError(f"min_picks must be at least min_p_picks + min_s_picks. Received: "
-                                 f"min_picks={self.min_picks}, min_p_picks={self.min_p_picks}, "
-                                 f"min_s_picks={self.min_s_picks}")
+                               f"min_picks={self.min_picks}, min_p_picks={self.min_p_picks}, "
+                               f"min_s_picks={self.min_s_picks}")
         if self.min_p_and_s_stations > min(self.min_p_picks, self.min_s_picks):
             raise CatalogError(f"min_p_and_s_stations cannot exceed min_p_picks or min_s_picks. "
-                                 f"Received: min_p_and_s_stations={self.min_p_and_s_stations}, "
-                                 f"min_p_picks={self.min_p_picks}, min_s_picks={self.min_s_picks}")
+                               f"Received: min_p_and_s_stations={self.min_p_and_s_stations}, "
+                               f"min_p_picks={self.min_p_picks}, min_s_picks={self.min_s_picks}")
         depth = tuple(self.depth_range_km)
         if len(depth) != 2:
             raise CatalogError(f"depth_range_km is (top, bottom) in km. "
-                                 f"Received: depth_range_km={self.depth_range_km!r}")
+                               f"Received: depth_range_km={self.depth_range_km!r}")
         for value in depth:
             _number("depth_range_km", value)
         if not depth[0] < depth[1]:
             raise CatalogError(f"depth_range_km is (top, bottom) with top above bottom. "
-                                 f"Received: depth_range_km={depth}")
+                               f"Received: depth_range_km={depth}")
         object.__setattr__(self, "depth_range_km", tuple(float(v) for v in depth))
         if self.area is not None:
             area = tuple(self.area)
             if len(area) != 4:
                 raise CatalogError(f"area is (lat_min, lat_max, lon_min, lon_max). "
-                                     f"Received: area={self.area!r}")
+                                   f"Received: area={self.area!r}")
             for value in area:
                 _number("area", value)
             lat_min, lat_max, lon_min, lon_max = area
             if not (-90 <= lat_min < lat_max <= 90 and -180 <= lon_min < lon_max <= 360):
                 raise CatalogError(f"area is (lat_min, lat_max, lon_min, lon_max) with each "
-                                     f"minimum below its maximum. Received: area={area}")
+                                   f"minimum below its maximum. Received: area={area}")
             object.__setattr__(self, "area", tuple(float(v) for v in area))
         if self.magnitude_column is not None and not str(self.magnitude_column):
             raise CatalogError("magnitude_column is a column name or None. Received: ''")
@@ -140,7 +140,7 @@ class AssociationSettings:
         unknown = sorted(set(data) - names)
         if unknown:
             raise CatalogError(f"Unknown association setting(s) {', '.join(unknown)}; known: "
-                                 f"{', '.join(sorted(names))}")
+                               f"{', '.join(sorted(names))}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**data)
 

@@ -76,8 +76,8 @@ def stations_from_inventory(inventory, source="inventory"):
                          "elevation_m": float(station.elevation or 0.0)})
     if not rows:
         raise CatalogError(f"{source} holds no station coordinates (only network-level "
-                             f"metadata?); the catalogue needs station latitude, longitude and "
-                             f"elevation. Received: {len(inventory.networks)} network(s), 0 stations")
+                           f"metadata?); the catalogue needs station latitude, longitude and "
+                           f"elevation. Received: {len(inventory.networks)} network(s), 0 stations")
     frame = pd.DataFrame(rows, columns=STATION_COLUMNS)
     # The same station in several epochs: one row if the coordinates agree.
     frame = frame.drop_duplicates().reset_index(drop=True)
@@ -90,16 +90,16 @@ def _read_csv(path):
     missing = [c for c in STATION_COLUMNS if c not in frame.columns]
     if missing:
         raise CatalogError(f"Station file {path} lacks the column(s) {', '.join(missing)}; it "
-                             f"needs {', '.join(STATION_COLUMNS)}. Received columns: "
-                             f"{', '.join(map(str, frame.columns))}")
+                           f"needs {', '.join(STATION_COLUMNS)}. Received columns: "
+                           f"{', '.join(map(str, frame.columns))}")
     for column in ("latitude", "longitude", "elevation_m"):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = frame[column][values.isna()]
         if len(bad):
             row = bad.index[0]
             raise CatalogError(f"Station file {path}, station {frame.network[row]}."
-                                 f"{frame.station[row]}: {column} must be a number. "
-                                 f"Received: {column}={bad.iloc[0]!r}")
+                               f"{frame.station[row]}: {column} must be a number. "
+                               f"Received: {column}={bad.iloc[0]!r}")
         frame[column] = values.astype(float)
     return frame[STATION_COLUMNS]
 
@@ -126,7 +126,7 @@ def read_stations(source):
         missing = [c for c in STATION_COLUMNS if c not in source.columns]
         if missing:
             raise CatalogError(f"The station table lacks the column(s) {', '.join(missing)}. "
-                                 f"Received columns: {', '.join(map(str, source.columns))}")
+                               f"Received columns: {', '.join(map(str, source.columns))}")
         return validate_stations(source[STATION_COLUMNS].copy(), "the station table")
     path = pathlib.Path(source)
     if not path.is_file():
@@ -139,7 +139,7 @@ def read_stations(source):
         # ObsPy raises TypeError for unknown formats and for a StationXML
         # station without latitude/longitude, SyntaxError (lxml) for bad XML.
         raise CatalogError(f"Could not read station coordinates from {path} (StationXML, or a "
-                             f"CSV with columns {', '.join(STATION_COLUMNS)}): {error}") from error
+                           f"CSV with columns {', '.join(STATION_COLUMNS)}): {error}") from error
     return stations_from_inventory(inventory, str(path))
 
 
@@ -166,13 +166,13 @@ def validate_stations(frame, source="the station table"):
         name = f"{row.network}.{row.station}"
         if not row.station or "." in row.station or "." in row.network:
             raise CatalogError(f"Station codes in {source} must be non-empty and hold no '.'. "
-                                 f"Received: network={row.network!r}, station={row.station!r}")
+                               f"Received: network={row.network!r}, station={row.station!r}")
         for column, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 360.0),
                                   ("elevation_m", -12000.0, 9000.0)):
             value = getattr(row, column)
             if not np.isfinite(value) or not low <= value <= high:
                 raise CatalogError(f"Station {name} in {source}: {column} must lie in "
-                                     f"[{low:g}, {high:g}]. Received: {column}={value}")
+                                   f"[{low:g}, {high:g}]. Received: {column}={value}")
     frame["longitude"] = (frame["longitude"] + 180.0) % 360.0 - 180.0
     frame = frame.drop_duplicates().reset_index(drop=True)
     keys = frame["network"] + "." + frame["station"]
@@ -181,7 +181,7 @@ def validate_stations(frame, source="the station table"):
         name = doubled.iloc[0]
         rows = frame.loc[keys == name, ["latitude", "longitude", "elevation_m"]]
         raise CatalogError(f"Station {name} is listed in {source} with different coordinates. "
-                             f"Received: {rows.to_dict('records')}")
+                           f"Received: {rows.to_dict('records')}")
     return frame
 
 
@@ -202,7 +202,7 @@ def match_stations(picks, stations):
     """
     if "trace_id" not in picks.columns:
         raise CatalogError(f"The picks need a trace_id column. Received columns: "
-                             f"{', '.join(map(str, picks.columns))}")
+                           f"{', '.join(map(str, picks.columns))}")
     table = stations.assign(key=stations["network"] + "." + stations["station"]).set_index("key")
     keys = picks["trace_id"].map(station_key)
     known = keys.isin(table.index)

@@ -132,7 +132,7 @@ def synthetic_events(stations, n_events=20, duration_s=10800.0, start=DEFAULT_ST
     start = obspy.UTCDateTime(start)
     if n_events * min_gap_s >= duration_s:
         raise CatalogError(f"{n_events} events at least {min_gap_s} s apart do not fit in "
-                             f"{duration_s} s. Received: n_events={n_events}, duration_s={duration_s}")
+                           f"{duration_s} s. Received: n_events={n_events}, duration_s={duration_s}")
     # Origins at least min_gap_s apart: uniform gaps in the slack, sorted.
     slack = duration_s - 60.0 - n_events * min_gap_s
     offsets = np.sort(rng.uniform(0.0, slack, n_events)) + np.arange(n_events) * min_gap_s + 10.0

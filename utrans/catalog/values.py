@@ -70,8 +70,8 @@ def magnitude_column_of(frame, column=None):
         if column not in frame.columns:
             found = [c for c in frame.columns if str(c).startswith("magnitude__")]
             raise CatalogError(f"No pick column {column!r} to take magnitudes from; magnitude "
-                                 f"columns: {', '.join(found) or 'none'}. Received: "
-                                 f"magnitude_column={column!r}")
+                               f"columns: {', '.join(found) or 'none'}. Received: "
+                               f"magnitude_column={column!r}")
         return column
     return next((c for c in frame.columns if str(c).startswith("magnitude__")), None)
 

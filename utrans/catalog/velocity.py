@@ -60,27 +60,27 @@ class VelocityModel:
                     from None
         if not len(self.depth_km) == len(self.vp) == len(self.vs) or not self.depth_km:
             raise CatalogError(f"A velocity model needs as many depths as vp and vs values (at "
-                                 f"least one). Received: depth_km={self.depth_km}, vp={self.vp}, "
-                                 f"vs={self.vs}")
+                               f"least one). Received: depth_km={self.depth_km}, vp={self.vp}, "
+                               f"vs={self.vs}")
         for k, (depth, vp, vs) in enumerate(zip(self.depth_km, self.vp, self.vs)):
             where = f" (layer {k + 1}, depth {depth:g} km)" if len(self.vp) > 1 else ""
             for name, value in (("vp", vp), ("vs", vs)):
                 if not np.isfinite(value) or value <= 0:
                     raise CatalogError(f"Velocities must be positive numbers{where}. "
-                                         f"Received: {name}={value}")
+                                       f"Received: {name}={value}")
             if vs >= vp:
                 raise CatalogError(f"S must be slower than P{where}. Received: vp={vp}, vs={vs}")
             if not np.isfinite(depth) or depth < 0:
                 raise CatalogError(f"Layer depths are km below sea level, 0 or more. "
-                                     f"Received: depth={depth}")
+                                   f"Received: depth={depth}")
         if self.depth_km[0] != 0.0:
             raise CatalogError(f"The first layer starts at the surface: its depth must be 0 km. "
-                                 f"Received: depth={self.depth_km[0]}")
+                               f"Received: depth={self.depth_km[0]}")
         steps = np.diff(self.depth_km)
         if np.any(steps <= 0):
             k = int(np.argmax(steps <= 0))
             raise CatalogError(f"Layer depths must increase from row to row. Received: "
-                                 f"depth={self.depth_km[k + 1]} after depth={self.depth_km[k]}")
+                               f"depth={self.depth_km[k + 1]} after depth={self.depth_km[k]}")
 
     @classmethod
     def homogeneous(cls, vp, vs):
@@ -202,7 +202,7 @@ def _parse_pairs(text):
         key = key.strip().lower()
         if not sep or key not in _HOMOGENEOUS_KEYS or key in values:
             raise CatalogError(f"A homogeneous model reads 'vp=6.0,vs=3.5' (km/s). "
-                                 f"Received: {text!r}")
+                               f"Received: {text!r}")
         try:
             values[key] = float(value)
         except ValueError:
@@ -210,7 +210,7 @@ def _parse_pairs(text):
                 from None
     if set(values) != _HOMOGENEOUS_KEYS:
         raise CatalogError(f"A homogeneous model needs both vp and vs ('vp=6.0,vs=3.5'). "
-                             f"Received: {text!r}")
+                           f"Received: {text!r}")
     return VelocityModel.homogeneous(values["vp"], values["vs"])
 
 
@@ -233,8 +233,8 @@ def read_velocity_csv(path):
     missing = [c for c in ("depth", "vp", "vs") if c not in frame.columns]
     if missing:
         raise CatalogError(f"Velocity file {path} lacks the column(s) {', '.join(missing)}; it "
-                             f"needs depth, vp, vs (km, km/s). Received columns: "
-                             f"{', '.join(frame.columns)}")
+                           f"needs depth, vp, vs (km, km/s). Received columns: "
+                           f"{', '.join(frame.columns)}")
     if frame.empty:
         raise CatalogError(f"Velocity file {path} holds no layer. Received: 0 rows")
     for column in ("depth", "vp", "vs"):
@@ -242,7 +242,7 @@ def read_velocity_csv(path):
         if values.isna().any():
             bad = frame[column][values.isna()].iloc[0]
             raise CatalogError(f"Velocity file {path}: {column} must be a number. "
-                                 f"Received: {column}={bad!r}")
+                               f"Received: {column}={bad!r}")
         frame[column] = values
     try:
         return VelocityModel(depth_km=frame["depth"], vp=frame["vp"], vs=frame["vs"])
