@@ -11,6 +11,7 @@ from obspy.core.inventory import Inventory, Network
 
 from utrans.catalog import (
     AssociationSettings,
+    CatalogError,
     CatalogWarning,
     VelocityModel,
     match_stations,
@@ -62,7 +63,7 @@ def test_station_without_coordinates_is_a_clear_error(tmp_path):
            b'</Station></Network></FDSNStationXML>')
     path = tmp_path / "bad.xml"
     path.write_bytes(xml)
-    with pytest.raises(ValueError, match=r"Could not read station coordinates from .*bad.xml"):
+    with pytest.raises(CatalogError, match=r"^Station XX.A in .*bad.xml has no Latitude; "):
         read_stations(path)
 
 

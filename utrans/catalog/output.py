@@ -4,12 +4,13 @@
 * ``arrivals.csv``: one row per associated pick (event, residual, located
   distance and azimuths, the pick's estimates and their residuals);
 * ``picks.csv``: every pick, with ``event_id`` where associated;
-* ``catalog.xml``: QuakeML (:func:`~utrans.catalog.quakeml.build_catalog`);
+* ``catalog.xml``: QuakeML (:func:`utrans.quakeml.build_catalog`);
 * ``settings.json``: the association settings and the values resolved for
   the run (overlap, search zone, velocity model);
 * ``map.png``: stations and epicentres (with a station table);
 * ``events/<event_id>.png``: the record section of each event (with
-  waveforms).
+  waveforms); the figures of events a previous run into the same folder
+  found and this one did not are removed.
 
 An empty period still writes every table with its header, and says so in
 the log.
@@ -22,6 +23,7 @@ import pathlib
 
 import obspy
 import pandas as pd
+from tqdm.auto import tqdm
 
 from utrans.catalog.plots import plot_map, plot_record_section
 from utrans.catalog.settings import AssociationSettings
@@ -52,12 +54,20 @@ def _event_stream(waveforms, event, arrivals, before_s=10.0, after_s=60.0):
     latest = max([obspy.UTCDateTime(t) - origin for t in rows["time"]], default=0.0)
     start, end = origin - before_s, origin + max(after_s, latest + 20.0)
     if callable(waveforms):
-        return waveforms(start, end)
+        return waveforms(start, end, sorted(set(rows["trace_id"])))
     return waveforms.slice(start, end)
 
 
+def _remove_stale_figures(folder, events):
+    folder = pathlib.Path(folder)
+    keep = {f"{e}.png" for e in events["event_id"]}
+    for path in folder.glob("*.png") if folder.is_dir() else ():
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
 def write_catalog(folder, events, arrivals, picks, stations=None, velocity=None, settings=None,
-                  waveforms=None, magnitudes=None, magnitude_column=None):
+                  waveforms=None, magnitudes=None, magnitude_column=None, progress=False):
     """Write a catalogue's tables, QuakeML and figures into ``folder`` (module doc).
 
     Args:
@@ -70,12 +80,14 @@ def write_catalog(folder, events, arrivals, picks, stations=None, velocity=None,
         settings: :class:`~utrans.catalog.settings.AssociationSettings` or the
             ``settings`` dict of :func:`~utrans.catalog.associate.associate_picks`
             (``None``: no ``settings.json``).
-        waveforms: ``obspy.Stream`` or callable ``(starttime, endtime) ->
-            Stream`` for ``events/<event_id>.png`` (``None``: no record sections;
-            needs ``stations`` and ``velocity``).
+        waveforms: ``obspy.Stream`` or callable ``(starttime, endtime,
+            trace_ids) -> Stream`` (the records of the event's picked
+            stations) for ``events/<event_id>.png`` (``None``: no record
+            sections; needs ``stations`` and ``velocity``).
         magnitudes: station magnitude table for the QuakeML
             (``None``: computed from the arrivals with ``magnitude_column``).
         magnitude_column: the magnitude column of the station magnitudes.
+        progress: show a progress bar over the record sections.
 
     Returns:
         Dict ``name -> path`` of the files written.
@@ -102,12 +114,15 @@ def write_catalog(folder, events, arrivals, picks, stations=None, velocity=None,
         written["settings"] = write_json(settings, folder / "settings.json")
     if stations is not None:
         written["map"] = plot_map(events, stations, folder / "map.png")
+    if waveforms is not None:
+        _remove_stale_figures(folder / "events", events)
     if waveforms is not None and len(events):
         if stations is None or velocity is None:
             raise ValueError("Record sections need the stations and the velocity model. "
                              f"Received: stations={'given' if stations is not None else None}, "
                              f"velocity={velocity!r}")
-        for event in events.to_dict("records"):
+        for event in tqdm(events.to_dict("records"), desc="record sections", unit="event",
+                          disable=not progress):
             stream = _event_stream(waveforms, event, arrivals)
             written[f"events/{event['event_id']}"] = plot_record_section(
                 stream, event, arrivals, stations, velocity,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import warnings
+from xml.etree import ElementTree
 
 import numpy as np
 import obspy
@@ -137,10 +138,36 @@ def read_stations(source):
         inventory = obspy.read_inventory(str(path))
     except (TypeError, ValueError, SyntaxError) as error:
         # ObsPy raises TypeError for unknown formats and for a StationXML
-        # station without latitude/longitude, SyntaxError (lxml) for bad XML.
+        # station without latitude/longitude (without naming it), SyntaxError
+        # (lxml) for bad XML.
+        lacking = _station_without_coordinates(path)
+        if lacking is not None:
+            name, element = lacking
+            raise CatalogError(f"Station {name} in {path} has no {element}; the catalogue "
+                               f"needs the latitude, longitude and elevation of every "
+                               f"station.") from None
         raise CatalogError(f"Could not read station coordinates from {path} (StationXML, or a "
                            f"CSV with columns {', '.join(STATION_COLUMNS)}): {error}") from error
     return stations_from_inventory(inventory, str(path))
+
+
+def _station_without_coordinates(path):
+    """``("NET.STA", "Latitude")`` of the first StationXML station lacking a coordinate, or None."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError):
+        return None
+
+    def local(element):
+        return element.tag.rpartition("}")[2]
+
+    for network in (e for e in root if local(e) == "Network"):
+        for station in (e for e in network if local(e) == "Station"):
+            values = {local(e): (e.text or "").strip() for e in station}
+            for element in ("Latitude", "Longitude"):
+                if not values.get(element):
+                    return f"{network.get('code')}.{station.get('code')}", element
+    return None
 
 
 def validate_stations(frame, source="the station table"):

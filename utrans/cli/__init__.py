@@ -7,6 +7,7 @@
     utrans read N [options]      same as python 03_read/readerN.py
     utrans compare --task magnitude --models utrans_vit_magnitude,seist_s_emg,magnet
     utrans annotate FILES --model seist_m_dpk_diting
+    utrans catalog SDS_ROOT --inventory stations.xml --start DAY --end DAY --model seist_m_dpk_diting
     utrans list                  tasks, models by quantity, presets and their conventions
 
 ``utrans COMMAND --help`` shows each command's options.
@@ -37,6 +38,7 @@ COMMANDS = {
     "read": "utrans.cli.scripts:read",
     "compare": "utrans.cli.compare:main",
     "annotate": "utrans.cli.annotate:utrans_annotate",
+    "catalog": "utrans.cli.catalog:main",
     "list": "utrans.cli.listing:main",
 }
 
