@@ -4,6 +4,7 @@ import numpy as np
 import obspy
 import pandas as pd
 import pytest
+from catalog_support import assert_picks_equal
 
 from utrans.catalog import station_magnitudes
 from utrans.quakeml import ARRIVAL_COLUMNS, EVENT_COLUMNS, build_catalog, read_catalog_values
@@ -114,30 +115,7 @@ def test_event_catalogue_round_trip(tmp_path):
                                        err_msg=column)
     pd.testing.assert_frame_equal(stations_back.reset_index(drop=True), stations,
                                   check_dtype=False)
-    _assert_picks_equal(picks_back, picks)
-
-
-def _assert_picks_equal(back, picks):
-    assert list(back.index) == list(picks.index)
-    for column in picks.columns:
-        if column.startswith("polarity__"):
-            got = back["polarity"]
-        elif column.startswith("back_azimuth_deg__"):
-            got = back[column]
-            np.testing.assert_allclose(back["backazimuth"].astype(float), picks[column], atol=0)
-        elif column in ("start_time", "end_time", "peak_time"):
-            diff = [obspy.UTCDateTime(a) - obspy.UTCDateTime(b)
-                    for a, b in zip(back[column], picks[column])]
-            assert np.max(np.abs(diff)) <= 1e-6, column
-            continue
-        else:
-            got = back[column] if column in back else pd.Series([np.nan] * len(back))
-        expected = picks[column]
-        if not pd.api.types.is_numeric_dtype(expected):
-            assert list(got.fillna("")) == list(expected.fillna("")), column
-        else:
-            np.testing.assert_allclose(got.astype(float), expected.astype(float), atol=0,
-                                       err_msg=column)
+    assert_picks_equal(picks_back, picks)
 
 
 def test_picks_only_catalogue_is_the_same_writer(tmp_path):
@@ -155,7 +133,7 @@ def test_picks_only_catalogue_is_the_same_writer(tmp_path):
     assert [c.text for c in third.comments][1:] == [
         "characterize_note=seist_m_pmp_diting: 0.2 s before P"]
     _, _, picks_back, _ = read_catalog_values(catalog)
-    _assert_picks_equal(picks_back, picks.assign(event_id=""))
+    assert_picks_equal(picks_back, picks.assign(event_id=""))
 
 
 def test_empty_picks_make_one_empty_event():

@@ -46,6 +46,7 @@ import dataclasses
 import logging
 import math
 import tempfile
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -270,8 +271,12 @@ def associate_chunk(job):
             n_p_and_s_picks=settings.min_p_and_s_stations,
             pick_match_tolerance=settings.pick_match_tolerance_s,
             min_interevent_time=settings.min_interevent_time_s, n_threads=settings.n_threads)
-        events, assignments = associator.associate(
-            picks[["station", "time", "phase"]], job.sites[["id", "x", "y", "z"]])
+        with warnings.catch_warnings():
+            # PyOcto 0.2.2 calls DataFrame methods with inplace=True, which pandas 3.1
+            # deprecates: its concern, not the user's.
+            warnings.filterwarnings("ignore", message="The inplace keyword")
+            events, assignments = associator.associate(
+                picks[["station", "time", "phase"]], job.sites[["id", "x", "y", "z"]])
     if not len(events):
         return empty
     guard = settings.min_interevent_time_s

@@ -61,7 +61,7 @@ from utrans.catalog.velocity import parse_velocity
 from utrans.core.errors import CatalogError, CatalogWarning
 from utrans.core.io import check_output_dir
 
-__all__ = ["CatalogRun", "catalog", "check_inputs"]
+__all__ = ["CatalogRun", "Inputs", "catalog", "check_inputs", "run_catalog"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,17 +103,33 @@ class CatalogRun:
 
 @dataclasses.dataclass(frozen=True)
 class Inputs:
-    """The checked inputs of a run (:func:`check_inputs`).
+    """The checked inputs of a run (:func:`check_inputs`): what to do, and where.
 
     Args:
-        stations: station table of the stations to pick.
-        skipped: ``NET.STA`` of the archive without coordinates.
-        units: the planned station-days of those stations.
+        archive, inventory, start, end, model, characterize, network,
+            station, location, channel, chunk_s, workers, scheduler: as
+            given to :func:`catalog` (times as ``obspy.UTCDateTime``).
+        stations: station table of the archive stations to pick.
+        skipped: ``NET.STA`` of the archive stations without coordinates.
+        units: the planned station-days of the stations to pick.
         velocity: the :class:`~utrans.catalog.velocity.VelocityModel`.
         settings: the :class:`~utrans.catalog.settings.AssociationSettings`.
-        folder: the output folder.
+        folder: the output folder (it exists and is writable).
     """
 
+    archive: pathlib.Path
+    inventory: object
+    start: obspy.UTCDateTime
+    end: obspy.UTCDateTime
+    model: str
+    characterize: tuple
+    network: str
+    station: str
+    location: str
+    channel: str
+    chunk_s: float
+    workers: int | None
+    scheduler: str | None
     stations: pd.DataFrame
     skipped: tuple
     units: tuple
@@ -121,16 +137,29 @@ class Inputs:
     settings: AssociationSettings
     folder: pathlib.Path
 
+    @property
+    def picked(self):
+        """``NET.STA`` of the stations to pick, sorted."""
+        return sorted(set(self.stations["network"] + "." + self.stations["station"]))
 
-def check_inputs(archive, inventory, start, end, model, *, output, velocity, settings=None,
-                 characterize=(), network="*", station="*", location="*", channel="*",
-                 chunk_s=DAY, workers=None):
+    def describe(self):
+        """A dict of the run's inputs for ``settings.json``."""
+        return {"archive": str(self.archive), "inventory": str(self.inventory),
+                "start": str(self.start), "end": str(self.end), "model": self.model,
+                "characterize": list(self.characterize), "stations": self.picked,
+                "skipped_stations": list(self.skipped)}
+
+
+def check_inputs(archive, inventory, start, end, model, *, output="catalog_outputs",
+                 velocity="vp=6.0,vs=3.5", settings=None, characterize=(), network="*",
+                 station="*", location="*", channel="*", chunk_s=DAY, workers=None,
+                 scheduler=None):
     """Check every input of :func:`catalog` before any work (module doc).
 
     Args:
         archive, inventory, start, end, model, output, velocity, settings,
-        characterize, network, station, location, channel, chunk_s, workers:
-            as :func:`catalog`.
+        characterize, network, station, location, channel, chunk_s, workers,
+        scheduler: as :func:`catalog`.
 
     Returns:
         The :class:`Inputs`; the output folder exists.
@@ -145,7 +174,7 @@ def check_inputs(archive, inventory, start, end, model, *, output, velocity, set
     Warns:
         CatalogWarning: archive stations without coordinates (not picked).
     """
-    if workers is not None and (isinstance(workers, bool) or int(workers) != workers
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
                                 or workers < 0):
         raise CatalogError(f"workers must be a whole number >= 0. Received: workers={workers!r}")
     settings = settings if settings is not None else AssociationSettings()
@@ -170,9 +199,14 @@ def check_inputs(archive, inventory, start, end, model, *, output, velocity, set
                       stacklevel=3)
     picked = [s for s in in_archive if s in known]
     stations = table[(table["network"] + "." + table["station"]).isin(picked)]
-    plan_pad(str(model), tuple(characterize))   # unknown models fail here, before any file
+    characterize = tuple(str(c) for c in characterize)
+    plan_pad(str(model), characterize)   # unknown models fail here, before any file
     folder = check_output_dir(output)
-    return Inputs(stations=stations.reset_index(drop=True), skipped=tuple(skipped),
+    return Inputs(archive=pathlib.Path(archive), inventory=inventory, start=units[0].start,
+                  end=max(u.end for u in units), model=str(model), characterize=characterize,
+                  network=network, station=station, location=location, channel=channel,
+                  chunk_s=float(chunk_s), workers=workers, scheduler=scheduler,
+                  stations=stations.reset_index(drop=True), skipped=tuple(skipped),
                   units=tuple(u for u in units if u.station_id in set(picked)),
                   velocity=velocity, settings=settings, folder=folder)
 
@@ -217,10 +251,8 @@ def _waveform_reader(archive, location, channel):
 
 
 def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
-            velocity="vp=6.0,vs=3.5", settings=None, characterize=(), characterize_options=None,
-            network="*", station="*", location="*", channel="*", thresholds=None,
-            min_peak_distance_s=None, chunk_s=DAY, workers=None, scheduler=None, plots=True,
-            progress=False, worker_plugin=None, **annotate_options):
+            velocity="vp=6.0,vs=3.5", settings=None, characterize=(), network="*", station="*",
+            location="*", channel="*", chunk_s=DAY, workers=None, scheduler=None, **options):
     """Pick, associate, locate and size the earthquakes of an archive (module doc).
 
     Args:
@@ -238,18 +270,14 @@ def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
         characterize: window models run on every P pick (magnitude,
             back-azimuth, distance, polarity); the event magnitude needs a
             magnitude model.
-        characterize_options: options of the characterisation.
         network, station, location, channel: ``fnmatch`` selection patterns.
-        thresholds: dict label -> threshold overriding the picker's.
-        min_peak_distance_s: overrides the picker's minimum pick distance.
         chunk_s: length of a picking unit, s (default one day).
         workers: ``0``: everything in this process; ``N``: N local worker
             processes (default: the usable cores), for picking and association.
         scheduler: address of an existing Dask scheduler; overrides ``workers``.
-        plots: write ``map.png`` and ``events/<event_id>.png``.
-        progress: progress bars per stage.
-        worker_plugin: a ``distributed`` ``WorkerPlugin`` for the workers.
-        **annotate_options: options of :class:`~utrans.annotate.Annotator`.
+        **options: :func:`run_catalog` options (``plots``, ``progress``,
+            ``thresholds``, ``min_peak_distance_s``, ``characterize_options``,
+            ``worker_plugin``, and :class:`~utrans.annotate.Annotator` options).
 
     Returns:
         A :class:`CatalogRun` (``events``, ``arrivals``, ``picks``; ``None``
@@ -263,9 +291,30 @@ def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
     inputs = check_inputs(archive, inventory, start, end, model, output=output,
                           velocity=velocity, settings=settings, characterize=characterize,
                           network=network, station=station, location=location,
-                          channel=channel, chunk_s=chunk_s, workers=workers)
-    folder, seconds = inputs.folder, {}
-    picked = sorted(set(inputs.stations["network"] + "." + inputs.stations["station"]))
+                          channel=channel, chunk_s=chunk_s, workers=workers,
+                          scheduler=scheduler)
+    return run_catalog(inputs, **options)
+
+
+def run_catalog(inputs, *, characterize_options=None, thresholds=None, min_peak_distance_s=None,
+                plots=True, progress=False, worker_plugin=None, **annotate_options):
+    """The three stages of :func:`catalog` on checked inputs (module doc).
+
+    Args:
+        inputs: :class:`Inputs` from :func:`check_inputs`.
+        characterize_options: options of the characterisation.
+        thresholds: dict label -> threshold overriding the picker's.
+        min_peak_distance_s: overrides the picker's minimum pick distance.
+        plots: write ``map.png`` and ``events/<event_id>.png``.
+        progress: progress bars per stage.
+        worker_plugin: a ``distributed`` ``WorkerPlugin`` for the workers.
+        **annotate_options: options of :class:`~utrans.annotate.Annotator`.
+
+    Returns:
+        A :class:`CatalogRun`.
+    """
+    folder, seconds, run_info = inputs.folder, {}, inputs.describe()
+    workers, scheduler = inputs.workers, inputs.scheduler
     cluster = client = None
     try:
         if scheduler is None and workers != 0:
@@ -273,16 +322,14 @@ def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
         address = scheduler or (cluster.scheduler_address if cluster is not None else None)
         began = time.perf_counter()
         picking = run_network(
-            archive, start, end, str(model), network=network, station=station,
-            location=location, channel=channel, stations=picked, output=folder / "picking",
-            characterize=characterize, characterize_options=characterize_options,
-            thresholds=thresholds, min_peak_distance_s=min_peak_distance_s, chunk_s=chunk_s,
+            inputs.archive, inputs.start, inputs.end, inputs.model, network=inputs.network,
+            station=inputs.station, location=inputs.location, channel=inputs.channel,
+            stations=inputs.picked, output=folder / "picking", characterize=inputs.characterize,
+            characterize_options=characterize_options, thresholds=thresholds,
+            min_peak_distance_s=min_peak_distance_s, chunk_s=inputs.chunk_s,
             workers=0 if address is None else None, scheduler=address, progress=progress,
             worker_plugin=worker_plugin, **annotate_options)
         seconds["picking"] = time.perf_counter() - began
-        run_info = {"archive": str(archive), "inventory": str(inventory), "start": str(start),
-                    "end": str(end), "model": str(model), "characterize": list(characterize),
-                    "stations": picked, "skipped_stations": list(inputs.skipped)}
         if picking.failed:
             return CatalogRun(folder, None, None, None, {"run": run_info}, picking,
                               list(inputs.skipped), seconds=seconds)
@@ -303,14 +350,14 @@ def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
             cluster.close()
     began = time.perf_counter()
     used = {**result.settings, "run": run_info}
+    reader = _waveform_reader(inputs.archive, inputs.location, inputs.channel) if plots else None
     files = write_catalog(folder, result.events, result.arrivals, result.picks,
                           stations=inputs.stations if plots else None, velocity=inputs.velocity,
-                          settings=used,
-                          waveforms=_waveform_reader(archive, location, channel) if plots else None,
+                          settings=used, waveforms=reader,
                           magnitude_column=inputs.settings.magnitude_column, progress=progress)
     seconds["outputs"] = time.perf_counter() - began
     if not len(picks):
         logger.warning("No picks between %s and %s: wrote empty tables with their headers to %s",
-                       start, end, folder)
+                       inputs.start, inputs.end, folder)
     return CatalogRun(folder, result.events, result.arrivals, result.picks, used, picking,
                       list(inputs.skipped), files, seconds)

@@ -6,7 +6,9 @@
         --model seist_m_dpk_diting --characterize seist_m_emg_diting,seist_m_pmp_diting \\
         --velocity vp=6.0,vs=3.5 --workers 2 --output march5
 
-The run is :func:`utrans.catalog.chain.catalog`: picking (the station-days
+The run is :func:`utrans.catalog.chain.catalog` (its inputs checked by
+:func:`~utrans.catalog.chain.check_inputs`, then
+:func:`~utrans.catalog.chain.run_catalog`): picking (the station-days
 of ``utrans annotate --sds``), association and location with PyOcto in time
 chunks on the same workers, event values, and the files ``events.csv``,
 ``arrivals.csv``, ``picks.csv``, ``catalog.xml``, ``settings.json``,
@@ -29,11 +31,12 @@ import sys
 import warnings
 
 from utrans.annotate.network import usable_cores
-from utrans.catalog.chain import catalog
+from utrans.catalog.chain import check_inputs, run_catalog
 from utrans.catalog.settings import AssociationSettings
 from utrans.cli import InputError, quiet_framework
 from utrans.cli.network import QuietWorkers
 from utrans.core.errors import UtransError
+from utrans.core.options import non_negative_int
 from utrans.runtime import conventions_of
 
 __all__ = ["build_parser", "main", "run"]
@@ -134,7 +137,7 @@ def build_parser(prog="utrans catalog"):
     p.add_argument("--output", default="catalog_outputs", type=pathlib.Path,
                    help="output folder (default: %(default)s)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
+    where.add_argument("--workers", type=non_negative_int, default=None, metavar="N",
                        help="worker processes on this machine for picking and association "
                             "(default: the CPU cores; 0: run in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -186,31 +189,32 @@ def run(args):
     Raises:
         utrans.cli.InputError: bad input (one line).
     """
-    try:
-        conventions = conventions_of(args.model)
-    except (UtransError, KeyError, OSError, ValueError) as err:
-        raise InputError(f"model {args.model!r}: {err.args[0] if err.args else err}") from err
-    print(f"Model {args.model}: {conventions.describe()}")
     characterize = [m.strip() for m in (args.characterize or "").split(",") if m.strip()]
     thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S")
                   if getattr(args, f"{k}_threshold") is not None}
     try:
-        result = catalog(
+        inputs = check_inputs(
             args.archive, args.inventory, args.start, args.end, args.model, output=args.output,
             velocity=args.velocity_model or args.velocity or "vp=6.0,vs=3.5",
             settings=_settings(args), characterize=characterize, network=args.network,
             station=args.station, location=args.location, channel=args.channel,
-            thresholds=thresholds, min_peak_distance_s=args.min_peak_distance_s,
-            workers=args.workers, scheduler=args.scheduler, plots=not args.no_plots,
-            progress=not args.no_progress, batch_size=args.batch_size,
+            workers=args.workers, scheduler=args.scheduler)
+        print(f"Model {args.model}: {conventions_of(args.model).describe()}")
+        stations = inputs.picked
+        print(f"Archive {args.archive}: {len(stations)} station(s) with coordinates in "
+              f"{args.inventory} ({', '.join(stations[:8])}{', ...' if len(stations) > 8 else ''})"
+              f", {len(inputs.units)} station-day(s) from {inputs.start} to {inputs.end}, on "
+              f"{_where(args)}")
+        result = run_catalog(
+            inputs, thresholds=thresholds, min_peak_distance_s=args.min_peak_distance_s,
+            plots=not args.no_plots, progress=not args.no_progress, batch_size=args.batch_size,
             worker_plugin=None if args.verbose else QuietWorkers())
     except (UtransError, KeyError, OSError, TypeError, ValueError) as err:
         raise InputError(err.args[0] if isinstance(err, KeyError) and err.args else
                          str(err)) from err
     picking = result.picking
-    print(f"Picking on {_where(args)}: {len(picking.units)} station-day(s) of "
-          f"{len(result.settings['run']['stations'])} station(s); {picking.count('done')} "
-          f"processed, {picking.count('skipped')} already done, {len(result.failed)} failed")
+    print(f"Station-days: {picking.count('done')} processed, {picking.count('skipped')} already "
+          f"done, {len(result.failed)} failed")
     if result.failed:
         for unit_id, message in result.failed:
             print(f"  {unit_id}: {message}", file=sys.stderr)
@@ -220,7 +224,7 @@ def run(args):
     events, picks = result.events, result.picks
     associated = int((picks["event_id"] != "").sum()) if len(picks) else 0
     if not len(picks):
-        print(f"No picks between {args.start} and {args.end}: wrote empty tables with their "
+        print(f"No picks between {inputs.start} and {inputs.end}: wrote empty tables with their "
               f"headers to {result.folder}")
     elif not len(events):
         print(f"No events from {len(picks)} pick(s): wrote empty events and arrivals tables "
