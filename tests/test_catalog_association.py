@@ -17,6 +17,7 @@ from utrans.catalog import (
     synthetic_picks,
     synthetic_stations,
 )
+from utrans.catalog.chain import _chunk_runner
 from utrans.catalog.values import wrap_degrees
 
 require("pyocto")
@@ -185,6 +186,23 @@ def test_chunk_edge_events_neither_lost_nor_doubled():
     assert (chunked.arrivals.groupby("event_id").size().sort_index().to_numpy()
             == whole.arrivals.groupby("event_id").size().sort_index().to_numpy()).all()
     assert chunked.picks["event_id"].ne("").sum() == whole.picks["event_id"].ne("").sum()
+
+
+def test_chunks_on_dask_workers_give_the_same_catalogue():
+    """The runner of utrans catalog: chunks as Dask tasks (here threads) in any order."""
+    distributed = pytest.importorskip("distributed")
+    stations, _, _, picks = _scenario(SEED + 1, n_events=8, duration_s=5400.0)
+    settings = AssociationSettings(chunk_s=900.0)
+    here = associate_picks(picks, stations, VELOCITY, settings)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        there = associate_picks(picks, stations, VELOCITY, settings,
+                                map_function=_chunk_runner(client, progress=False))
+    assert here.settings["resolved"]["n_chunks"] == 6 and len(here.events) >= 7
+    pd.testing.assert_frame_equal(there.events, here.events)
+    pd.testing.assert_frame_equal(there.arrivals, here.arrivals)
+    pd.testing.assert_frame_equal(there.picks, here.picks)
 
 
 def test_plan_chunks_is_aligned_and_covers_origins():

@@ -23,7 +23,6 @@ import json
 import re
 import shutil
 
-import numpy as np
 import obspy
 import pandas as pd
 import pytest
@@ -32,8 +31,8 @@ from conftest import require_reference
 from obspy.core.inventory import Inventory, Network
 
 from utrans.catalog import write_synthetic_network
+from utrans.catalog.scoring import score_catalogue
 from utrans.cli import catalog as cli
-from utrans.processing.geodesy import epicentral_distance_km
 from utrans.quakeml import ARRIVAL_COLUMNS, EVENT_COLUMNS
 
 require("pyocto")
@@ -176,12 +175,9 @@ def test_chain_finds_the_events(first, network):
     events = pd.read_csv(output / "events.csv")
     assert list(events.columns) == EVENT_COLUMNS
     assert len(events) == 3
-    true_times = np.array([obspy.UTCDateTime(t).timestamp for t in net.events["time"]])
-    found = np.array([obspy.UTCDateTime(t).timestamp for t in events["time"]])
-    assert np.abs(found - true_times).max() < 1.0
-    errors = epicentral_distance_km(net.events["latitude"], net.events["longitude"],
-                                    events["latitude"], events["longitude"])
-    assert np.median(errors) <= 5.0 and errors.max() <= 10.0
+    score = score_catalogue(net.events, events)          # within 2 s and 10 km
+    assert score["n_matched"] == 3, score["matches"]
+    assert score["median_epicentral_km"] <= 5.0
     assert (events["n_picks"] >= 6).all() and (events["rms_s"] < 0.5).all()
     # Event magnitudes: the median of five station magnitudes from seist_s_emg_diting.
     assert (events["magnitude_n_stations"] == 5).all() and events["magnitude"].notna().all()
@@ -261,3 +257,28 @@ def test_no_picks_gives_headers_and_a_message(network, home, tmp_path, capsys):
     assert (output / "events.csv").read_text().strip() == ",".join(EVENT_COLUMNS)
     assert len(pd.read_csv(output / "picks.csv")) == 0
     assert len(obspy.read_events(str(output / "catalog.xml"))) == 1     # the empty pick event
+
+
+# --------------------------------------------------------------------------- full size
+
+
+@pytest.mark.slow
+def test_synthetic_network_of_ten_stations_and_twenty_events(tmp_path, monkeypatch, capsys):
+    """The README network (10 stations over 50 km, 20 events in 3 h, a seed no test tuned)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("seist_m_dpk_diting", "seist_m_emg_diting"):
+        shutil.copy(require_reference(f"seist/{name}.pth"), home / f"{name}.pth")
+    monkeypatch.setenv("UTRANS_HOME", str(home))
+    net = write_synthetic_network(tmp_path / "network", seed=7)
+    output = tmp_path / "catalog"
+    code, out, err = run([str(net.sds), "--inventory", str(net.stationxml), "--start",
+                          str(net.start), "--end", str(net.start + net.duration_s), "--model",
+                          "seist_m_dpk_diting", "--characterize", "seist_m_emg_diting",
+                          "--workers", "2", "--output", str(output), "--no_progress"], capsys)
+    assert code == 0, err
+    events, _, _ = assert_quakeml_matches_tables(output)
+    score = score_catalogue(net.events, events)
+    assert score["recall"] >= 0.9, score["matches"]
+    assert score["median_epicentral_km"] <= 5.0
+    assert len(list((output / "events").glob("*.png"))) == len(events)
