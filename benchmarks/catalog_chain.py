@@ -55,6 +55,7 @@ def main(argv=None):
     from utrans.catalog import catalog, write_synthetic_network
     from utrans.catalog.scoring import score_catalogue
     from utrans.cli import quiet_framework
+    from utrans.cli.network import QuietWorkers
 
     quiet_framework()
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +69,8 @@ def main(argv=None):
         began = time.perf_counter()
         run = catalog(net.sds, net.stationxml, net.start, net.start + net.duration_s, args.model,
                       characterize=[m for m in args.characterize.split(",") if m],
-                      output=folder / "catalog", workers=args.workers, progress=False)
+                      output=folder / "catalog", workers=args.workers, progress=False,
+                      worker_plugin=QuietWorkers())
         wall = time.perf_counter() - began
         load_after = os.getloadavg()[0]
     score = score_catalogue(net.events, run.events)
