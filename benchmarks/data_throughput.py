@@ -39,11 +39,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from utrans.augment import reference_steps  # noqa: E402
 from utrans.data import DataGenerator  # noqa: E402
 from utrans.synthetic import write_synthetic_dataset  # noqa: E402
 
-FULL_AUG = dict(augmentation=True, add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3,
-                drop_channe_r=0.5, add_gap_r=0.2)
+_CLEAN, _AUGMENTED = reference_steps(add_event_r=0.6, shift_event_r=0.99, add_noise_r=0.3,
+                                     drop_channel_r=0.5, add_gap_r=0.2)
+FULL_AUG = dict(augmentation=True, steps=_CLEAN, augment_steps=_AUGMENTED)
 
 
 def peak_rss_mb():
@@ -165,17 +167,17 @@ def main(argv=None):
     rows.append(("per-trace loop, research style (reopen per batch, attrs per trace)",
                  naive_loop(path, ids, bs)))
 
-    gen = DataGenerator(ids, path, batch_size=bs, task="location", norm_mode="std", seed=0)
+    gen = DataGenerator(ids, path, batch_size=bs, labeller="location", seed=0)
     rows.append(("DataGenerator location, no augmentation, 1 worker", steady_epoch(gen, run_serial, args.repeats)))
     per_trace = cache_bytes_per_trace(gen)
 
-    gen_aug = DataGenerator(ids, path, batch_size=bs, task="location", norm_mode="std", seed=0, **FULL_AUG)
+    gen_aug = DataGenerator(ids, path, batch_size=bs, labeller="location", seed=0, **FULL_AUG)
     rows.append(("DataGenerator location, full augmentation, 1 worker", steady_epoch(gen_aug, run_serial, args.repeats)))
     rows.append(("DataGenerator location, no augmentation, 2 worker threads",
                  steady_epoch(gen, run_threads, args.repeats)))
     rows.append(("DataGenerator location, full augmentation, 2 worker threads",
                  steady_epoch(gen_aug, run_threads, args.repeats)))
-    gen_p = DataGenerator(ids, path, batch_size=bs, task="location", norm_mode="std", seed=0,
+    gen_p = DataGenerator(ids, path, batch_size=bs, labeller="location", seed=0,
                           cache_metadata=True, **FULL_AUG)
     rows.append(("DataGenerator location, full augmentation, 2 worker processes",
                  steady_epoch(gen_p, run_processes, args.repeats)))

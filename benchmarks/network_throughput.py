@@ -95,7 +95,8 @@ def measure(workers, root, first, days, model, folder):
     """``(startup seconds, run seconds, result)`` for a local cluster of ``workers``."""
     from distributed import Client
 
-    from utrans.annotate.network import QuietWorkers, local_cluster, run_network
+    from utrans.annotate.network import local_cluster, run_network
+    from utrans.cli.network import QuietWorkers
 
     began = time.perf_counter()
     cluster = local_cluster(workers)

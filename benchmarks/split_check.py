@@ -74,7 +74,7 @@ def main(argv=None):
         floor = _best(lambda: [reader.read_metadata(t) for t in ids], args.repeats) / len(ids)
         print(f"| {layout} | read_metadata (floor) | {floor * 1e6:.0f} | 1.00 |")
         for task in ("location", "magnitude"):
-            t = _best(lambda: check_split(ids, reader, task=task), args.repeats) / len(ids)
+            t = _best(lambda: check_split(ids, reader, labeller=task), args.repeats) / len(ids)
             print(f"| {layout} | check_split {task} | {t * 1e6:.0f} | {t / floor:.2f} |")
         reader.close()
 

@@ -87,13 +87,16 @@ def test_windows_cover_every_sample_once_kept(length, w, frac, grid, blind_frac)
 
 def test_plan_options_and_errors():
     plan = make_plan(8192)
-    assert (plan.step, plan.blinding) == (4096, 410)
+    assert (plan.step, plan.blinding) == (4096, (410, 410))  # (start, end) of a window
     assert make_plan(3001, 1500).step == 1501
-    assert make_plan(100, 0).blinding == 0
+    assert make_plan(100, 0).blinding == (0, 0)
+    assert make_plan(100, 50, blinding=(30, 20)).blinding == (30, 20)
     with pytest.raises(ValueError, match="Received: overlap=100"):
         make_plan(100, 100)
     with pytest.raises(ValueError, match="Received: blinding=30"):
-        make_plan(100, 50, blinding=30)
+        make_plan(100, 50, blinding=30)  # 30 at each end: more than the overlap of 50
+    with pytest.raises(ValueError, match=r"Received: blinding=\(30, 21\)"):
+        make_plan(100, 50, blinding=(30, 21))
     with pytest.raises(ValueError, match="overlap"):
         make_plan(100, 1.5)
 

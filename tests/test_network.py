@@ -38,6 +38,7 @@ from utrans.annotate.archive import StationDay, UnitStore, plan_units, read_tabl
 from utrans.annotate.characterization import NOTE_COLUMN
 from utrans.annotate.network import run_network
 from utrans.cli import annotate as cli
+from utrans.cli.network import QuietWorkers
 from utrans.core.io import TMP_PREFIX
 
 MODEL = "seist_s_dpk_diting"
@@ -350,7 +351,8 @@ def test_characterised_catalogue_over_two_workers(archive, tmp_path):
     for name in heads:
         shutil.copy(require_reference(f"seist/{name}.pth"), home / f"{name}.pth")
     runs = [run_network(root, "2024-01-01", "2024-01-03", MODEL, output=tmp_path / str(n),
-                        workers=n, characterize=heads, quiet=True) for n in (0, 2)]
+                        workers=n, characterize=heads,
+                        worker_plugin=QuietWorkers() if n else None) for n in (0, 2)]
     one, two = (r.catalogue for r in runs)
     assert_same_catalogue(one, two)
     estimates = [c for c in one.columns if "__" in c]

@@ -7,6 +7,7 @@ import scipy.signal
 from conftest import require_reference
 
 from utrans.core.conventions import Conventions
+from utrans.core.errors import ModelInputError
 from utrans.pipeline import Pipeline
 from utrans.processing.normalize import NORMALIZATIONS, normalize
 from utrans.processing.resample import (interpolate, rate_fraction, resample, resample_trace,
@@ -120,7 +121,8 @@ def test_single_window_and_integer_input():
 
 
 def test_normalize_rejects_bad_shapes_and_modes():
-    assert NORMALIZATIONS == ("std", "max", "none")
+    assert NORMALIZATIONS == ("std", "max", "none", "seisbench_std", "seisbench_std_all",
+                              "seisbench_peak")
     with pytest.raises(ValueError, match=r"\(batch, samples, channels\).*Received: shape=\(6000, 3\)"):
         normalize(np.zeros((6000, 3)), "std")
     with pytest.raises(ValueError, match="Received: 'bogus'"):
@@ -246,3 +248,14 @@ def test_interpolate_curves_keeps_the_ends():
     y3 = interpolate(x3, 7, axis=1)
     assert y3.shape == (2, 7, 3)
     np.testing.assert_allclose(y3[0, :, 0], [0, 0, 0, 0, 0, 0.5, 1], atol=1e-7)
+
+
+def test_blank_window_has_the_model_input_shape_and_needs_a_window_length():
+    pipeline = Pipeline(Conventions(sampling_rate=100.0, component_order="ZNE", in_samples=400,
+                                    labels=("P", "S")))
+    window = pipeline.blank_window("m", "annotate")
+    assert window.shape == (1, 400, 3) and window.dtype == np.float32 and not window.any()
+    open_ended = Pipeline(Conventions(sampling_rate=100.0, component_order="ZNE",
+                                      labels=("P", "S")))
+    with pytest.raises(ModelInputError, match="'m' has no fixed window length.*characterize"):
+        open_ended.blank_window("m", "characterize")

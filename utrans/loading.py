@@ -62,9 +62,10 @@ __all__ = [
 CONVENTION_OPTIONS = ("in_samples", "sampling_rate", "component_order", "p_position_ratio",
                       "normalization")
 
-_RANDOM_HINT = ("give trained weights: a trained .keras file, a preset ({presets}), or "
-                "weights for it (utrans.load_model(name, weights=FILE), --checkpoint FILE); "
-                "random weights only when asked for (allow_random=True, --random_weights)")
+_RANDOM_HINT = ("give trained weights: a trained .keras file, a preset ({presets}), a SeisBench "
+                "weight file, or weights for it in Python (utrans.load_model(name, "
+                "weights=FILE)); random weights only when asked for (allow_random=True; "
+                "--random_weights on the command line)")
 
 
 def _accepts(fn, name):

@@ -117,12 +117,14 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
         n = len(batch)
         for i, (state, offset) in enumerate(batch):
             valid[i, 1] = cut_window(state.segment, offset, buffer[i])
-        inputs = pipeline.window_inputs(buffer[:n], valid[:n])
-        curves = pipeline.curves(runner(inputs))
+        # Inputs and outputs of a batch are released as soon as they are used, so that
+        # they do not stay alive beside those of the next batch.
+        curves = pipeline.curves(runner(pipeline.window_inputs(buffer[:n], valid[:n])))
         for curve, (state, offset) in zip(curves, batch):
             lo, hi = plan.kept(offset, state.segment.length)
             state.acc.add(offset + lo - state.first, curve[lo:hi].T)
             state.remaining -= 1
+        del curves, curve
         if progress is not None:
             progress.update(n)
         while in_flight and in_flight[0].remaining == 0:

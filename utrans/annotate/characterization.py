@@ -165,9 +165,6 @@ class WindowModel:
                 raise ModelInputError(f"characterize measures {known}. Received: quantity="
                                       f"{quantity!r}")
             conv = conv.replace(labels=(_QUANTITY_LABEL[quantity],))
-        if conv.in_samples is None:
-            raise ModelInputError(f"Model {name!r} has no fixed window length (in_samples); "
-                                  "characterize needs one.")
         if conv.p_position_ratio is None:
             logger.info("%s: conventions give no P position; P at %.3g of the window", name,
                         p_position_ratio)
@@ -175,7 +172,7 @@ class WindowModel:
         pipeline = Pipeline(conv)
         # One flat window through the model: traces the forward pass once and tells
         # which estimates the model gives (an uncertainty only where it has one).
-        flat = np.zeros((1, conv.in_samples, pipeline.in_channels), dtype=np.float32)
+        flat = pipeline.blank_window(name, "characterize")
         try:
             estimates = pipeline.estimates(runner(flat))
         except ValueError as err:

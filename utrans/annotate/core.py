@@ -22,7 +22,6 @@ import pathlib
 import warnings
 from collections import Counter
 
-import numpy as np
 import obspy
 from tqdm.auto import tqdm
 
@@ -52,12 +51,9 @@ def model_name(spec, runner):
 def _check_picker(runner, pipeline, name):
     """Raise unless the model gives one value per input sample for each of its labels."""
     conv = pipeline.conventions
-    if conv.in_samples is None:
-        raise ModelInputError(f"Model {name!r} has no fixed window length (in_samples); "
-                              "annotate needs one.")
+    zeros = pipeline.blank_window(name, "annotate")
     if not conv.labels:
         raise ModelInputError(f"Model {name!r} names no outputs (conventions.labels).")
-    zeros = np.zeros((1, conv.in_samples, pipeline.in_channels), dtype=np.float32)
     try:
         curves = pipeline.curves(runner(zeros))
     except ValueError as err:

@@ -302,8 +302,11 @@ def local_cluster(workers):
     threads = max(1, usable_cores() // workers)
     env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
            "TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    # No dashboard; the scheduler's small HTTP server takes a free port, so that two
+    # runs on one machine do not warn about port 8787.
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=logging.ERROR, env=env)
+                        dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                        silence_logs=logging.ERROR, env=env)
 
 
 def _dispatch(client, root, folder, units, settings, progress):

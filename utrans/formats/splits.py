@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from utrans.core.errors import SplitFileError, UnsafeSplitError
+from utrans.core.safepickle import AllowListUnpickler
 
 __all__ = ["load_split"]
 
@@ -44,35 +45,22 @@ def _latin1_encode(text, encoding="latin1"):
     return text.encode("latin1")
 
 
-class _SplitUnpickler(pickle.Unpickler):
-    """Unpickler of object arrays of strings: numpy array rebuilding, str and bytes, nothing else.
+class _SplitUnpickler(AllowListUnpickler):
+    """Unpickler of object arrays of strings: numpy array rebuilding, str and bytes, nothing else."""
 
-    The same approach as the ``.pth`` reader of :mod:`utrans.weights.pytorch`:
-    every global the pickle names is looked up in an allow-list, so a pickled
-    ``os.system`` (or any other callable) is refused before anything runs.
-    """
+    allowed = {
+        **{(module, "_reconstruct"): _reconstruct
+           for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+        **{(module, "scalar"): _string_scalar
+           for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
+    purpose = "a split file holds only an array of trace IDs (strings or integers)"
 
-    _ALLOWED = {}
-    for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        _ALLOWED[(_mod, "_reconstruct")] = _reconstruct
-        _ALLOWED[(_mod, "scalar")] = _string_scalar
-    _ALLOWED[("numpy", "ndarray")] = np.ndarray
-    _ALLOWED[("numpy", "dtype")] = np.dtype
-    _ALLOWED[("_codecs", "encode")] = _latin1_encode
-    del _mod
-
-    def __init__(self, file, path):
-        super().__init__(file)
-        self._path = path
-
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[(module, name)]
-        raise UnsafeSplitError(self._path, f"refusing to load global {module}.{name}; a split file "
-                                           "holds only an array of trace IDs (strings or integers)")
-
-    def persistent_load(self, pid):
-        raise UnsafeSplitError(self._path, f"unexpected persistent id in pickle. Received: {pid!r}")
+    def refuse(self, reason):
+        return UnsafeSplitError(self.path, reason)
 
 
 def _read_npy_header(fh, path):

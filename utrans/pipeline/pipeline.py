@@ -38,6 +38,7 @@ import dataclasses
 import numpy as np
 
 from utrans.core.conventions import Conventions
+from utrans.core.errors import ModelInputError
 from utrans.pipeline.heads import get_head
 from utrans.processing import decode
 from utrans.processing.normalize import normalize, taper
@@ -131,6 +132,21 @@ class Pipeline:
     def in_channels(self):
         """Input channels of the model: its components, twice over with first differences."""
         return len(self.conventions.component_order) * (2 if self.head.differences else 1)
+
+    def blank_window(self, name, job):
+        """One all-zero model input ``(1, in_samples, in_channels)``, to probe a model once.
+
+        Args:
+            name: the model's name, for the error.
+            job: what needs the window (``"annotate"``, ``"characterize"``), for the error.
+
+        Raises:
+            ModelInputError: the model has no fixed window length.
+        """
+        if self.conventions.in_samples is None:
+            raise ModelInputError(f"Model {name!r} has no fixed window length (in_samples); "
+                                  f"{job} needs one.")
+        return np.zeros((1, self.conventions.in_samples, self.in_channels), dtype=np.float32)
 
     @property
     def p_position_ratio(self):

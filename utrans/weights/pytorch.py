@@ -18,13 +18,13 @@ import collections
 import dataclasses
 import io
 import os
-import pickle
 import zipfile
 from typing import Callable, Sequence
 
 import numpy as np
 
 from utrans.core.errors import CheckpointMismatchError, UnsafeCheckpointError
+from utrans.core.safepickle import AllowListUnpickler
 
 __all__ = [
     "TorchMapping",
@@ -78,39 +78,30 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     return data
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(AllowListUnpickler):
     """Unpickler that only rebuilds tensors, storages and ordered dicts."""
 
-    _ALLOWED = {
+    allowed = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     }
+    purpose = "a state_dict checkpoint only needs tensors and ordered dicts."
 
-    def __init__(self, file, path):
-        super().__init__(file)
-        self._path = path
+    def refuse(self, reason):
+        return UnsafeCheckpointError(f"{self.path}: {reason}")
 
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[(module, name)]
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(name)
-        raise UnsafeCheckpointError(
-            f"{self._path}: refusing to load global {module}.{name}; a state_dict "
-            "checkpoint only needs tensors and ordered dicts."
-        )
+    def find_extra(self, module, name):
+        return _StorageType(name) if module == "torch" and name in _STORAGE_DTYPES else None
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"):
-            raise UnsafeCheckpointError(f"{self._path}: unexpected persistent id {pid!r}")
+            raise self.refuse(f"unexpected persistent id {pid!r}")
         storage_type, key = pid[1], str(pid[2])
         if isinstance(storage_type, _StorageType):
             dtype = _STORAGE_DTYPES[storage_type.name]
         else:
-            raise UnsafeCheckpointError(
-                f"{self._path}: unsupported storage type {storage_type!r}"
-            )
+            raise self.refuse(f"unsupported storage type {storage_type!r}")
         return _Storage(dtype=dtype, key=key)
 
 
