@@ -106,9 +106,10 @@ class Inputs:
     """The checked inputs of a run (:func:`check_inputs`): what to do, and where.
 
     Args:
-        archive, inventory, start, end, model, characterize, network,
-            station, location, channel, chunk_s, workers, scheduler: as
-            given to :func:`catalog` (times as ``obspy.UTCDateTime``).
+        archive, start, end, model, characterize, network, station,
+            location, channel, chunk_s, workers, scheduler: as given to
+            :func:`catalog` (times as ``obspy.UTCDateTime``).
+        inventory: the station file's path, or ``"the station table"``.
         stations: station table of the archive stations to pick.
         skipped: ``NET.STA`` of the archive stations without coordinates.
         units: the planned station-days of the stations to pick.
@@ -118,7 +119,7 @@ class Inputs:
     """
 
     archive: pathlib.Path
-    inventory: object
+    inventory: str
     start: obspy.UTCDateTime
     end: obspy.UTCDateTime
     model: str
@@ -144,7 +145,7 @@ class Inputs:
 
     def describe(self):
         """A dict of the run's inputs for ``settings.json``."""
-        return {"archive": str(self.archive), "inventory": str(self.inventory),
+        return {"archive": str(self.archive), "inventory": self.inventory,
                 "start": str(self.start), "end": str(self.end), "model": self.model,
                 "characterize": list(self.characterize), "stations": self.picked,
                 "skipped_stations": list(self.skipped)}
@@ -186,23 +187,24 @@ def check_inputs(archive, inventory, start, end, model, *, output="catalog_outpu
     except ValueError as error:
         raise CatalogError(str(error)) from None
     table = read_stations(inventory)
+    source = str(inventory) if isinstance(inventory, (str, pathlib.Path)) else "the station table"
     known = set(table["network"] + "." + table["station"])
     in_archive = sorted({u.station_id for u in units})
     skipped = [s for s in in_archive if s not in known]
     if len(skipped) == len(in_archive):
         raise CatalogError(f"None of the {len(in_archive)} archive station(s) has coordinates in "
-                           f"{inventory}. Received: archive stations {', '.join(in_archive[:8])}"
+                           f"{source}. Received: archive stations {', '.join(in_archive[:8])}"
                            f"{', ...' if len(in_archive) > 8 else ''}")
     if skipped:
         warnings.warn(f"{len(skipped)} station(s) of the archive have no coordinates in "
-                      f"{inventory} and are skipped: {', '.join(skipped)}", CatalogWarning,
+                      f"{source} and are skipped: {', '.join(skipped)}", CatalogWarning,
                       stacklevel=3)
     picked = [s for s in in_archive if s in known]
     stations = table[(table["network"] + "." + table["station"]).isin(picked)]
     characterize = tuple(str(c) for c in characterize)
     plan_pad(str(model), characterize)   # unknown models fail here, before any file
     folder = check_output_dir(output)
-    return Inputs(archive=pathlib.Path(archive), inventory=inventory, start=units[0].start,
+    return Inputs(archive=pathlib.Path(archive), inventory=source, start=units[0].start,
                   end=max(u.end for u in units), model=str(model), characterize=characterize,
                   network=network, station=station, location=location, channel=channel,
                   chunk_s=float(chunk_s), workers=workers, scheduler=scheduler,
