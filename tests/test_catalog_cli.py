@@ -20,14 +20,17 @@ and magnitude model (``seist_s_emg_diting``) run in this process.
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import obspy
 import pandas as pd
 import pytest
 from catalog_support import assert_quakeml_matches_tables, require
-from conftest import require_reference
+from conftest import REPO_ROOT, require_reference
 from obspy.core.inventory import Inventory, Network
 
 from utrans.catalog import write_synthetic_network
@@ -75,6 +78,19 @@ def run(argv, capsys):
     code = cli.main(argv)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_utrans_catalog_is_the_package_and_callable_without_loading_tensorflow():
+    code = ("import sys, utrans; c = utrans.catalog; import utrans.catalog.chain as chain; "
+            "assert utrans.catalog is c and callable(c) and c.read_stations and "
+            "c.catalog is chain.catalog; assert 'tensorflow' not in sys.modules; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 # --------------------------------------------------------------------------- bad input
