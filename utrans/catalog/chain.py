@@ -359,7 +359,7 @@ def run_catalog(inputs, *, characterize_options=None, thresholds=None, min_peak_
                           magnitude_column=inputs.settings.magnitude_column, progress=progress)
     seconds["outputs"] = time.perf_counter() - began
     if not len(picks):
-        logger.warning("No picks between %s and %s: wrote empty tables with their headers to %s",
+        logger.info("No picks between %s and %s: wrote empty tables with their headers to %s",
                        inputs.start, inputs.end, folder)
     return CatalogRun(folder, result.events, result.arrivals, result.picks, used, picking,
                       list(inputs.skipped), files, seconds)

@@ -259,6 +259,10 @@ def main(argv=None, prog="utrans catalog"):
     quiet_framework(args.verbose)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    elif not any(isinstance(h, logging.NullHandler) for h in logging.getLogger("utrans").handlers):
+        # The command prints its own lines (an empty period included); without a handler,
+        # Python would print the library's warning records to stderr a second time.
+        logging.getLogger("utrans").addHandler(logging.NullHandler())
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
