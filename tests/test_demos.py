@@ -25,6 +25,10 @@ import sys
 
 import pytest
 
+from utrans import evaluate
+from utrans.core.tasks import task_by_number
+from utrans.train import fit
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Metric bars of the full demos: (metric, bar, kind of bar); ``"ratio"`` bars
@@ -73,15 +77,11 @@ def demo_dir(tmp_path, monkeypatch, utrans_home):
 def _short_demo(number, model=None, **demo):
     """Train, test and read task ``number`` (``model``, default the task's) in-process with
     demo overrides ``demo``."""
-    from utrans.evaluate import read, test
-    from utrans.core.tasks import task_by_number
-    from utrans.train import fit
-
     task = task_by_number(number)
     task = dataclasses.replace(task, demo=dict(task.demo, **demo))
     fit(task, model=model, output_name="short", verbose=0)
-    test(task, output_name="short")
-    return read(task, output_name="short")
+    evaluate.test(task, output_name="short")
+    return evaluate.read(task, output_name="short")
 
 
 def test_short_picking_demo_beats_baseline(demo_dir):
@@ -125,8 +125,6 @@ def _run_script(folder, number, env):
 @pytest.mark.parametrize("number", sorted(BARS))
 def test_full_demo_meets_its_bar(number, demo_dir):
     """``trainerN.py``, ``testerN.py``, ``readerN.py`` with no arguments meet the task's bar."""
-    from utrans.core.tasks import task_by_number
-
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
     _run_script(demo_dir, number, env)

@@ -52,6 +52,20 @@ def _flat(w, mask):
     return ~(hi > lo)
 
 
+def _sum_of_squares(w, axis):
+    """Sum of ``w * w`` over ``axis``, dimensions kept.
+
+    In float64, ``einsum`` sums without a temporary the size of the batch; in
+    float32 (the SeisBench and SeisT rules) numpy's pairwise sum keeps the
+    rounding of the reference implementations.
+    """
+    if w.dtype != np.float64:
+        return (w * w).sum(axis=axis, keepdims=True)
+    if axis == -1:
+        return np.einsum("bcs,bcs->bc", w, w)[..., None]
+    return np.einsum("bcs,bcs->b", w, w)[:, None, None]
+
+
 def normalize(windows, mode, valid=None, dtype=np.float64):
     """Normalise windows per window and channel over their valid samples.
 
@@ -100,10 +114,12 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
             w *= m
         if mode in ("std", "seisbench_std"):
             ddof = 1 if mode == "seisbench_std" else 0
-            scale = np.sqrt((w * w).sum(axis=-1, keepdims=True) / np.maximum(count - ddof, 1))
+            squares = _sum_of_squares(w, axis=-1)
+            scale = np.sqrt(squares / np.maximum(count - ddof, 1))
         elif mode == "seisbench_std_all":
             n = count.sum(axis=1, keepdims=True) if mask is not None else count * w.shape[1]
-            scale = np.sqrt((w * w).sum(axis=(1, 2), keepdims=True) / np.maximum(n - 1, 1))
+            squares = _sum_of_squares(w, axis=(1, 2))
+            scale = np.sqrt(squares / np.maximum(n - 1, 1))
         else:
             scale = np.abs(w).max(axis=-1, keepdims=True)
         if mode.startswith("seisbench_"):
