@@ -11,6 +11,7 @@ The main entry points are imported on first use::
     model = utrans.load_model("seist_m_dpk_diting")      # preset, name, .keras, ...
     utrans.classify(model, obspy.read()).picks
     utrans.export(model, "onnx", "out/seist_m_dpk")       # + conventions.json; runs without TF
+    utrans.catalog("sds", "stations.xml", "2025-03-05", "2025-03-06", "seist_m_dpk_diting")
 
 ``import utrans`` itself is light (the command line answers ``--help`` without
 loading TensorFlow). It registers every utrans Keras class with Keras as soon
@@ -30,6 +31,7 @@ _EXPORTS = {
     "Conventions": "utrans.core.conventions",
     "Pipeline": "utrans.pipeline",
     "annotate": "utrans.annotate",
+    "catalog": "utrans.catalog",  # the package itself: callable, utrans.catalog(...)
     "characterize": "utrans.annotate",
     "classify": "utrans.annotate",
     "export": "utrans.export",
@@ -45,7 +47,8 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 def __getattr__(name):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        module = importlib.import_module(_EXPORTS[name])
+        value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -326,7 +326,7 @@ def _dispatch(client, root, folder, units, settings, progress):
 
 
 def run_network(root, start, end, model, *, network="*", station="*", location="*",
-                channel="*", output="network_outputs", characterize=(),
+                channel="*", stations=None, output="network_outputs", characterize=(),
                 characterize_options=None, thresholds=None, min_peak_distance_s=None,
                 chunk_s=DAY, fmt="csv", workers=None, scheduler=None, quakeml=False,
                 plot=False, progress=False, worker_plugin=None, **annotate_options):
@@ -341,6 +341,8 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
         station: ``fnmatch`` selection pattern of station codes.
         location: ``fnmatch`` selection pattern of location codes.
         channel: ``fnmatch`` selection pattern of channel codes.
+        stations: ``NET.STA`` codes to keep of the selected stations
+            (``None``: all of them).
         output: output folder (module doc).
         characterize: window model specs (:mod:`utrans.annotate.characterization`).
         characterize_options: :class:`~utrans.annotate.characterization.Characterizer` options.
@@ -380,6 +382,9 @@ def run_network(root, start, end, model, *, network="*", station="*", location="
     if workers is not None and int(workers) < 0:
         raise ValueError(f"workers must be >= 0. Received: workers={workers}")
     units = plan_units(root, start, end, network, station, location, channel, chunk_s)
+    if stations is not None:
+        keep = set(stations)
+        units = [u for u in units if u.station_id in keep]
     char_options = dict(characterize_options or {})
     characterize = tuple(str(c) for c in characterize)
     settings = RunSettings(

@@ -2,18 +2,12 @@
 
 * **CSV**: one row per pick (:data:`utrans.annotate.picks.PICK_COLUMNS`),
   detections in their own CSV.
-* **QuakeML** (the package's one QuakeML writer of picks): an ObsPy
-  ``Catalog`` holding one ``Event`` (the picks are not associated into
-  events) with one ``Pick`` per row: ``time`` = peak time, ``phase_hint``,
-  ``time_errors`` from the pick's start and end (``lower_uncertainty = peak -
-  start``, ``upper_uncertainty = end - peak``), ``evaluation_mode="automatic"``,
-  ``method_id = smi:local/utrans/<model>``, the probability in a comment
-  ``probability=0.9687``, and the waveform id of the instrument
-  (``NET.STA.LOC.<band><instrument>?``: the phase is picked on all its
-  components). Characterisation columns (``<quantity>__<model>``) go with
-  each pick: the first polarity column as the pick's ``polarity``
-  (``U`` -> ``positive``, ``D`` -> ``negative``) and one comment per filled
-  estimate (``magnitude__seist_m_emg_diting=2.134``).
+* **QuakeML**: :func:`utrans.quakeml.build_catalog`, the package's one
+  QuakeML writer, given the picks only: one ``Event`` of type ``"not
+  reported"`` (the picks are not associated into events) with one ``Pick``
+  per row (peak time, phase, extent, the instrument's waveform id
+  ``NET.STA.LOC.<band><instrument>?``, the probability and every
+  characterisation estimate; see :mod:`utrans.quakeml`).
 * **miniSEED**: SEED channel codes have three characters, so the
   ``<model>_<label>`` names of :func:`~utrans.annotate.annotate` cannot be
   kept; a probability trace is written with the network, station and
@@ -29,19 +23,9 @@ import logging
 
 import numpy as np
 import obspy
-import pandas as pd
-from obspy.core.event import (
-    Catalog,
-    Comment,
-    CreationInfo,
-    Event,
-    Pick,
-    QuantityError,
-    ResourceIdentifier,
-    WaveformStreamID,
-)
 
 from utrans.core.io import atomic_write, write_csv
+from utrans.quakeml import build_catalog, estimate_columns
 
 __all__ = ["estimate_columns", "label_code", "mseed_traces", "picks_to_catalog", "write_csv",
            "write_quakeml"]
@@ -89,16 +73,8 @@ def mseed_traces(result, labels):
     }) for k, label in enumerate(labels)]
 
 
-_POLARITY = {"U": "positive", "D": "negative"}
-
-
-def estimate_columns(frame):
-    """The characterisation columns of a picks table (``<quantity>__<model>``)."""
-    return [c for c in frame.columns if "__" in c]
-
-
 def picks_to_catalog(picks, model=""):
-    """An ObsPy ``Catalog`` of the picks (module doc).
+    """An ObsPy ``Catalog`` of the picks, made by :func:`utrans.quakeml.build_catalog`.
 
     Args:
         picks: DataFrame with :data:`utrans.annotate.picks.PICK_COLUMNS` and
@@ -108,37 +84,9 @@ def picks_to_catalog(picks, model=""):
     Returns:
         ``obspy.core.event.Catalog`` with one ``Event`` holding every pick.
     """
-    out = []
-    estimates = estimate_columns(picks)
-    polarity = next((c for c in estimates if c.startswith("polarity__")), None)
-    for _, row in picks.iterrows():
-        net, sta, loc = row.trace_id.split(".")
-        peak = obspy.UTCDateTime(row.peak_time)
-        name = model or row.model
-        pick = Pick(
-            time=peak,
-            time_errors=QuantityError(
-                lower_uncertainty=float(peak - obspy.UTCDateTime(row.start_time)),
-                upper_uncertainty=float(obspy.UTCDateTime(row.end_time) - peak)),
-            waveform_id=WaveformStreamID(network_code=net, station_code=sta,
-                                         location_code=loc, channel_code=f"{row.instrument}?"),
-            phase_hint=row.phase,
-            evaluation_mode="automatic",
-            method_id=ResourceIdentifier(f"smi:local/utrans/{name}"),
-            comments=[Comment(text=f"probability={row.peak_value:.4f}")],
-            creation_info=CreationInfo(author="utrans.annotate"),
-        )
-        if polarity is not None and row[polarity] in _POLARITY:
-            pick.polarity = _POLARITY[row[polarity]]
-        for column in estimates:
-            value = row[column]
-            if isinstance(value, str) or not pd.isna(value):
-                text = value if isinstance(value, str) else f"{float(value):.4g}"
-                pick.comments.append(Comment(text=f"{column}={text}"))
-        out.append(pick)
-    event = Event(picks=out, event_type="not reported",
-                  comments=[Comment(text="picks of utrans.annotate, not associated")])
-    return Catalog(events=[event], creation_info=CreationInfo(author="utrans.annotate"))
+    if model:
+        picks = picks.assign(model=model)
+    return build_catalog(picks.reset_index(drop=True), author="utrans.annotate")
 
 
 def write_quakeml(picks, path, model=""):

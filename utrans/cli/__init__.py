@@ -11,6 +11,7 @@
     utrans stream --seedlink HOST:PORT --select "XX.*.*.HH?" --model seist_m_dpk_diting
     utrans stream --sds ROOT --follow --network XX --model seist_m_dpk_diting
     utrans stream-demo           a replay server on a synthetic network, picked live
+    utrans catalog SDS_ROOT --inventory stations.xml --start DAY --end DAY --model seist_m_dpk_diting
     utrans list                  tasks, models by quantity, presets and their conventions
 
 ``utrans COMMAND --help`` shows each command's options.
@@ -45,6 +46,7 @@ COMMANDS = {
     "export": "utrans.cli.export:main",
     "stream": "utrans.cli.stream:utrans_stream",
     "stream-demo": "utrans.cli.stream:utrans_stream_demo",
+    "catalog": "utrans.cli.catalog:main",
     "list": "utrans.cli.listing:main",
 }
 

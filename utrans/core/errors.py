@@ -14,6 +14,8 @@ __all__ = [
     "AnnotateWarning",
     "BackupUnusableError",
     "BadTraceError",
+    "CatalogError",
+    "CatalogWarning",
     "CheckpointMismatchError",
     "ChecksumError",
     "DataError",
@@ -116,6 +118,17 @@ class SplitCheckError(DataError):
 
 class StationError(UtransError, ValueError):
     """An instrument of a record that cannot be used; the message names the trace(s)."""
+
+
+class CatalogWarning(UserWarning):
+    """Input the event catalogue leaves out (a station without coordinates, ...), named."""
+
+
+class CatalogError(UtransError, ValueError):
+    """Bad input of the event catalogue: a station file, velocity model, setting or time range.
+
+    The message is one line naming the file, station or value.
+    """
 
 
 # --------------------------------------------------------------------------- models and weights

@@ -1,0 +1,112 @@
+"""From an archive, or from picks, to a located, sized event catalogue.
+
+The whole chain, from an SDS archive and a station file (also ``utrans
+catalog`` on the command line; the package is callable)::
+
+    import utrans
+
+    run = utrans.catalog("/data/sds", "stations.xml", "2025-03-05", "2025-03-06",
+                         "seist_m_dpk_diting", characterize=["seist_m_emg_diting"],
+                         output="march5")
+    run.events, run.arrivals, run.picks
+
+or its steps, from any picks table::
+
+    from utrans.catalog import (AssociationSettings, associate_picks, parse_velocity,
+                                read_stations, write_catalog)
+
+    stations = read_stations("stations.xml")            # or a CSV: network, station, ...
+    velocity = parse_velocity("vp=6.0,vs=3.5")         # or a CSV: depth, vp, vs
+    settings = AssociationSettings(min_picks=8, chunk_s=3600)
+    events, arrivals, picks, used = associate_picks(picks, stations, velocity, settings)
+    write_catalog("catalog_out", events, arrivals, picks, stations=stations,
+                  velocity=velocity, settings=used, waveforms=stream)
+
+Modules, one job each:
+
+* :mod:`~utrans.catalog.chain`: :func:`catalog`, the three stages (picking
+  with :func:`utrans.annotate.network.run_network`, association, outputs);
+* :mod:`~utrans.catalog.stations`: station coordinates from StationXML/CSV;
+* :mod:`~utrans.catalog.velocity`: homogeneous and layered models, travel times;
+* :mod:`~utrans.catalog.settings`: :class:`AssociationSettings`;
+* :mod:`~utrans.catalog.associate`: PyOcto association in independent time
+  chunks and their merge (needs the ``catalog`` extra: pyocto, pyrocko);
+* :mod:`~utrans.catalog.values`: event magnitudes, arrival residuals, polarities;
+* :mod:`utrans.quakeml` (below the engines, so that ``annotate`` writes
+  its picks through it too): the package's one QuakeML writer;
+* :mod:`~utrans.catalog.output`: ``write_catalog`` (tables, QuakeML, figures);
+* :mod:`~utrans.catalog.plots`: the network map and event record sections;
+* :mod:`~utrans.catalog.synthetic`: a synthetic network with a known catalogue.
+
+The association and the chain are imported on first use, so that the rest
+(the QuakeML writer, the synthetic network) works without pyocto and
+``import utrans.catalog`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+from utrans.catalog.output import write_catalog
+from utrans.catalog.plots import plot_map, plot_record_section
+from utrans.catalog.settings import AssociationSettings
+from utrans.catalog.stations import match_stations, read_stations
+from utrans.catalog.synthetic import (
+    synthetic_arrivals,
+    synthetic_events,
+    synthetic_picks,
+    synthetic_stations,
+    synthetic_waveforms,
+    write_synthetic_network,
+)
+from utrans.catalog.values import event_polarities, station_magnitudes
+from utrans.catalog.velocity import VelocityModel, parse_velocity
+from utrans.core.errors import CatalogError, CatalogWarning
+from utrans.quakeml import build_catalog, read_catalog_values
+
+_ASSOCIATE = ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
+              "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone")
+_CHAIN = ("CatalogRun", "Inputs", "catalog", "check_inputs", "run_catalog")
+
+__all__ = [
+    "AssociationSettings", "CatalogError", "CatalogResult", "CatalogRun", "CatalogWarning",
+    "Chunk", "ChunkJob", "ChunkResult", "Inputs", "VelocityModel", "Zone", "associate_chunk",
+    "associate_picks", "build_catalog", "catalog", "check_inputs", "event_polarities",
+    "match_stations", "merge_chunks", "parse_velocity", "plan_chunks", "plot_map",
+    "plot_record_section", "prepare_jobs", "read_catalog_values", "read_stations", "run_catalog",
+    "search_zone", "station_magnitudes", "synthetic_arrivals", "synthetic_events",
+    "synthetic_picks", "synthetic_stations", "synthetic_waveforms", "write_catalog",
+    "write_synthetic_network",
+]
+
+
+def __getattr__(name):
+    if name in _CHAIN:
+        return getattr(importlib.import_module("utrans.catalog.chain"), name)
+    if name in _ASSOCIATE:
+        try:
+            module = importlib.import_module("utrans.catalog.associate")
+        except ImportError as error:
+            raise ImportError(f"utrans.catalog.{name} needs PyOcto: pip install "
+                              f"'utrans[catalog]' ({error})") from error
+        return getattr(module, name)
+    raise AttributeError(f"module 'utrans.catalog' has no attribute {name!r}")
+
+
+class _CallablePackage(types.ModuleType):
+    """The package, callable: ``utrans.catalog(...)`` runs :func:`utrans.catalog.chain.catalog`.
+
+    A package whose name is also its main function: ``import utrans.catalog``
+    and ``utrans.catalog`` reached through :mod:`utrans` are this one object,
+    whichever comes first, so both ``utrans.catalog(...)`` and
+    ``utrans.catalog.read_stations`` work.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return importlib.import_module("utrans.catalog.chain").catalog(*args, **kwargs)
+
+
+# The only thing done at import: this module becomes callable (no other state changes).
+sys.modules[__name__].__class__ = _CallablePackage

@@ -1,0 +1,278 @@
+"""``utrans catalog``: an SDS archive and a station file to a located, sized event catalogue.
+
+::
+
+    utrans catalog /data/sds --inventory stations.xml --start 2025-03-05 --end 2025-03-06 \\
+        --model seist_m_dpk_diting --characterize seist_m_emg_diting,seist_m_pmp_diting \\
+        --velocity vp=6.0,vs=3.5 --workers 2 --output march5
+
+The run is :func:`utrans.catalog.chain.catalog` (its inputs checked by
+:func:`~utrans.catalog.chain.check_inputs`, then
+:func:`~utrans.catalog.chain.run_catalog`): picking (the station-days
+of ``utrans annotate --sds``), association and location with PyOcto in time
+chunks on the same workers, event values, and the files ``events.csv``,
+``arrivals.csv``, ``picks.csv``, ``catalog.xml``, ``settings.json``,
+``map.png`` and ``events/<event_id>.png`` in the output folder. The same
+command run again resumes: finished station-days are skipped.
+
+Bad input (a time range, velocity model, setting, station file, archive,
+model or output folder) stops with one line on stderr and exit code 2
+before anything is written; station-days that failed give exit code 1
+(run again to finish them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import pathlib
+import sys
+import warnings
+
+from utrans.annotate.network import usable_cores
+from utrans.catalog.chain import check_inputs, run_catalog
+from utrans.catalog.settings import AssociationSettings
+from utrans.cli import InputError, quiet_framework
+from utrans.cli.network import QuietWorkers
+from utrans.core.errors import UtransError
+from utrans.core.options import non_negative_int
+from utrans.runtime import conventions_of
+
+__all__ = ["build_parser", "main", "run"]
+
+#: Help of the association options; their names and defaults are the fields of
+#: :class:`~utrans.catalog.settings.AssociationSettings` (``chunk_s`` is
+#: ``--association_chunk_s``).
+_ASSOCIATION_HELP = {
+    "min_picks": "least picks of an event",
+    "min_p_picks": "least P picks of an event",
+    "min_s_picks": "least S picks of an event",
+    "min_p_and_s_stations": "least stations with both a P and an S pick",
+    "tolerance_s": "travel-time tolerance of the association search, s",
+    "pick_match_tolerance_s": "largest residual of a pick attached to a located event, s",
+    "min_interevent_time_s": "two events closer in origin time are one, s",
+    "margin_km": "the search zone is the stations' box widened by this, km",
+    "depth_range_km": "top and bottom of the search zone, km below sea level",
+    "area": "the search zone in degrees instead of the stations' box",
+    "chunk_s": "length of the time chunks associated independently, s",
+    "overlap_s": "picks read beyond each chunk, s (default: the longest S travel time across "
+                 "the zone + tolerance)",
+    "magnitude_column": "pick column of the station magnitudes (default: the first "
+                        "magnitude__<model> column)",
+    "grid_km": "grid spacing of a layered model's travel-time tables, km",
+    "n_threads": "PyOcto threads per chunk",
+}
+
+_METAVARS = {"depth_range_km": "TOP,BOTTOM", "area": "LAT_MIN,LAT_MAX,LON_MIN,LON_MAX",
+             "magnitude_column": "COLUMN"}
+
+
+def _numbers(text):
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers. Received: {text!r}") \
+            from None
+
+
+def _add_association_options(parser):
+    group = parser.add_argument_group(
+        "association and location (PyOcto)",
+        "Written with the values resolved for the run into <output>/settings.json.")
+    for field in dataclasses.fields(AssociationSettings):
+        flag = "--association_chunk_s" if field.name == "chunk_s" else f"--{field.name}"
+        default = field.default
+        kind = (_numbers if field.name in ("depth_range_km", "area") else
+                str if field.name == "magnitude_column" else
+                int if isinstance(default, int) else float)
+        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
+        metavar = _METAVARS.get(field.name) or ("N" if kind is int else field.name.rsplit(
+            "_", 1)[-1].upper())
+        group.add_argument(flag, dest=f"association_{field.name}", type=kind, default=None,
+                           metavar=metavar, help=_ASSOCIATION_HELP[field.name] + (
+                               f" (default: {shown})" if default is not None else ""))
+
+
+def build_parser(prog="utrans catalog"):
+    """The argparse parser of ``utrans catalog``.
+
+    Args:
+        prog: the command's name in usage and error lines.
+
+    Returns:
+        ``argparse.ArgumentParser``.
+    """
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Pick the station-days of an SDS archive, associate and locate the picks "
+                    "with PyOcto in time chunks, size the events from the characterisation "
+                    "models' magnitudes, and write events.csv, arrivals.csv, picks.csv, "
+                    "catalog.xml (QuakeML), settings.json, map.png and events/<event_id>.png. "
+                    "Run the same command again to resume after an interruption.",
+        epilog="Example:\n"
+               f"  {prog} /data/sds --inventory stations.xml --start 2025-03-05 --end "
+               "2025-03-06 \\\n      --model seist_m_dpk_diting --characterize "
+               "seist_m_emg_diting,seist_m_pmp_diting --output march5\n"
+               "Needs the catalog extra: pip install '.[catalog]'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("archive", type=pathlib.Path, metavar="SDS_ROOT",
+                   help="SDS archive root folder (YEAR/NET/STA/CHAN.D/...)")
+    p.add_argument("--inventory", required=True,
+                   help="station coordinates: StationXML, or a CSV with network, station, "
+                        "latitude, longitude, elevation_m")
+    p.add_argument("--start", required=True, help="first day or time (2025-03-05[T06:00:00])")
+    p.add_argument("--end", required=True, help="end of the range, excluded")
+    p.add_argument("--model", required=True, help="picker: preset name or trained .keras file")
+    p.add_argument("--characterize", default=None, metavar="MODELS",
+                   help="comma-separated window models run on every P pick (e.g. "
+                        "seist_m_emg_diting,seist_m_pmp_diting,seist_m_baz_diting,"
+                        "seist_m_dis_diting); a magnitude model gives the event magnitudes")
+    velocity = p.add_mutually_exclusive_group()
+    velocity.add_argument("--velocity", default=None, metavar="vp=V,vs=V",
+                          help="homogeneous model, km/s (default: vp=6.0,vs=3.5)")
+    velocity.add_argument("--velocity_model", default=None, metavar="CSV",
+                          help="1-D layered model: a CSV with columns depth, vp, vs (km, km/s), "
+                               "first depth 0, depths increasing")
+    p.add_argument("--output", default="catalog_outputs", type=pathlib.Path,
+                   help="output folder (default: %(default)s)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=non_negative_int, default=None, metavar="N",
+                       help="worker processes on this machine for picking and association "
+                            "(default: the CPU cores; 0: run in this process)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on an existing Dask cluster (tcp://host:8786); its workers must "
+                            "see the archive and the output folder at the same paths")
+    for name in ("network", "station", "location", "channel"):
+        p.add_argument(f"--{name}", default="*",
+                       help=f"{name} code or pattern (fnmatch; default: all)")
+    picking = p.add_argument_group("picking")
+    for label in ("P", "S"):
+        picking.add_argument(f"--{label}_threshold", type=float, default=None, metavar="T",
+                             help=f"{label} threshold in [0, 1] (default: the model's)")
+    picking.add_argument("--min_peak_distance_s", type=float, default=None, metavar="S",
+                         help="minimum time between two picks of one phase (default: the "
+                              "model's)")
+    picking.add_argument("--batch_size", type=int, default=64,
+                         help="windows per model call (default: %(default)s)")
+    _add_association_options(p)
+    p.add_argument("--no_plots", action="store_true",
+                   help="skip map.png and the record sections")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="show framework messages")
+    return p
+
+
+def _settings(args):
+    values = {name[len("association_"):]: value for name, value in vars(args).items()
+              if name.startswith("association_") and value is not None}
+    return AssociationSettings(**values)
+
+
+def _where(args):
+    if args.scheduler:
+        return f"Dask scheduler {args.scheduler}"
+    if args.workers == 0:
+        return "this process"
+    return f"{args.workers or usable_cores()} local worker process(es)"
+
+
+def run(args):
+    """Run ``utrans catalog`` with parsed arguments.
+
+    Args:
+        args: the parsed arguments.
+
+    Returns:
+        Exit code: 0 when the catalogue was written, 1 when station-days failed.
+
+    Raises:
+        utrans.cli.InputError: bad input (one line).
+    """
+    characterize = [m.strip() for m in (args.characterize or "").split(",") if m.strip()]
+    thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S")
+                  if getattr(args, f"{k}_threshold") is not None}
+    try:
+        inputs = check_inputs(
+            args.archive, args.inventory, args.start, args.end, args.model, output=args.output,
+            velocity=args.velocity_model or args.velocity or "vp=6.0,vs=3.5",
+            settings=_settings(args), characterize=characterize, network=args.network,
+            station=args.station, location=args.location, channel=args.channel,
+            workers=args.workers, scheduler=args.scheduler)
+        print(f"Model {args.model}: {conventions_of(args.model).describe()}")
+        stations = inputs.picked
+        print(f"Archive {args.archive}: {len(stations)} station(s) with coordinates in "
+              f"{args.inventory} ({', '.join(stations[:8])}{', ...' if len(stations) > 8 else ''})"
+              f", {len(inputs.units)} station-day(s) from {inputs.start} to {inputs.end}, on "
+              f"{_where(args)}")
+        result = run_catalog(
+            inputs, thresholds=thresholds, min_peak_distance_s=args.min_peak_distance_s,
+            plots=not args.no_plots, progress=not args.no_progress, batch_size=args.batch_size,
+            worker_plugin=None if args.verbose else QuietWorkers())
+    except (UtransError, KeyError, OSError, TypeError, ValueError) as err:
+        raise InputError(err.args[0] if isinstance(err, KeyError) and err.args else
+                         str(err)) from err
+    picking = result.picking
+    print(f"Station-days: {picking.count('done')} processed, {picking.count('skipped')} already "
+          f"done, {len(result.failed)} failed")
+    if result.failed:
+        for unit_id, message in result.failed:
+            print(f"  {unit_id}: {message}", file=sys.stderr)
+        print("Run the same command again to process the station-days that failed; the "
+              "catalogue is made when all are done.", file=sys.stderr)
+        return 1
+    events, picks = result.events, result.picks
+    associated = int((picks["event_id"] != "").sum()) if len(picks) else 0
+    if not len(picks):
+        print(f"No picks between {inputs.start} and {inputs.end}: wrote empty tables with their "
+              f"headers to {result.folder}")
+    elif not len(events):
+        print(f"No events from {len(picks)} pick(s): wrote empty events and arrivals tables "
+              f"with their headers to {result.folder}")
+    else:
+        print(f"Located {len(events)} event(s) from {associated} of {len(picks)} pick(s)")
+    for name in ("events", "arrivals", "picks", "catalog", "settings", "map"):
+        if name in result.files:
+            print(f"Wrote {result.files[name]}")
+    figures = sum(name.startswith("events/") for name in result.files)
+    if figures:
+        print(f"Wrote {figures} record section(s) in {result.folder / 'events'}")
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv=None, prog="utrans catalog"):
+    """Entry point of ``utrans catalog``.
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+        prog: the command's name in usage and error lines.
+
+    Returns:
+        Exit code: 0 on success, 2 on bad input, 1 when station-days failed,
+        130 on Ctrl-C.
+    """
+    args = build_parser(prog).parse_args(argv)
+    quiet_framework(args.verbose)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    elif not any(isinstance(h, logging.NullHandler) for h in logging.getLogger("utrans").handlers):
+        # The command prints its own lines (an empty period included); without a handler,
+        # Python would print the library's warning records to stderr a second time.
+        logging.getLogger("utrans").addHandler(logging.NullHandler())
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        return run(args)
+    except InputError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished station-days are kept: the same command "
+              "resumes.", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
