@@ -215,7 +215,7 @@ class ChunkJob:
 class ChunkResult(NamedTuple):
     """Output of :func:`associate_chunk`.
 
-    Args:
+    Attributes:
         chunk: the :class:`Chunk`.
         events: DataFrame ``chunk, event, time, x, y, z, n_picks`` of the kept events.
         assignments: DataFrame ``chunk, event, pick_index, residual_s``.
@@ -379,7 +379,7 @@ def merge_chunks(results, settings, phases):
 class CatalogResult(NamedTuple):
     """Output of :func:`associate_picks`.
 
-    Args:
+    Attributes:
         events: one row per event (:data:`utrans.catalog.values.EVENT_COLUMNS`).
         arrivals: one row per associated pick
             (:data:`utrans.catalog.values.ARRIVAL_COLUMNS` + estimates and residuals).

@@ -105,10 +105,12 @@ class CatalogRun:
 class Inputs:
     """The checked inputs of a run (:func:`check_inputs`): what to do, and where.
 
-    Args:
-        archive, start, end, model, characterize, network, station,
-            location, channel, chunk_s, workers, scheduler: as given to
-            :func:`catalog` (times as ``obspy.UTCDateTime``).
+    The fields ``archive``, ``start``, ``end``, ``model``, ``characterize``,
+    ``network``, ``station``, ``location``, ``channel``, ``chunk_s``,
+    ``workers`` and ``scheduler`` are as given to :func:`catalog` (times as
+    ``obspy.UTCDateTime``).
+
+    Attributes:
         inventory: the station file's path, or ``"the station table"``.
         stations: station table of the archive stations to pick.
         skipped: ``NET.STA`` of the archive stations without coordinates.
@@ -157,10 +159,7 @@ def check_inputs(archive, inventory, start, end, model, *, output="catalog_outpu
                  scheduler=None):
     """Check every input of :func:`catalog` before any work (module doc).
 
-    Args:
-        archive, inventory, start, end, model, output, velocity, settings,
-        characterize, network, station, location, channel, chunk_s, workers,
-        scheduler: as :func:`catalog`.
+    Every argument is as in :func:`catalog`.
 
     Returns:
         The :class:`Inputs`; the output folder exists.
@@ -262,7 +261,8 @@ def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
         inventory: station coordinates: StationXML, a CSV (``network,
             station, latitude, longitude, elevation_m``), an
             ``obspy.Inventory`` or a DataFrame.
-        start, end: time range (``end`` excluded).
+        start: start of the time range.
+        end: end of the time range (excluded).
         model: the picker (preset, registered name or ``.keras`` path).
         output: output folder.
         velocity: ``"vp=6.0,vs=3.5"``, a CSV of layers (``depth,vp,vs``) or a
@@ -272,7 +272,10 @@ def catalog(archive, inventory, start, end, model, *, output="catalog_outputs",
         characterize: window models run on every P pick (magnitude,
             back-azimuth, distance, polarity); the event magnitude needs a
             magnitude model.
-        network, station, location, channel: ``fnmatch`` selection patterns.
+        network: ``fnmatch`` selection pattern of network codes.
+        station: ``fnmatch`` selection pattern of station codes.
+        location: ``fnmatch`` selection pattern of location codes.
+        channel: ``fnmatch`` selection pattern of channel codes.
         chunk_s: length of a picking unit, s (default one day).
         workers: ``0``: everything in this process; ``N``: N local worker
             processes (default: the usable cores), for picking and association.

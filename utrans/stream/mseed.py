@@ -55,8 +55,11 @@ def _sampling_rate(factor, multiplier):
 class RecordHeader:
     """What a miniSEED record's fixed header and blockettes 1000/100 say.
 
-    Args:
-        network, station, location, channel: the codes (stripped).
+    Attributes:
+        network: the network code (stripped).
+        station: the station code (stripped).
+        location: the location code (stripped).
+        channel: the channel code (stripped).
         starttime: time of the first sample, the header's time correction
             applied unless the header says it already is.
         sampling_rate: Hz (blockette 100's actual rate when present).

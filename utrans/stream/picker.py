@@ -198,8 +198,9 @@ class StreamPicker:
         on_pick: called with each pick (a dict of annotate's pick columns,
             the characterisation columns, and ``latency_s``).
         batch_size: most windows per forward pass.
-        overlap, blinding, stacking: annotate's window plan and stacking
-            (default: the model's).
+        overlap: annotate's window overlap (default: the model's).
+        blinding: annotate's blinding (default: the model's).
+        stacking: annotate's stacking (default: the model's).
         thresholds: ``{label: threshold}`` overriding the model's.
         min_peak_distance_s: overrides the model's minimum pick distance.
         missing_components: ``"zeros"``, ``"copy"`` or ``"skip"`` (annotate's).

@@ -118,8 +118,10 @@ class SDSSource:
     Args:
         root: SDS root folder.
         select: comma-separated ``NET.STA.LOC.CHA`` ``fnmatch`` patterns.
-        start, end: optional time range (records ending before ``start`` or
-            starting at or after ``end`` are skipped).
+        start: optional start of the time range (records ending before it
+            are skipped).
+        end: optional end of the time range (records starting at or after it
+            are skipped).
         sds_type: the SDS data type letter.
     """
 
