@@ -170,7 +170,14 @@ def console(argv=None):
 
     Returns:
         The command's exit code when it returns one (``utrans annotate``), else 0
-        (errors exit through ``SystemExit`` with their own code).
+        (errors exit through ``SystemExit`` with their own code); 130 after Ctrl-C
+        that the command did not handle itself (one line, no traceback).
     """
-    result = main(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = main(argv)
+    except KeyboardInterrupt:
+        name = f"utrans {argv[0]}" if argv else "utrans"
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
