@@ -67,14 +67,15 @@ from utrans.core.errors import CatalogError, CatalogWarning
 from utrans.quakeml import build_catalog, read_catalog_values
 
 _ASSOCIATE = ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
-              "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone")
+              "associate_picks", "longest_s_travel_s", "merge_chunks", "plan_chunks",
+              "prepare_jobs", "search_zone")
 _CHAIN = ("CatalogRun", "Inputs", "catalog", "check_inputs", "run_catalog")
 
 __all__ = [
     "AssociationSettings", "CatalogError", "CatalogResult", "CatalogRun", "CatalogWarning",
     "Chunk", "ChunkJob", "ChunkResult", "Inputs", "VelocityModel", "Zone", "associate_chunk",
     "associate_picks", "build_catalog", "catalog", "check_inputs", "event_polarities",
-    "match_stations", "merge_chunks", "parse_velocity", "plan_chunks", "plot_map",
+    "longest_s_travel_s", "match_stations", "merge_chunks", "parse_velocity", "plan_chunks", "plot_map",
     "plot_record_section", "prepare_jobs", "read_catalog_values", "read_stations", "run_catalog",
     "search_zone", "station_magnitudes", "synthetic_arrivals", "synthetic_events",
     "synthetic_picks", "synthetic_stations", "synthetic_waveforms", "write_catalog",
