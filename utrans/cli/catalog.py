@@ -39,7 +39,8 @@ from utrans.core.errors import UtransError
 from utrans.core.options import non_negative_int
 from utrans.runtime import conventions_of
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["add_association_options", "association_settings", "build_parser", "main", "run",
+           "velocity_of"]
 
 #: Help of the association options; their names and defaults are the fields of
 #: :class:`~utrans.catalog.settings.AssociationSettings` (``chunk_s`` is
@@ -76,10 +77,29 @@ def _numbers(text):
             from None
 
 
-def _add_association_options(parser):
-    group = parser.add_argument_group(
-        "association and location (PyOcto)",
-        "Written with the values resolved for the run into <output>/settings.json.")
+def add_association_options(parser, description="Written with the values resolved for the "
+                                                "run into <output>/settings.json."):
+    """Add the velocity model and association options of ``utrans catalog`` to a parser.
+
+    The options are ``--velocity`` / ``--velocity_model`` and one per field
+    of :class:`~utrans.catalog.settings.AssociationSettings` (``chunk_s`` is
+    ``--association_chunk_s``); read them back with :func:`velocity_of` and
+    :func:`association_settings`.
+
+    Args:
+        parser: an ``argparse.ArgumentParser``.
+        description: the description of the option group.
+
+    Returns:
+        The argument group.
+    """
+    group = parser.add_argument_group("association and location (PyOcto)", description)
+    velocity = group.add_mutually_exclusive_group()
+    velocity.add_argument("--velocity", default=None, metavar="vp=V,vs=V",
+                          help="homogeneous model, km/s (default: vp=6.0,vs=3.5)")
+    velocity.add_argument("--velocity_model", default=None, metavar="CSV",
+                          help="1-D layered model: a CSV with columns depth, vp, vs (km, km/s), "
+                               "first depth 0, depths increasing")
     for field in dataclasses.fields(AssociationSettings):
         flag = "--association_chunk_s" if field.name == "chunk_s" else f"--{field.name}"
         default = field.default
@@ -92,6 +112,29 @@ def _add_association_options(parser):
         group.add_argument(flag, dest=f"association_{field.name}", type=kind, default=None,
                            metavar=metavar, help=_ASSOCIATION_HELP[field.name] + (
                                f" (default: {shown})" if default is not None else ""))
+    return group
+
+
+def velocity_of(args):
+    """The velocity model text of arguments parsed with :func:`add_association_options`."""
+    return args.velocity_model or args.velocity or "vp=6.0,vs=3.5"
+
+
+def association_settings(args):
+    """The :class:`~utrans.catalog.settings.AssociationSettings` of parsed arguments.
+
+    Args:
+        args: arguments parsed with :func:`add_association_options`.
+
+    Returns:
+        The settings (the defaults for the options not given).
+
+    Raises:
+        utrans.core.errors.CatalogError: a value out of range.
+    """
+    values = {name[len("association_"):]: value for name, value in vars(args).items()
+              if name.startswith("association_") and value is not None}
+    return AssociationSettings(**values)
 
 
 def build_parser(prog="utrans catalog"):
@@ -128,12 +171,6 @@ def build_parser(prog="utrans catalog"):
                    help="comma-separated window models run on every P pick (e.g. "
                         "seist_m_emg_diting,seist_m_pmp_diting,seist_m_baz_diting,"
                         "seist_m_dis_diting); a magnitude model gives the event magnitudes")
-    velocity = p.add_mutually_exclusive_group()
-    velocity.add_argument("--velocity", default=None, metavar="vp=V,vs=V",
-                          help="homogeneous model, km/s (default: vp=6.0,vs=3.5)")
-    velocity.add_argument("--velocity_model", default=None, metavar="CSV",
-                          help="1-D layered model: a CSV with columns depth, vp, vs (km, km/s), "
-                               "first depth 0, depths increasing")
     p.add_argument("--output", default="catalog_outputs", type=pathlib.Path,
                    help="output folder (default: %(default)s)")
     where = p.add_mutually_exclusive_group()
@@ -155,18 +192,12 @@ def build_parser(prog="utrans catalog"):
                               "model's)")
     picking.add_argument("--batch_size", type=int, default=64,
                          help="windows per model call (default: %(default)s)")
-    _add_association_options(p)
+    add_association_options(p)
     p.add_argument("--no_plots", action="store_true",
                    help="skip map.png and the record sections")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show framework messages")
     return p
-
-
-def _settings(args):
-    values = {name[len("association_"):]: value for name, value in vars(args).items()
-              if name.startswith("association_") and value is not None}
-    return AssociationSettings(**values)
 
 
 def _where(args):
@@ -195,10 +226,10 @@ def run(args):
     try:
         inputs = check_inputs(
             args.archive, args.inventory, args.start, args.end, args.model, output=args.output,
-            velocity=args.velocity_model or args.velocity or "vp=6.0,vs=3.5",
-            settings=_settings(args), characterize=characterize, network=args.network,
-            station=args.station, location=args.location, channel=args.channel,
-            workers=args.workers, scheduler=args.scheduler)
+            velocity=velocity_of(args), settings=association_settings(args),
+            characterize=characterize, network=args.network, station=args.station,
+            location=args.location, channel=args.channel, workers=args.workers,
+            scheduler=args.scheduler)
         print(f"Model {args.model}: {conventions_of(args.model).describe()}")
         stations = inputs.picked
         print(f"Archive {args.archive}: {len(stations)} station(s) with coordinates in "
