@@ -31,11 +31,7 @@ _MIN_FUSED_EPSILON = 1e-5
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` with a fused training kernel on TensorFlow.
 
-    Args:
-        Same as ``keras.layers.BatchNormalization``.
-
-    Returns:
-        Same as ``keras.layers.BatchNormalization``.
+    Its arguments and outputs are those of ``keras.layers.BatchNormalization``.
     """
 
     def _fused(self, inputs, training, mask):

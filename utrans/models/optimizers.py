@@ -39,11 +39,8 @@ def _handle(variable):
 class FusedAdam(keras.optimizers.Adam):
     """``keras.optimizers.Adam`` with a fused per-variable update on TensorFlow.
 
-    Args:
-        Same as ``keras.optimizers.Adam``.
-
-    Returns:
-        An optimizer for ``model.compile``.
+    Its arguments are those of ``keras.optimizers.Adam``; it is an optimizer for
+    ``model.compile``.
     """
 
     def apply(self, grads, trainable_variables=None):

@@ -75,7 +75,8 @@ class SampleView(Samples):
 
     Args:
         base: a :class:`Samples`.
-        a, b: the first sample and the end (excluded) in ``base``.
+        a: the first sample in ``base``.
+        b: the end (excluded) in ``base``.
     """
 
     def __init__(self, base, a, b):
