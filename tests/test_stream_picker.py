@@ -10,6 +10,12 @@ windows, whether the samples are fed in pieces, come through the SeedLink
 replay server with or without faults, or from an SDS archive that is being
 written in 512-byte records; a restart from the saved state in the middle
 of an event neither loses nor doubles a pick; the buffers stay bounded.
+
+The streaming catalogue (:class:`utrans.stream.StreamCatalog`) is refereed
+by :func:`utrans.catalog.associate_picks` on all the picks at once: the same
+events (origin times within 0.5 s), each written once however the window
+slides, none lost or repeated across a restart; no pick comes before the
+picker's settled time; ``--catalog`` without ``--inventory`` is one line.
 """
 
 import os
