@@ -167,8 +167,12 @@ def _catalog(args, stations, out_dir, on_event=None):
     """The streaming catalogue of ``--catalog`` (its inputs checked before the model loads)."""
     try:
         writer = EventWriter(out_dir, quakeml=not args.no_quakeml)
-        return StreamCatalog(stations, velocity_of(args), association_settings(args),
-                             writer=writer, on_event=on_event)
+        catalog = StreamCatalog(stations, velocity_of(args), association_settings(args),
+                                writer=writer, on_event=on_event)
+        catalog.settings.write(out_dir / "settings.json", velocity=catalog.velocity.to_dict(),
+                               inventory=str(args.inventory) if getattr(args, "inventory", None)
+                               else "stations.csv (the demo network)")
+        return catalog
     except ImportError as err:
         raise InputError(f"--catalog needs PyOcto: pip install 'utrans[catalog]' ({err})") \
             from None
