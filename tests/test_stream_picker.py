@@ -10,6 +10,12 @@ windows, whether the samples are fed in pieces, come through the SeedLink
 replay server with or without faults, or from an SDS archive that is being
 written in 512-byte records; a restart from the saved state in the middle
 of an event neither loses nor doubles a pick; the buffers stay bounded.
+
+The streaming catalogue (:class:`utrans.stream.StreamCatalog`) is refereed
+by :func:`utrans.catalog.associate_picks` on all the picks at once: the same
+events (origin times within 0.5 s), each written once however the window
+slides, none lost or repeated across a restart; no pick comes before the
+picker's settled time; ``--catalog`` without ``--inventory`` is one line.
 """
 
 import os
@@ -603,3 +609,180 @@ def test_published_seist_through_the_server_with_faults(utrans_home):
         mine = found[(found.phase == "P") & (found.trace_id == f"XX.{row.station}.")]
         errors.append(min(abs(obspy.UTCDateTime(t) - row.time) for t in mine.peak_time))
     assert len(errors) >= 15 and max(errors) <= 0.1, errors
+
+
+# --------------------------------------------------------------------------- streaming catalogue
+
+
+def synthetic_catalog_picks(n_events=6, duration_s=900.0, seed=0):
+    """Picks of utrans catalog's synthetic network (false picks included) and its stations."""
+    from utrans.catalog import (synthetic_arrivals, synthetic_events, synthetic_picks,
+                                synthetic_stations)
+    stations = synthetic_stations(8, seed=seed)
+    events = synthetic_events(stations, n_events, duration_s, seed=seed + 1)
+    arrivals = synthetic_arrivals(events, stations, seed=seed + 2)
+    picks = synthetic_picks(arrivals, events, stations, false_per_hour=6.0, seed=seed + 3)
+    return picks.drop(columns=["true_event_id"]), stations, events
+
+
+def stream_picks(catalog, picks, step_s, stop_after=None):
+    """Hand the picks to a StreamCatalog in time order, ``step_s`` of settled time at a time."""
+    rows = picks.to_dict("records")
+    times = np.array([obspy.UTCDateTime(t).timestamp for t in picks.peak_time])
+    out, k = [], 0
+    for edge in np.arange(times[0], times[-1] + step_s, step_s):
+        if stop_after is not None and edge > stop_after:
+            return out, k
+        batch = []
+        while k < len(rows) and times[k] < edge:
+            batch.append(rows[k])
+            k += 1
+        catalog.add(batch)
+        out += catalog.advance(edge)
+    catalog.add(rows[k:])
+    return out + catalog.close(), len(rows)
+
+
+def origin_seconds(events):
+    return np.sort([obspy.UTCDateTime(t).timestamp for t in
+                    (events["time"] if isinstance(events, pd.DataFrame)
+                     else [e["time"] for e in events])])
+
+
+@pytest.mark.parametrize("every_s", [5.0, 40.0])
+def test_streamed_events_are_the_offline_association_each_once(every_s, tmp_path):
+    pytest.importorskip("pyocto")
+    from utrans.catalog import associate_picks
+    from utrans.quakeml import EVENT_COLUMNS
+    from utrans.stream import StreamCatalog
+    from utrans.stream.output import EventWriter
+
+    picks, stations, true = synthetic_catalog_picks()
+    offline = associate_picks(picks, stations, "vp=6.0,vs=3.5").events
+    assert len(offline) == len(true) == 6
+    catalog = StreamCatalog(stations, "vp=6.0,vs=3.5", writer=EventWriter(tmp_path),
+                            every_s=every_s)
+    events, _ = stream_picks(catalog, picks, step_s=5.0)
+    assert catalog.passes >= 900.0 / every_s / 3   # the window slid, event by event
+    streamed = origin_seconds(events)
+    assert len(streamed) == len(offline)
+    assert np.abs(streamed - origin_seconds(offline)).max() <= 0.5
+    assert len({e["event_id"] for e in events}) == len(events)
+    written = pd.read_csv(tmp_path / "events.csv")
+    assert list(written.columns) == EVENT_COLUMNS
+    assert list(written.event_id) == [e["event_id"] for e in events]
+    assert (written.n_picks >= 8).all()
+    arrivals = pd.read_csv(tmp_path / "arrivals.csv")
+    # an arrival names its pick by its row among the picks given (picks.csv's row)
+    for row in arrivals.itertuples():
+        assert picks.iloc[row.pick_index].trace_id == row.trace_id
+        assert picks.iloc[row.pick_index].peak_time == row.time
+    assert len(arrivals.pick_index) == len(set(arrivals.pick_index))
+    files = sorted((tmp_path / "quakeml").glob("event_*.xml"))
+    assert len(files) == len(events)
+    one = obspy.read_events(str(files[0]))
+    assert len(one.events) == 1 and len(one.events[0].origins[0].arrivals) == events[0]["n_picks"]
+
+
+def test_an_event_is_confirmed_once_no_later_pick_can_change_it():
+    pytest.importorskip("pyocto")
+    from utrans.stream import StreamCatalog
+
+    picks, stations, true = synthetic_catalog_picks(n_events=3, duration_s=400.0, seed=4)
+    catalog = StreamCatalog(stations, "vp=6.0,vs=3.5", every_s=1.0)
+    first = obspy.UTCDateTime(true.time[0]).timestamp
+    catalog.add(picks.to_dict("records"))   # every pick in hand, settled time held back
+    assert catalog.wait_s > 20.0            # the longest S travel time + 1.5 s
+    assert catalog.advance(first + catalog.wait_s - 2.0) == []
+    confirmed = catalog.advance(first + catalog.wait_s + 2.0)
+    assert len(confirmed) == 1
+    assert abs(obspy.UTCDateTime(confirmed[0]["time"]) - first) < 0.5
+    assert catalog.advance(first + catalog.wait_s + 4.0) == []   # not twice
+    assert len(catalog.close()) == 2
+
+
+def test_a_restarted_catalogue_neither_loses_nor_repeats_an_event(tmp_path):
+    pytest.importorskip("pyocto")
+    from utrans.stream import StreamCatalog
+    from utrans.stream.output import EventWriter, append_csv
+
+    picks, stations, _ = synthetic_catalog_picks(seed=7)
+    whole, _ = stream_picks(StreamCatalog(stations, every_s=10.0), picks, step_s=5.0)
+    middle = obspy.UTCDateTime(picks.peak_time.iloc[len(picks) // 2]).timestamp
+    before = StreamCatalog(stations, writer=EventWriter(tmp_path), every_s=10.0)
+    first, given = stream_picks(before, picks, step_s=5.0, stop_after=middle)
+    append_csv(picks.iloc[:given], tmp_path / "picks.csv")   # what the pick writer wrote
+    state = before.state()
+    after = StreamCatalog(stations, writer=EventWriter(tmp_path), every_s=10.0)
+    after.restore(state, tmp_path)
+    assert after.next_index == given
+    rest, _ = stream_picks(after, picks.iloc[given:], step_s=5.0)
+    assert 0 < len(first) < len(whole)
+    assert np.abs(origin_seconds(first + rest) - origin_seconds(whole)).max() <= 0.5
+    assert len(pd.read_csv(tmp_path / "events.csv")) == len(whole)
+
+
+def test_settled_time_is_never_passed_by_a_later_pick(tiny, network):
+    picker = make_picker(tiny)
+    settled, late = [], []
+    for j, piece in enumerate(pieces(network, np.random.default_rng(2), 200, 900)):
+        picker.feed(piece)
+        if j % 4 == 0:
+            rows = picker.process()
+            if settled:
+                late += [r for r in rows
+                         if obspy.UTCDateTime(r["peak_time"]).timestamp < settled[-1] - 0.01]
+            settled.append(picker.settled_time())
+    assert picker.counts["picks"] > 20
+    assert late == []
+    finite = [t for t in settled if np.isfinite(t)]
+    assert len(finite) > 10 and finite == sorted(finite)
+    assert finite[-1] > network[0].stats.starttime.timestamp + 120.0
+    picker.close()
+    assert picker.settled_time() == np.inf
+
+
+def test_cli_catalog_needs_an_inventory_one_line(tmp_path, capsys):
+    from utrans.cli import main
+
+    sds = tmp_path / "sds"
+    sds.mkdir()
+    common = ["--sds", str(sds), "--catalog", "--model", "phasenet", "--random_weights",
+              "--output", str(tmp_path / "out")]
+    assert main(["stream", *common]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "utrans stream: error: --catalog needs --inventory stations.xml|stations.csv: the "
+        "station coordinates"]
+    bad = tmp_path / "stations.csv"
+    bad.write_text("network,station,latitude\nXX,S01,47.0\n")
+    assert main(["stream", *common, "--inventory", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"utrans stream: error: Station file {bad} lacks the column(s) longitude, elevation_m")
+
+
+@pytest.mark.slow
+def test_streamed_demo_events_equal_the_offline_association(utrans_home, tmp_path):
+    pytest.importorskip("pyocto")
+    from utrans.catalog import AssociationSettings, associate_picks
+    from utrans.stream import StreamCatalog
+    from utrans.stream.demo import demo_catalog_network
+    from utrans.stream.output import EventWriter
+
+    shutil.copy(require_reference("seist/seist_m_dpk_diting.pth"),
+                utrans_home / "seist_m_dpk_diting.pth")
+    demo = demo_catalog_network(stations=6, seconds=600.0, seed=0)
+    settings = AssociationSettings(min_picks=6, min_p_picks=3)
+    offline = Annotator("seist_m_dpk_diting", batch_size=8).classify(demo.stream).picks
+    expected = associate_picks(offline, demo.stations, demo.velocity, settings).events
+    picker = StreamPicker("seist_m_dpk_diting", batch_size=8)
+    catalog = StreamCatalog(demo.stations, demo.velocity, settings,
+                            writer=EventWriter(tmp_path))
+    with ReplayServer(StreamSource(demo.stream), speed=None, hangup_at_end=True) as server:
+        source = SeedLinkSource(server.address, "*.*.*.HH?", backoff=0.05)
+        result = StreamRunner(source, picker, PickWriter(tmp_path, picker.columns(),
+                                                         picker.name),
+                              poll_s=0.05, catalog=catalog).run()
+    assert result.events == len(expected) >= 4
+    assert np.abs(origin_seconds(catalog.events) - origin_seconds(expected)).max() <= 0.5
+    assert len(pd.read_csv(tmp_path / "events.csv")) == len(expected)

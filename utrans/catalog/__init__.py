@@ -39,7 +39,8 @@ Modules, one job each:
 * :mod:`~utrans.catalog.synthetic`: a synthetic network with a known catalogue.
 
 The association and the chain are imported on first use, so that the rest
-(the QuakeML writer, the synthetic network) works without pyocto and
+(the QuakeML writer, the synthetic network) works without pyocto, and so are
+the outputs, figures and synthetic network (matplotlib, ``obspy.signal``):
 ``import utrans.catalog`` stays light.
 """
 
@@ -49,32 +50,29 @@ import importlib
 import sys
 import types
 
-from utrans.catalog.output import write_catalog
-from utrans.catalog.plots import plot_map, plot_record_section
 from utrans.catalog.settings import AssociationSettings
 from utrans.catalog.stations import match_stations, read_stations
-from utrans.catalog.synthetic import (
-    synthetic_arrivals,
-    synthetic_events,
-    synthetic_picks,
-    synthetic_stations,
-    synthetic_waveforms,
-    write_synthetic_network,
-)
 from utrans.catalog.values import event_polarities, station_magnitudes
 from utrans.catalog.velocity import VelocityModel, parse_velocity
 from utrans.core.errors import CatalogError, CatalogWarning
 from utrans.quakeml import build_catalog, read_catalog_values
 
 _ASSOCIATE = ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
-              "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone")
+              "associate_picks", "longest_s_travel_s", "merge_chunks", "plan_chunks",
+              "prepare_jobs", "search_zone")
 _CHAIN = ("CatalogRun", "Inputs", "catalog", "check_inputs", "run_catalog")
+# Imported on first use: matplotlib (figures) and obspy.signal (the synthetic records) are heavy.
+_LAZY = {"write_catalog": "utrans.catalog.output", "plot_map": "utrans.catalog.plots",
+         "plot_record_section": "utrans.catalog.plots",
+         **{name: "utrans.catalog.synthetic" for name in (
+             "synthetic_arrivals", "synthetic_events", "synthetic_picks", "synthetic_stations",
+             "synthetic_waveforms", "write_synthetic_network")}}
 
 __all__ = [
     "AssociationSettings", "CatalogError", "CatalogResult", "CatalogRun", "CatalogWarning",
     "Chunk", "ChunkJob", "ChunkResult", "Inputs", "VelocityModel", "Zone", "associate_chunk",
     "associate_picks", "build_catalog", "catalog", "check_inputs", "event_polarities",
-    "match_stations", "merge_chunks", "parse_velocity", "plan_chunks", "plot_map",
+    "longest_s_travel_s", "match_stations", "merge_chunks", "parse_velocity", "plan_chunks", "plot_map",
     "plot_record_section", "prepare_jobs", "read_catalog_values", "read_stations", "run_catalog",
     "search_zone", "station_magnitudes", "synthetic_arrivals", "synthetic_events",
     "synthetic_picks", "synthetic_stations", "synthetic_waveforms", "write_catalog",
@@ -83,6 +81,8 @@ __all__ = [
 
 
 def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     if name in _CHAIN:
         return getattr(importlib.import_module("utrans.catalog.chain"), name)
     if name in _ASSOCIATE:

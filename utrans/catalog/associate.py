@@ -61,7 +61,8 @@ from utrans.catalog.velocity import parse_velocity
 from utrans.core.errors import CatalogError
 
 __all__ = ["CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
-           "associate_picks", "merge_chunks", "plan_chunks", "prepare_jobs", "search_zone"]
+           "associate_picks", "longest_s_travel_s", "merge_chunks", "plan_chunks", "prepare_jobs",
+           "search_zone"]
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,36 @@ def _longest_travel_s(zone, sites, velocity, grid_km):
                         corners[:, None, 1] - sites["y"].to_numpy()[None, :]).max()
     return float(np.max(velocity.travel_time("S", distance, zone.zlim[1],
                                              sites["elevation_m"].max(), grid_km)))
+
+
+def longest_s_travel_s(stations, velocity, settings=None):
+    """The longest S travel time from the search zone of ``stations`` to any of them.
+
+    It bounds how long after its origin an event's last pick can come: the
+    overlap of the chunks (module doc) and the wait of a streaming catalogue
+    (:class:`utrans.stream.catalog.StreamCatalog`) are made of it.
+
+    Args:
+        stations: station table (:func:`~utrans.catalog.stations.read_stations`),
+            or any DataFrame with ``latitude``, ``longitude``, ``elevation_m``.
+        velocity: :class:`~utrans.catalog.velocity.VelocityModel` or its text.
+        settings: :class:`AssociationSettings` (``None``: defaults).
+
+    Returns:
+        Seconds (float).
+
+    Raises:
+        CatalogError: an empty station table.
+    """
+    settings = settings or AssociationSettings()
+    if not len(stations):
+        raise CatalogError("The longest travel time needs at least one station. Received: an "
+                           "empty station table")
+    sites = stations[["latitude", "longitude", "elevation_m"]].reset_index(drop=True)
+    zone = search_zone(sites, settings)
+    x, y = zone.to_local(sites["latitude"], sites["longitude"])
+    sites = sites.assign(x=x, y=y)
+    return _longest_travel_s(zone, sites, parse_velocity(velocity), settings.grid_km)
 
 
 @dataclasses.dataclass(frozen=True)

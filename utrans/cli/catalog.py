@@ -24,7 +24,6 @@ before anything is written; station-days that failed give exit code 1
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import pathlib
 import sys
@@ -32,67 +31,14 @@ import warnings
 
 from utrans.annotate.network import usable_cores
 from utrans.catalog.chain import check_inputs, run_catalog
-from utrans.catalog.settings import AssociationSettings
 from utrans.cli import InputError, quiet_framework
+from utrans.cli.association import add_association_options, association_settings, velocity_of
 from utrans.cli.network import QuietWorkers
 from utrans.core.errors import UtransError
 from utrans.core.options import non_negative_int
 from utrans.runtime import conventions_of
 
 __all__ = ["build_parser", "main", "run"]
-
-#: Help of the association options; their names and defaults are the fields of
-#: :class:`~utrans.catalog.settings.AssociationSettings` (``chunk_s`` is
-#: ``--association_chunk_s``).
-_ASSOCIATION_HELP = {
-    "min_picks": "least picks of an event",
-    "min_p_picks": "least P picks of an event",
-    "min_s_picks": "least S picks of an event",
-    "min_p_and_s_stations": "least stations with both a P and an S pick",
-    "tolerance_s": "travel-time tolerance of the association search, s",
-    "pick_match_tolerance_s": "largest residual of a pick attached to a located event, s",
-    "min_interevent_time_s": "two events closer in origin time are one, s",
-    "margin_km": "the search zone is the stations' box widened by this, km",
-    "depth_range_km": "top and bottom of the search zone, km below sea level",
-    "area": "the search zone in degrees instead of the stations' box",
-    "chunk_s": "length of the time chunks associated independently, s",
-    "overlap_s": "picks read beyond each chunk, s (default: the longest S travel time across "
-                 "the zone + tolerance)",
-    "magnitude_column": "pick column of the station magnitudes (default: the first "
-                        "magnitude__<model> column)",
-    "grid_km": "grid spacing of a layered model's travel-time tables, km",
-    "n_threads": "PyOcto threads per chunk",
-}
-
-_METAVARS = {"depth_range_km": "TOP,BOTTOM", "area": "LAT_MIN,LAT_MAX,LON_MIN,LON_MAX",
-             "magnitude_column": "COLUMN"}
-
-
-def _numbers(text):
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers. Received: {text!r}") \
-            from None
-
-
-def _add_association_options(parser):
-    group = parser.add_argument_group(
-        "association and location (PyOcto)",
-        "Written with the values resolved for the run into <output>/settings.json.")
-    for field in dataclasses.fields(AssociationSettings):
-        flag = "--association_chunk_s" if field.name == "chunk_s" else f"--{field.name}"
-        default = field.default
-        kind = (_numbers if field.name in ("depth_range_km", "area") else
-                str if field.name == "magnitude_column" else
-                int if isinstance(default, int) else float)
-        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
-        metavar = _METAVARS.get(field.name) or ("N" if kind is int else field.name.rsplit(
-            "_", 1)[-1].upper())
-        group.add_argument(flag, dest=f"association_{field.name}", type=kind, default=None,
-                           metavar=metavar, help=_ASSOCIATION_HELP[field.name] + (
-                               f" (default: {shown})" if default is not None else ""))
-
 
 def build_parser(prog="utrans catalog"):
     """The argparse parser of ``utrans catalog``.
@@ -128,12 +74,6 @@ def build_parser(prog="utrans catalog"):
                    help="comma-separated window models run on every P pick (e.g. "
                         "seist_m_emg_diting,seist_m_pmp_diting,seist_m_baz_diting,"
                         "seist_m_dis_diting); a magnitude model gives the event magnitudes")
-    velocity = p.add_mutually_exclusive_group()
-    velocity.add_argument("--velocity", default=None, metavar="vp=V,vs=V",
-                          help="homogeneous model, km/s (default: vp=6.0,vs=3.5)")
-    velocity.add_argument("--velocity_model", default=None, metavar="CSV",
-                          help="1-D layered model: a CSV with columns depth, vp, vs (km, km/s), "
-                               "first depth 0, depths increasing")
     p.add_argument("--output", default="catalog_outputs", type=pathlib.Path,
                    help="output folder (default: %(default)s)")
     where = p.add_mutually_exclusive_group()
@@ -155,18 +95,12 @@ def build_parser(prog="utrans catalog"):
                               "model's)")
     picking.add_argument("--batch_size", type=int, default=64,
                          help="windows per model call (default: %(default)s)")
-    _add_association_options(p)
+    add_association_options(p)
     p.add_argument("--no_plots", action="store_true",
                    help="skip map.png and the record sections")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show framework messages")
     return p
-
-
-def _settings(args):
-    values = {name[len("association_"):]: value for name, value in vars(args).items()
-              if name.startswith("association_") and value is not None}
-    return AssociationSettings(**values)
 
 
 def _where(args):
@@ -195,10 +129,10 @@ def run(args):
     try:
         inputs = check_inputs(
             args.archive, args.inventory, args.start, args.end, args.model, output=args.output,
-            velocity=args.velocity_model or args.velocity or "vp=6.0,vs=3.5",
-            settings=_settings(args), characterize=characterize, network=args.network,
-            station=args.station, location=args.location, channel=args.channel,
-            workers=args.workers, scheduler=args.scheduler)
+            velocity=velocity_of(args), settings=association_settings(args),
+            characterize=characterize, network=args.network, station=args.station,
+            location=args.location, channel=args.channel, workers=args.workers,
+            scheduler=args.scheduler)
         print(f"Model {args.model}: {conventions_of(args.model).describe()}")
         stations = inputs.picked
         print(f"Archive {args.archive}: {len(stations)} station(s) with coordinates in "

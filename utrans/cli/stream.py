@@ -24,10 +24,19 @@ server) stops with one line and exit code 2; an unreachable server is
 retried with a message at every attempt; a station the model cannot use is
 named and the others go on.
 
+With ``--catalog`` (and ``--inventory``, the station coordinates) the final
+picks are also associated into located events as the stream goes
+(:class:`utrans.stream.catalog.StreamCatalog`: ``utrans catalog``'s
+association and options), each event written once, as soon as no later
+pick can change it, to ``events.csv``, ``arrivals.csv`` and
+``quakeml/event_<event_id>.xml``.
+
 ``utrans stream-demo`` starts the package's SeedLink replay server
 (:mod:`utrans.stream.server`) on a synthetic network with events at known
-times (:func:`utrans.stream.demo.demo_network`), streams from it and
-compares the picks with the true arrivals.
+times (:func:`utrans.stream.demo.demo_network`; with ``--catalog``,
+:func:`utrans.stream.demo.demo_catalog_network`, whose station coordinates
+it writes to ``stations.csv``), streams from it and compares the picks
+(and the events) with the truth.
 """
 
 from __future__ import annotations
@@ -43,10 +52,13 @@ import obspy
 
 from utrans.cli import InputError, overlap_option, quiet_framework
 from utrans.cli.annotate import add_model_options, load_characterizer, output_folder, set_threads
+from utrans.cli.association import add_association_options, association_settings, velocity_of
 from utrans.core.errors import UtransError
-from utrans.stream import StreamPicker
-from utrans.stream.demo import demo_network
-from utrans.stream.output import PickWriter
+from utrans.core.io import write_csv
+from utrans.processing.geodesy import epicentral_distance_km
+from utrans.stream import StreamCatalog, StreamPicker
+from utrans.stream.demo import demo_catalog_network, demo_network
+from utrans.stream.output import EventWriter, PickWriter
 from utrans.stream.run import StreamRunner, resume_from
 from utrans.stream.server import Faults, ReplayServer, StreamSource
 from utrans.stream.sources import SDSFollower, SeedLinkSource, SelectionError
@@ -67,6 +79,12 @@ def _common(p, model=None):
                         "(default: %(default)s)")
     p.add_argument("-v", dest="log_picks", action="store_true",
                    help="log a line per pick (and the connections, gaps, stations)")
+    p.add_argument("--catalog", action="store_true",
+                   help="also associate the final picks into located events as the stream goes "
+                        "(utrans catalog's association): events.csv, arrivals.csv, "
+                        "quakeml/event_<event_id>.xml, each event written once, when no later "
+                        "pick can change it" + ("; needs --inventory" if model is None else ""))
+    add_association_options(p, "With --catalog: the options of utrans catalog.")
 
 
 def build_parser(prog="utrans stream"):
@@ -101,6 +119,9 @@ def build_parser(prog="utrans stream"):
                         "'begin')")
     p.add_argument("--output", default="stream_outputs", type=pathlib.Path,
                    help="output folder (default: %(default)s)")
+    p.add_argument("--inventory", default=None, metavar="STATIONS",
+                   help="with --catalog: station coordinates, StationXML or a CSV with network, "
+                        "station, latitude, longitude, elevation_m")
     _common(p)
     return p
 
@@ -142,6 +163,31 @@ def _writer(out_dir, picker, args):
         raise InputError(str(err)) from None
 
 
+def _catalog(args, stations, out_dir, on_event=None):
+    """The streaming catalogue of ``--catalog`` (its inputs checked before the model loads)."""
+    try:
+        writer = EventWriter(out_dir, quakeml=not args.no_quakeml)
+        catalog = StreamCatalog(stations, velocity_of(args), association_settings(args),
+                                writer=writer, on_event=on_event)
+        catalog.settings.write(out_dir / "settings.json", velocity=catalog.velocity.to_dict(),
+                               inventory=str(args.inventory) if getattr(args, "inventory", None)
+                               else "stations.csv (the demo network)")
+        return catalog
+    except ImportError as err:
+        raise InputError(f"--catalog needs PyOcto: pip install 'utrans[catalog]' ({err})") \
+            from None
+    except (UtransError, OSError, KeyError, TypeError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise InputError(message) from None
+
+
+def _print_event(event):
+    print(f"  Event {event['event_id']} at {event['time'][11:22]}: {event['latitude']:.3f} "
+          f"{event['longitude']:.3f}, {event['depth_km']:.1f} km deep, {event['n_picks']} "
+          f"picks" + (f", M {event['magnitude']:.1f}" if event.get("magnitude") is not None
+                      and np.isfinite(event["magnitude"]) else ""), flush=True)
+
+
 def _source(args, resume):
     select = _select(args)
     try:
@@ -165,6 +211,8 @@ def _run(runner, out_dir, state_dir):
     except SelectionError as err:
         raise InputError(str(err)) from None
     where = f"{result.picks} pick(s) written to {out_dir / 'picks.csv'}"
+    if runner.catalog is not None:
+        where += f", {result.events} event(s) to {out_dir / 'events.csv'}"
     saved = f"; state saved in {state_dir}" if state_dir is not None else ""
     if result.interrupted:
         print(f"Stopped: {where}{saved}.", flush=True)
@@ -175,16 +223,23 @@ def _run(runner, out_dir, state_dir):
 
 def run(args):
     """``utrans stream`` with parsed arguments; returns the exit code."""
+    if args.catalog and args.inventory is None:
+        raise InputError("--catalog needs --inventory stations.xml|stations.csv: the station "
+                         "coordinates")
+    if args.inventory is not None and not args.catalog:
+        raise InputError("--inventory is read with --catalog only; add --catalog to associate "
+                         "the picks into events")
     out_dir = output_folder(args.output)
     if args.sds is not None and not args.sds.is_dir():
         raise InputError(f"--sds {args.sds}: no such folder")
+    catalog = _catalog(args, args.inventory, out_dir, _print_event) if args.catalog else None
     characterizer = load_characterizer(args.characterize, batch_size=8) \
         if args.characterize else None
     picker = _picker(args, characterizer)
     writer = _writer(out_dir, picker, args)
     source = _source(args, resume_from(args.state))
     runner = StreamRunner(source, picker, writer, state_dir=args.state,
-                          follow=args.seedlink is not None or args.follow)
+                          follow=args.seedlink is not None or args.follow, catalog=catalog)
     try:
         runner.restore()
     except ValueError as err:
@@ -203,7 +258,9 @@ def build_demo_parser(prog="utrans stream-demo"):
         prog=prog,
         description="Start a SeedLink replay server on a synthetic network with events at "
                     "known times, pick its stream live and compare the picks with the true "
-                    "arrivals.",
+                    "arrivals; with --catalog, also locate the events as they are confirmed "
+                    "and compare them with the true ones (here an event needs 6 picks, 3 of "
+                    "them P, unless --min_picks, --min_p_picks say otherwise).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stations", type=int, default=6, help="stations (default: %(default)s)")
     p.add_argument("--minutes", type=float, default=10.0,
@@ -218,6 +275,8 @@ def build_demo_parser(prog="utrans stream-demo"):
     p.add_argument("--output", default="stream_demo_outputs", type=pathlib.Path,
                    help="output folder (default: %(default)s)")
     _common(p, model="seist_m_dpk_diting")
+    # six stations, the far ones missing the smaller events: 6 picks (3 P) make an event here
+    p.set_defaults(association_min_picks=6, association_min_p_picks=3)
     return p
 
 
@@ -247,17 +306,32 @@ def demo(args):
     if args.stations < 1 or args.minutes <= 0 or args.speed < 0:
         raise InputError("--stations must be >= 1, --minutes > 0 and --speed >= 0. Received: "
                          f"{args.stations}, {args.minutes:g}, {args.speed:g}")
+    if args.catalog and args.minutes <= 2:
+        raise InputError(f"--catalog needs --minutes > 2 (events at least 45 s apart, and time "
+                         f"for their waves to cross the network). Received: {args.minutes:g}")
     out_dir = output_folder(args.output)
-    picks = []
+    picks, events = [], []
 
     def on_pick(row):
         picks.append(row)
         _print_pick(row)
 
+    def on_event(event):
+        events.append(event)
+        _print_event(event)
+
+    catalog = made = None
+    if args.catalog:
+        made = demo_catalog_network(args.stations, 60.0 * args.minutes, seed=args.seed)
+        network, truth = made.stream, made.truth
+        print(f"Station coordinates written to {write_csv(made.stations, out_dir / 'stations.csv')}"
+              f"; {len(made.events)} true events", flush=True)
+        catalog = _catalog(args, made.stations, out_dir, on_event)
+    else:
+        network, truth = demo_network(args.stations, 60.0 * args.minutes, seed=args.seed)
     picker = _picker(args, load_characterizer(args.characterize, batch_size=8)
                      if args.characterize else None, on_pick)
     writer = _writer(out_dir, picker, args)
-    network, truth = demo_network(args.stations, 60.0 * args.minutes, seed=args.seed)
     faults = {}
     if args.faults:
         faults = {"*.S01": Faults(drop_after=40, max_drops=1),
@@ -270,7 +344,7 @@ def demo(args):
               + (f"{args.speed:g}x real time" if args.speed else "as fast as read")
               + (", with faults" if faults else ""), flush=True)
         source = SeedLinkSource(server.address, "*.*.*.HH?", backoff=0.2, max_backoff=2.0)
-        runner = StreamRunner(source, picker, writer, state_dir=args.state)
+        runner = StreamRunner(source, picker, writer, state_dir=args.state, catalog=catalog)
         runner.restore()
         started = time.time()
         code = _run(runner, out_dir, args.state)
@@ -281,7 +355,34 @@ def demo(args):
           + (f"P latency median {np.median(latency):.2f} s, 95th percentile "
              f"{np.percentile(latency, 95):.2f} s; " if latency else "")
           + f"{time.time() - started:.0f} s of wall time.")
+    if made is not None:
+        print(_compare_events(events, made.events), flush=True)
     return code
+
+
+def _compare_events(found, true, tolerance_s=3.0):
+    """A line comparing the events found with the true ones (nearest origin within ``tolerance_s``)."""
+    if not len(true):
+        return f"{len(found)} event(s) found; the records hold no true event."
+    times = np.array([obspy.UTCDateTime(e["time"]).timestamp for e in found], dtype=float)
+    dt, dx, used = [], [], set()
+    for event in true.itertuples():
+        if not len(times):
+            break
+        k = int(np.argmin(np.abs(times - obspy.UTCDateTime(event.time).timestamp)))
+        error = times[k] - obspy.UTCDateTime(event.time).timestamp
+        if abs(error) > tolerance_s or k in used:
+            continue
+        used.add(k)
+        dt.append(abs(error))
+        dx.append(float(epicentral_distance_km(event.latitude, event.longitude,
+                                               found[k]["latitude"], found[k]["longitude"])))
+    line = (f"{len(dt)} of {len(true)} true events found within {tolerance_s:g} s "
+            f"({len(found) - len(dt)} other event(s))")
+    if dt:
+        line += (f"; origin time error median {np.median(dt):.2f} s, max {max(dt):.2f} s; "
+                 f"epicentre error median {np.median(dx):.1f} km, max {max(dx):.1f} km")
+    return line + "."
 
 
 # --------------------------------------------------------------------------- entry points

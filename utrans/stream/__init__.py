@@ -5,6 +5,9 @@
   batched over stations, and calls back with each final pick (annotate's
   picks of the whole record, never withdrawn or doubled); restartable from
   its :meth:`~utrans.stream.picker.StreamPicker.state`.
+* :class:`~utrans.stream.catalog.StreamCatalog`: ``utrans catalog``'s
+  association (PyOcto) on a sliding window of the final picks, each event
+  confirmed once no later pick can change it (needs the ``catalog`` extra).
 * :mod:`utrans.stream.run`: a source, a picker and the output files wired
   together (:func:`~utrans.stream.run.run_stream`), with reconnection,
   Ctrl-C and ``--state``; :mod:`utrans.stream.output`: ``picks.csv`` appended
@@ -27,6 +30,7 @@
 Nothing here imports Keras or TensorFlow until a Keras model is loaded.
 """
 
+from utrans.stream.catalog import StreamCatalog
 from utrans.stream.picker import StreamPicker
 
-__all__ = ["StreamPicker"]
+__all__ = ["StreamCatalog", "StreamPicker"]

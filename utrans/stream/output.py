@@ -9,6 +9,13 @@
   time) as QuakeML, through the package's one QuakeML writer of picks
   (:func:`write_quakeml`); an hour's file is rewritten when it gets new picks,
   at most every ``quakeml_every_s`` seconds, and when the run ends.
+* with a streaming catalogue (:class:`utrans.stream.catalog.StreamCatalog`),
+  :class:`EventWriter`: ``events.csv`` (the columns of ``utrans catalog``'s
+  events table) and ``arrivals.csv`` appended atomically as events are
+  confirmed, and ``quakeml/event_<event_id>.xml`` for each event (its
+  origin, magnitude, arrivals and picks), through the package's one QuakeML
+  writer :func:`utrans.quakeml.build_catalog`; the arrivals' ``pick_index``
+  is the pick's row in ``picks.csv`` (from 0, header not counted);
 * ``state.json`` in the state folder: the picker's state and where each
   channel resumes (:func:`save_state`, :func:`load_state`).
 """
@@ -25,10 +32,13 @@ import obspy
 import pandas as pd
 
 from utrans.annotate.output import write_quakeml as _annotate_write_quakeml
+from utrans.catalog.values import station_magnitudes
 from utrans.core.errors import OutputPathError
 from utrans.core.io import atomic_write, write_json
+from utrans.quakeml import EVENT_COLUMNS, build_catalog
 
-__all__ = ["PickWriter", "load_state", "save_state", "write_quakeml"]
+__all__ = ["EventWriter", "PickWriter", "append_csv", "load_state", "save_state",
+           "write_quakeml"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +84,7 @@ class PickWriter:
         self._hours = {}      # hour -> rows, for the last few hours written
         self._dirty = set()
         self._flushed = 0.0
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as handle:
-                header = handle.readline().strip().split(",")
-            if header != self.columns:
-                raise OutputPathError(
-                    f"{self.path} holds other columns ({', '.join(header)}); this run writes "
-                    f"{', '.join(self.columns)}. Give another --output folder.")
+        _check_header(self.path, self.columns)
 
     def existing(self, since=None):
         """Rows already in ``picks.csv`` (with pick times from ``since`` on), as dicts."""
@@ -100,12 +104,7 @@ class PickWriter:
         if self.quakeml:
             for hour in hours:
                 self._rows(hour)  # an hour not in memory is read before the rows join the file
-        frame = pd.DataFrame(rows, columns=self.columns)
-        with atomic_write(self.path) as tmp:
-            if self.path.exists():
-                shutil.copyfile(self.path, tmp)
-            with open(tmp, "a", encoding="utf-8", newline="") as handle:
-                frame.to_csv(handle, header=not self.path.exists(), index=False)
+        append_csv(pd.DataFrame(rows, columns=self.columns), self.path)
         self.written += len(rows)
         if self.quakeml:
             for hour, row in zip(hours, rows):
@@ -130,6 +129,92 @@ class PickWriter:
             self._hours[hour] = [row for row in self.existing()
                                  if _hour(row["peak_time"]) == hour]
         return self._hours[hour]
+
+
+def append_csv(frame, path):
+    """Append rows to a CSV file atomically: the whole file is written anew and renamed.
+
+    Args:
+        frame: the rows (a DataFrame in the file's columns); the header is
+            written when the file is new.
+        path: the file.
+
+    Returns:
+        The path.
+    """
+    path = pathlib.Path(path)
+    with atomic_write(path) as tmp:
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        with open(tmp, "a", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, header=not path.exists(), index=False)
+    return path
+
+
+def _check_header(path, columns):
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    if header != list(columns):
+        raise OutputPathError(f"{path} holds other columns ({', '.join(header)}); this run "
+                              f"writes {', '.join(columns)}. Give another --output folder.")
+
+
+class EventWriter:
+    """The events of a streaming catalogue, each written once, as it is confirmed (module doc).
+
+    Args:
+        folder: the output folder (created if missing).
+        quakeml: write ``quakeml/event_<event_id>.xml`` for each event.
+
+    Raises:
+        OutputPathError: ``events.csv`` exists with other columns.
+    """
+
+    def __init__(self, folder, quakeml=True):
+        self.folder = pathlib.Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.events_path = self.folder / "events.csv"
+        self.arrivals_path = self.folder / "arrivals.csv"
+        self.quakeml = bool(quakeml)
+        self.written = 0
+        _check_header(self.events_path, EVENT_COLUMNS)
+
+    def write(self, events, arrivals, picks, magnitude_column=None):
+        """Append confirmed events to ``events.csv`` and ``arrivals.csv``, and their QuakeML.
+
+        Args:
+            events: events table (:data:`utrans.quakeml.EVENT_COLUMNS`).
+            arrivals: their arrivals (``pick_index``: the pick's row in ``picks.csv``).
+            picks: the picks the arrivals name, indexed by ``pick_index``.
+            magnitude_column: the pick column of the magnitudes (``None``: the
+                first ``magnitude__`` column).
+
+        Returns:
+            The paths written.
+        """
+        if not len(events):
+            return []
+        written = [append_csv(events[EVENT_COLUMNS], self.events_path)]
+        if len(arrivals):
+            if self.arrivals_path.exists():
+                _check_header(self.arrivals_path, list(arrivals.columns))
+            written.append(append_csv(arrivals, self.arrivals_path))
+        if self.quakeml:
+            magnitudes = station_magnitudes(arrivals, magnitude_column)
+            for event in events.itertuples():
+                mine = arrivals[arrivals["event_id"] == event.event_id]
+                used = picks.loc[sorted(set(mine["pick_index"].astype(int)))]
+                catalog = build_catalog(used, events[events["event_id"] == event.event_id],
+                                        mine, magnitudes[magnitudes["event_id"] == event.event_id],
+                                        magnitude_column)
+                path = self.folder / "quakeml" / f"event_{event.event_id}.xml"
+                with atomic_write(path) as tmp:
+                    catalog.write(str(tmp), format="QUAKEML")
+                written.append(path)
+        self.written += len(events)
+        return written
 
 
 def save_state(folder, state):

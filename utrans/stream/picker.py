@@ -274,6 +274,7 @@ class StreamPicker:
         # picks given (group -> {(phase, absolute sample)}), as far back as a restart re-feeds
         self._emitted = collections.defaultdict(dict)
         self._restored = {}
+        self._closed = False
         self.counts = collections.Counter()
         self.seconds = collections.Counter()  # wall time spent: "model", "samples", "picks"
 
@@ -451,6 +452,7 @@ class StreamPicker:
                 self._close(group.segment)
         emitted += self.process()
         emitted += self._characterize(final=True)
+        self._closed = True
         return emitted
 
     # ---- samples into segments
@@ -879,6 +881,48 @@ class StreamPicker:
             gid = f"{row['trace_id']}.{row['instrument']}"
             index = int(round(obspy.UTCDateTime(row["peak_time"]).timestamp * self.rate))
             self._remember(gid, row["phase"], index)
+
+    def settled_time(self):
+        """The time before which every pick of the network has been given, POSIX seconds.
+
+        Per instrument, the earliest of: every phase's settled sample of its
+        open and closing segments, a P pick waiting for its characterisation,
+        and the first sample it has not taken into a segment yet (what comes
+        next is picked after it). Instruments refused or silent (no data for
+        ``silence_s``) do not hold the network back. Picks emitted later
+        never lie before it, except those of an instrument that returns from
+        silence with older data or joins later.
+
+        Returns:
+            A float (``-inf`` before any instrument has data; ``inf`` after
+            :meth:`close`).
+        """
+        if self._closed:
+            return math.inf
+        times = []
+        for group in self.groups.values():
+            if group.refused is not None or group.silent or group.origin is None:
+                continue
+            times.append(self._group_settled(group))
+        return min(times) if times else -math.inf
+
+    def _group_settled(self, group):
+        indexes = []
+        for seg in [group.segment] + [s for s in self.closing if s.group is group]:
+            if seg is None or seg.length == 0:
+                continue
+            indexes += [seg.grid_index + seg.decoder.done(p) + 1 for p in self.phases]
+        indexes += [seg.grid_index + p for _, seg, p, _ in group.characterize]
+        origin = int(round(group.origin.timestamp * self.rate))
+        untaken = [origin + runs[0].start for runs in group.runs.values() if runs]
+        if group.segment is not None:
+            untaken.append(group.segment.grid_index + group.segment.length)
+        else:
+            # a second before the channel's next sample: what its resampler still holds
+            untaken += [int(round(channel.next_ns * 1e-9 * self.rate)) - int(self.rate)
+                        for channel in group.channels.values() if channel.next_ns is not None]
+        indexes.append(min(untaken, default=origin))
+        return min(indexes) / self.rate
 
     def resume_points(self, state=None):
         """``{channel id: UTCDateTime}`` to start the sources at (from ``state`` or now)."""

@@ -61,12 +61,14 @@ class RunResult:
             picker was not closed; its state was saved).
         stats: the source's :class:`~utrans.stream.tracker.SourceStats`.
         state: the state saved last (``None`` without a state folder).
+        events: events confirmed by this run (with a catalogue).
     """
 
     picks: int
     interrupted: bool
     stats: object
     state: dict | None = None
+    events: int = 0
 
 
 def resume_from(state_dir):
@@ -85,6 +87,11 @@ class StreamRunner:
         picker: a :class:`~utrans.stream.picker.StreamPicker` (restored from
             the state by :meth:`restore`).
         writer: an optional :class:`~utrans.stream.output.PickWriter`.
+        catalog: an optional :class:`~utrans.stream.catalog.StreamCatalog`:
+            given every pick written and the picker's settled time, it
+            confirms events as the stream goes (its state is saved with the
+            picker's; it restores the picks of its window from the writer's
+            folder).
         state_dir: folder of ``state.json`` (``None``: no state is kept).
         follow: False: an SDS follower is read until nothing new is found,
             then the run ends (the archive read once).
@@ -94,10 +101,12 @@ class StreamRunner:
     """
 
     def __init__(self, source, picker, writer=None, state_dir=None, follow=True, poll_s=0.2,
-                 save_every_s=2.0, clock=time.time):
+                 save_every_s=2.0, clock=time.time, catalog=None):
         self.source = source
         self.picker = picker
         self.writer = writer
+        self.catalog = catalog
+        self.events = 0
         self.state_dir = state_dir
         self.follow = follow
         self.poll_s = float(poll_s)
@@ -119,6 +128,8 @@ class StreamRunner:
                 since = min(obspy.UTCDateTime(t) for t in state["resume"].values())
                 written = self.writer.existing(since=since - 3600.0)
             self.picker.restore(state, written)
+            if self.catalog is not None and self.writer is not None:
+                self.catalog.restore(state.get("catalog"), self.writer.folder)
             logger.info("Resuming %d channel(s) from %s", len(state.get("resume", {})),
                         self.state_dir)
         return state
@@ -157,11 +168,13 @@ class StreamRunner:
         self._drain_into_picker()
         if not interrupted:
             self._write(self.picker.close())
+            if self.catalog is not None:
+                self.events += len(self.catalog.close())
         if self.writer is not None:
             self.writer.flush()
         if not hard:
             self._save(force=True)
-        return RunResult(self.picks, interrupted, self.source.stats, self.state)
+        return RunResult(self.picks, interrupted, self.source.stats, self.state, self.events)
 
     # ------------------------------------------------------------------ internals
     def _catch_interrupt(self):
@@ -200,6 +213,7 @@ class StreamRunner:
                     break
             ended = self._feed(items)
             self._write(self.picker.process())
+            self._confirm()
             self._save()
             if ended:
                 return True
@@ -215,6 +229,7 @@ class StreamRunner:
             for packet in packets:
                 self.picker.feed(packet.trace, arrival)
             self._write(self.picker.process())
+            self._confirm()
             self._save()
         return False
 
@@ -242,7 +257,13 @@ class StreamRunner:
     def _write(self, rows):
         if rows and self.writer is not None:
             self.writer.write(rows)
+        if self.catalog is not None:
+            self.catalog.add(rows)
         self.picks += len(rows)
+
+    def _confirm(self):
+        if self.catalog is not None:
+            self.events += len(self.catalog.advance(self.picker.settled_time()))
 
     def _save(self, force=False):
         if self.state_dir is None:
@@ -254,6 +275,8 @@ class StreamRunner:
         resume = {cid: str(t) for cid, t in self.source.state().items()}
         resume.update(state["resume"])
         state["resume"] = resume
+        if self.catalog is not None:
+            state["catalog"] = self.catalog.state()
         save_state(self.state_dir, state)
         self.state = state
         self._saved = now
