@@ -136,8 +136,14 @@ def script(kind, task_name, argv=None):
         What the engine returns.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_framework(verbose_requested(argv))
+    if not _asks_help(argv):
+        quiet_framework(verbose_requested(argv))
     return run_command(COMMANDS[kind], [task_name, *argv])
+
+
+def _asks_help(argv):
+    """Whether the arguments ask for ``--help`` (answered without loading the framework)."""
+    return any(a in ("-h", "--help") for a in argv)
 
 
 def run_command(target, argv):
@@ -160,7 +166,7 @@ def main(argv=None):
         raise SystemExit(f"utrans: unknown command {command!r}.\nusage: utrans COMMAND "
                          f"[options]\n{_USAGE}")
     # annotate quiets the framework itself, once it knows whether its models need one
-    if not any(a in ("-h", "--help") for a in rest) and command not in ("list", "annotate"):
+    if not _asks_help(rest) and command not in ("list", "annotate"):
         quiet_framework(verbose_requested(rest))
     return run_command(COMMANDS[command], rest)
 
