@@ -31,8 +31,10 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 
-__all__ = ["InputError", "console", "main", "overlap_option", "quiet_framework", "script"]
+__all__ = ["InputError", "console", "main", "overlap_option", "quiet_framework", "run_job",
+           "script"]
 
 _USAGE = __doc__.split("::", 1)[1].split("``utrans COMMAND", 1)[0].rstrip()
 
@@ -150,6 +152,45 @@ def run_command(target, argv):
     """Import ``"module:function"`` and call it with ``argv`` (commands load what they need)."""
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)(argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run_job(prog, job, args, interrupted=None):
+    """Run a command's job on its parsed arguments, its failures reported in one line each.
+
+    Python warnings are printed as ``warning: ...`` lines while it runs; an
+    :class:`InputError` ends it with ``PROG: error: ...`` and exit code 2, and
+    Ctrl-C with ``PROG: interrupted; ...`` and exit code 130.
+
+    Args:
+        prog: the command's name, which starts its error lines.
+        job: ``"module:function"`` called with ``args``; the module (with the
+            libraries the job needs) is imported only now, so that the
+            command's parser and ``--help`` do without them.
+        args: the parsed arguments.
+        interrupted: what the Ctrl-C line says after ``interrupted;`` (``None``:
+            Ctrl-C is not caught).
+
+    Returns:
+        The job's exit code, or 2 or 130.
+    """
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        return run_command(job, args)
+    except InputError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
 
 
 def main(argv=None):
