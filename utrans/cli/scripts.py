@@ -58,31 +58,29 @@ def _log_to_console():
 
 
 def _task_and_rest(kind, argv):
+    """``(task name, remaining arguments)`` of ``utrans KIND N ...``."""
     if not argv or argv[0].startswith("-"):
         raise SystemExit(f"utrans {kind}: give the task number or name first, e.g. "
                          f"'utrans {kind} 1'. Tasks: 0-10 (utrans list).")
     try:
-        return get_task(argv[0]), argv[1:]
+        return get_task(argv[0]).name, argv[1:]
     except KeyError as err:
         raise SystemExit(f"utrans {kind}: {err.args[0]}") from None
 
 
 def train(argv):
     """``utrans train N ...``."""
-    task, rest = _task_and_rest("train", argv)
-    return trainer_main(task.name, rest)
+    return trainer_main(*_task_and_rest("train", argv))
 
 
 def test(argv):
     """``utrans test N ...``."""
-    task, rest = _task_and_rest("test", argv)
-    return tester_main(task.name, rest)
+    return tester_main(*_task_and_rest("test", argv))
 
 
 def read(argv):
     """``utrans read N ...``."""
-    task, rest = _task_and_rest("read", argv)
-    return reader_main(task.name, rest)
+    return reader_main(*_task_and_rest("read", argv))
 
 
 def _train_parser(task):
