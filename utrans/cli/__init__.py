@@ -17,9 +17,11 @@
 ``utrans COMMAND --help`` shows each command's options.
 
 The command line is the top layer of the package: nothing below imports it.
-Each command's module is imported only when the command runs, and the deep
-learning framework only when a command needs it, so ``utrans --help``
-answers at once.
+Each command's module is imported only when the command runs, and holds
+little more than its parser; what the run needs (the engines, ObsPy, Dask,
+the deep learning framework) is imported once the arguments are parsed (the
+``*_run`` modules through :func:`run_job`), so ``utrans --help`` and
+``utrans COMMAND --help`` answer at once.
 """
 
 from __future__ import annotations
