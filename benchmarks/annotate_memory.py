@@ -2,7 +2,7 @@
 
 In one run, each annotate case in its own child process (peak RSS is the
 child's ``ru_maxrss``, read with ``os.wait4``; time is the child's
-``utrans.cli.annotate.run``, model loading included):
+``utrans.cli.annotate_run.run``, model loading included):
 
 * **baseline**: ten minutes of record: what the model and the runtime take;
 * **duration**: 1 and 7 days (``--days``; 30 days with ``--days 1,7,30``) of
@@ -144,7 +144,8 @@ def write_fragments(src, dst, fragments, seed=1):
 # --------------------------------------------------------------------------- child process
 def _child(argv):
     """Run ``utrans annotate`` with ``argv``; print its time as one JSON line."""
-    from utrans.cli.annotate import build_parser, run
+    from utrans.cli.annotate import build_parser
+    from utrans.cli.annotate_run import run
 
     args = build_parser().parse_args(argv)
     start = time.perf_counter()

@@ -266,7 +266,7 @@ def test_fragment_edges_make_no_picks_and_the_clean_picks_stay(seist_home):
 
 
 def test_large_miniseed_read_in_pieces_gives_the_whole_record(tmp_path, monkeypatch):
-    from utrans.cli import annotate as cli_annotate
+    from utrans.cli import annotate_run as cli_annotate
 
     stream = obspy.read()
     for trace in stream:

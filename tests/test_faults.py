@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 from script_runner import run_script
-from utrans import evaluate, synthetic
-from utrans.cli import scripts
+from utrans import evaluate, synthetic, train
 from utrans.core.errors import BackupUnusableError, CheckpointMismatchError
 from utrans.core.io import atomic_write
 from utrans.formats import load_split
@@ -146,13 +145,14 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 def _tiny_magnet_script_exit(monkeypatch, callback, data, output):
     """Exit code of ``trainer8.py --model magnet`` (tiny, 3 epochs) run with ``callback``
     added to the fit."""
-    real_fit = scripts.fit
+    real_fit = train.fit
 
     def with_callback(*args, **kwargs):
         kwargs["callbacks"] = [callback]
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(scripts, "fit", with_callback)  # the fit the numbered scripts call
+    # the fit the numbered scripts call (imported from utrans.train when a script runs)
+    monkeypatch.setattr(train, "fit", with_callback)
     with pytest.raises(SystemExit) as exc:
         run_script("01_train/trainer8.py", "--model", "magnet", "--input_hdf5", data.hdf5,
                    "--input_trainset", data.train, "--input_validset", data.valid,

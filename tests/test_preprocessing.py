@@ -41,6 +41,29 @@ def test_normalize_max_divides_by_largest_deviation_after_demeaning():
     assert np.abs(out).max(axis=0).tolist() == [1.0, 1.0, 1.0]
 
 
+def test_a_large_batch_is_normalised_window_by_window():
+    # A batch larger than a block of the normaliser (a 6000 x 3 window is 18,000 samples,
+    # a block about 262,000): each window as if normalised alone, mask and flat channels too.
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((40, 6000, 3)) * [1.0, 30.0, 2e3] + [5.0, -9.0, 4e4]).astype("float32")
+    x[7, :, 1] = 12.5  # flat
+    valid = np.stack([np.zeros(40, int), np.full(40, 6000)], axis=1)
+    valid[[3, 25, 39], 1] = [4000, 100, 5999]
+    for mode in NORMALIZATIONS:
+        batch = normalize(x, mode, valid)
+        alone = np.concatenate([normalize(x[i:i + 1], mode, valid[i:i + 1]) for i in range(40)])
+        np.testing.assert_array_equal(batch, alone, err_msg=mode)
+    out = normalize(x, "max", valid)
+    assert np.count_nonzero(out[7, :, 1]) == 0 and np.count_nonzero(out[25, 100:]) == 0
+    assert np.abs(out[25, :100]).max(axis=0).tolist() == [1.0, 1.0, 1.0]
+    # a padded window is normalised over its data: the scale over all channels counts
+    # the valid samples of every channel
+    for mode in NORMALIZATIONS:
+        np.testing.assert_allclose(normalize(x[25:26], mode, valid[25:26])[0, :100],
+                                   normalize(x[25:26, :100], mode)[0], rtol=1e-5, atol=1e-5,
+                                   err_msg=mode)
+
+
 def test_zero_flat_channels_and_constant_offsets():
     x = np.zeros((2, 6000, 3), "float32")
     x[0, :, 0] = np.sin(np.arange(6000) / 10.0)

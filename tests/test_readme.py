@@ -194,7 +194,7 @@ def test_bash_commands_use_existing_options(code):
             continue
         help_argv, used = found
         if help_argv and help_argv[0] == "list" and not used:
-            continue  # `utrans list` takes no options (it prints the list, also for --help)
+            continue  # `utrans list` takes no options
         text = help_text(help_argv) if help_argv else help_text([])
         known = set(_OPTION.findall(text))
         options = {u.split("=", 1)[0] for u in used if re.match(r"^--?[A-Za-z]", u)}

@@ -42,6 +42,7 @@ from utrans.weights import check_keras_file, load_keras_weights, load_legacy_h5,
 from utrans.core import presets
 from utrans.core.conventions import CONVENTION_KEYS, LEGACY_KEYS, Conventions
 from utrans.core.errors import CheckpointMismatchError, ModelInputError, PresetUnavailableError
+from utrans.core.options import CONVENTION_OPTIONS
 from utrans.models.utrans import UTransBackbone
 
 logger = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ __all__ = [
     "load_weights",
     "plan_conventions",
 ]
-
-#: The run options that change a model's conventions (they reach the saved model).
-CONVENTION_OPTIONS = ("in_samples", "sampling_rate", "component_order", "p_position_ratio",
-                      "normalization")
 
 _RANDOM_HINT = ("give trained weights: a trained .keras file, a preset ({presets}), a SeisBench "
                 "weight file, or weights for it in Python (utrans.load_model(name, "

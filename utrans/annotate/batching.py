@@ -18,7 +18,7 @@ from collections import deque
 import numpy as np
 
 from utrans.processing.stacking import Accumulator
-from utrans.processing.streams import Segment
+from utrans.processing.streams import Segment, sample_dtype
 
 __all__ = ["SegmentResult", "cut_window", "predict_segments", "window_curves"]
 
@@ -135,7 +135,9 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
     w, batch_size = plan.in_samples, runner.batch_size
     n_labels = len(pipeline.conventions.labels)
     n_comp = len(pipeline.conventions.component_order)
-    buffer = np.zeros((batch_size, w, n_comp), dtype=np.float64)
+    # float32 records are cut into a float32 buffer (the normaliser computes in float64 all
+    # the same); a record of wider samples widens it, before any window is cut into it
+    buffer = np.zeros((batch_size, w, n_comp), dtype=np.float32)
     valid = np.zeros((batch_size, 2), dtype=np.int64)
     mask = np.zeros((batch_size, w), dtype=bool)  # for segments with holes
     segments = iter(segments)
@@ -148,6 +150,9 @@ def predict_segments(segments, runner, pipeline, plan, stacking="avg", progress=
             if segment is None:
                 exhausted = True
                 break
+            dtype = sample_dtype(segment.components, buffer.dtype)
+            if dtype != buffer.dtype:
+                buffer = np.zeros(buffer.shape, dtype=dtype)
             offsets = plan.offsets(segment.length, segment.grid_index)
             state = _State(segment, n_labels, offsets, stacking, plan.covered(segment.length))
             in_flight.append(state)

@@ -40,7 +40,7 @@ import numpy as np
 
 from utrans.annotate.batching import SegmentResult
 from utrans.processing.samples import view
-from utrans.processing.streams import Segment
+from utrans.processing.streams import Segment, sample_dtype
 
 __all__ = ["CHUNK_S", "Track", "make_tracks", "track_pieces"]
 
@@ -143,6 +143,7 @@ def _piece(track, a, b):
             grid_index=seg0.grid_index + a, patched=[])
     n_comp = len(seg0.components)
     arrays = [None] * n_comp
+    dtype = sample_dtype(c for seg in track.segments for c in seg.components)
     holes, at = [], a
     for seg, off in zip(track.segments, track.offsets):
         lo, hi = max(a, off), min(b, off + seg.length)
@@ -154,7 +155,7 @@ def _piece(track, a, b):
             if data is None:
                 continue
             if arrays[c] is None:
-                arrays[c] = np.zeros(b - a, dtype=np.float64)
+                arrays[c] = np.zeros(b - a, dtype=dtype)
             arrays[c][lo - a:hi - a] = data[lo - off:hi - off]
         at = hi
     if at < b:

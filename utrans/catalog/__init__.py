@@ -38,10 +38,10 @@ Modules, one job each:
 * :mod:`~utrans.catalog.plots`: the network map and event record sections;
 * :mod:`~utrans.catalog.synthetic`: a synthetic network with a known catalogue.
 
-The association and the chain are imported on first use, so that the rest
-(the QuakeML writer, the synthetic network) works without pyocto, and so are
-the outputs, figures and synthetic network (matplotlib, ``obspy.signal``):
-``import utrans.catalog`` stays light.
+Every module is imported on first use of one of its names, so that the rest
+(the QuakeML writer, the synthetic network) works without pyocto and
+``import utrans.catalog`` (or of one of its modules, such as the settings
+read by the command line's parser) stays light.
 """
 
 from __future__ import annotations
@@ -50,49 +50,47 @@ import importlib
 import sys
 import types
 
-from utrans.catalog.settings import AssociationSettings
-from utrans.catalog.stations import match_stations, read_stations
-from utrans.catalog.values import event_polarities, station_magnitudes
-from utrans.catalog.velocity import VelocityModel, parse_velocity
 from utrans.core.errors import CatalogError, CatalogWarning
-from utrans.quakeml import build_catalog, read_catalog_values
 
-_ASSOCIATE = ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone", "associate_chunk",
-              "associate_picks", "longest_s_travel_s", "merge_chunks", "plan_chunks",
-              "prepare_jobs", "search_zone")
-_CHAIN = ("CatalogRun", "Inputs", "catalog", "check_inputs", "run_catalog")
-# Imported on first use: matplotlib (figures) and obspy.signal (the synthetic records) are heavy.
-_LAZY = {"write_catalog": "utrans.catalog.output", "plot_map": "utrans.catalog.plots",
-         "plot_record_section": "utrans.catalog.plots",
-         **{name: "utrans.catalog.synthetic" for name in (
-             "synthetic_arrivals", "synthetic_events", "synthetic_picks", "synthetic_stations",
-             "synthetic_waveforms", "write_synthetic_network")}}
+#: Module -> the names the package takes from it, imported on first use.
+_LAZY = {
+    "utrans.catalog.output": ("write_catalog",),
+    "utrans.catalog.plots": ("plot_map", "plot_record_section"),
+    "utrans.catalog.settings": ("AssociationSettings",),
+    "utrans.catalog.stations": ("match_stations", "read_stations"),
+    "utrans.catalog.synthetic": ("synthetic_arrivals", "synthetic_events", "synthetic_picks",
+                                 "synthetic_stations", "synthetic_waveforms",
+                                 "write_synthetic_network"),
+    "utrans.catalog.values": ("event_polarities", "station_magnitudes"),
+    "utrans.catalog.velocity": ("VelocityModel", "parse_velocity"),
+    "utrans.quakeml": ("build_catalog", "read_catalog_values"),
+    "utrans.catalog.chain": ("CatalogRun", "Inputs", "catalog", "check_inputs", "run_catalog"),
+    "utrans.catalog.associate": ("CatalogResult", "Chunk", "ChunkJob", "ChunkResult", "Zone",
+                                 "associate_chunk", "associate_picks", "longest_s_travel_s",
+                                 "merge_chunks",
+                                 "plan_chunks", "prepare_jobs", "search_zone"),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = [
-    "AssociationSettings", "CatalogError", "CatalogResult", "CatalogRun", "CatalogWarning",
-    "Chunk", "ChunkJob", "ChunkResult", "Inputs", "VelocityModel", "Zone", "associate_chunk",
-    "associate_picks", "build_catalog", "catalog", "check_inputs", "event_polarities",
-    "longest_s_travel_s", "match_stations", "merge_chunks", "parse_velocity", "plan_chunks", "plot_map",
-    "plot_record_section", "prepare_jobs", "read_catalog_values", "read_stations", "run_catalog",
-    "search_zone", "station_magnitudes", "synthetic_arrivals", "synthetic_events",
-    "synthetic_picks", "synthetic_stations", "synthetic_waveforms", "write_catalog",
-    "write_synthetic_network",
-]
+__all__ = ["CatalogError", "CatalogWarning", *sorted(_MODULE_OF)]
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _CHAIN:
-        return getattr(importlib.import_module("utrans.catalog.chain"), name)
-    if name in _ASSOCIATE:
-        try:
-            module = importlib.import_module("utrans.catalog.associate")
-        except ImportError as error:
-            raise ImportError(f"utrans.catalog.{name} needs PyOcto: pip install "
-                              f"'utrans[catalog]' ({error})") from error
-        return getattr(module, name)
-    raise AttributeError(f"module 'utrans.catalog' has no attribute {name!r}")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'utrans.catalog' has no attribute {name!r}")
+    if module != "utrans.catalog.associate":
+        return getattr(importlib.import_module(module), name)
+    try:
+        found = importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"utrans.catalog.{name} needs PyOcto: pip install "
+                          f"'utrans[catalog]' ({error})") from error
+    return getattr(found, name)
+
+
+def __dir__():
+    return sorted([*globals(), *_MODULE_OF])
 
 
 class _CallablePackage(types.ModuleType):

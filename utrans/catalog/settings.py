@@ -25,6 +25,16 @@ def _number(name, value, low=None, integer=False, allow_none=False):
         raise CatalogError(f"{name} must be {kind}{bound}. Received: {name}={value!r}")
 
 
+def _numbers(name, value, length, what):
+    """``value`` as a tuple of ``length`` numbers (``what`` says which, for the error)."""
+    values = tuple(value)
+    if len(values) != length:
+        raise CatalogError(f"{name} is {what}. Received: {name}={value!r}")
+    for item in values:
+        _number(name, item)
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class AssociationSettings:
     """How picks become events (PyOcto's parameters in the package's words).
@@ -93,23 +103,13 @@ class AssociationSettings:
             raise CatalogError(f"min_p_and_s_stations cannot exceed min_p_picks or min_s_picks. "
                                f"Received: min_p_and_s_stations={self.min_p_and_s_stations}, "
                                f"min_p_picks={self.min_p_picks}, min_s_picks={self.min_s_picks}")
-        depth = tuple(self.depth_range_km)
-        if len(depth) != 2:
-            raise CatalogError(f"depth_range_km is (top, bottom) in km. "
-                               f"Received: depth_range_km={self.depth_range_km!r}")
-        for value in depth:
-            _number("depth_range_km", value)
+        depth = _numbers("depth_range_km", self.depth_range_km, 2, "(top, bottom) in km")
         if not depth[0] < depth[1]:
             raise CatalogError(f"depth_range_km is (top, bottom) with top above bottom. "
                                f"Received: depth_range_km={depth}")
         object.__setattr__(self, "depth_range_km", tuple(float(v) for v in depth))
         if self.area is not None:
-            area = tuple(self.area)
-            if len(area) != 4:
-                raise CatalogError(f"area is (lat_min, lat_max, lon_min, lon_max). "
-                                   f"Received: area={self.area!r}")
-            for value in area:
-                _number("area", value)
+            area = _numbers("area", self.area, 4, "(lat_min, lat_max, lon_min, lon_max)")
             lat_min, lat_max, lon_min, lon_max = area
             if not (-90 <= lat_min < lat_max <= 90 and -180 <= lon_min < lon_max <= 360):
                 raise CatalogError(f"area is (lat_min, lat_max, lon_min, lon_max) with each "

@@ -17,9 +17,11 @@
 ``utrans COMMAND --help`` shows each command's options.
 
 The command line is the top layer of the package: nothing below imports it.
-Each command's module is imported only when the command runs, and the deep
-learning framework only when a command needs it, so ``utrans --help``
-answers at once.
+Each command's module is imported only when the command runs, and holds
+little more than its parser; what the run needs (the engines, ObsPy, Dask,
+the deep learning framework) is imported once the arguments are parsed (the
+``*_run`` modules through :func:`run_job`), so ``utrans --help`` and
+``utrans COMMAND --help`` answer at once.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 
-__all__ = ["InputError", "console", "main", "overlap_option", "quiet_framework", "script"]
+__all__ = ["InputError", "console", "main", "overlap_option", "quiet_framework", "run_job",
+           "script"]
 
 _USAGE = __doc__.split("::", 1)[1].split("``utrans COMMAND", 1)[0].rstrip()
 
@@ -136,14 +140,59 @@ def script(kind, task_name, argv=None):
         What the engine returns.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_framework(verbose_requested(argv))
+    if not _asks_help(argv):
+        quiet_framework(verbose_requested(argv))
     return run_command(COMMANDS[kind], [task_name, *argv])
+
+
+def _asks_help(argv):
+    """Whether the arguments ask for ``--help`` (answered without loading the framework)."""
+    return any(a in ("-h", "--help") for a in argv)
 
 
 def run_command(target, argv):
     """Import ``"module:function"`` and call it with ``argv`` (commands load what they need)."""
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)(argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run_job(prog, job, args, interrupted=None):
+    """Run a command's job on its parsed arguments, its failures reported in one line each.
+
+    Python warnings are printed as ``warning: ...`` lines while it runs; an
+    :class:`InputError` ends it with ``PROG: error: ...`` and exit code 2, and
+    Ctrl-C with ``PROG: interrupted; ...`` and exit code 130.
+
+    Args:
+        prog: the command's name, which starts its error lines.
+        job: ``"module:function"`` called with ``args``; the module (with the
+            libraries the job needs) is imported only now, so that the
+            command's parser and ``--help`` do without them.
+        args: the parsed arguments.
+        interrupted: what the Ctrl-C line says after ``interrupted;`` (``None``:
+            Ctrl-C is not caught).
+
+    Returns:
+        The job's exit code, or 2 or 130.
+    """
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        return run_command(job, args)
+    except InputError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
 
 
 def main(argv=None):
@@ -160,7 +209,7 @@ def main(argv=None):
         raise SystemExit(f"utrans: unknown command {command!r}.\nusage: utrans COMMAND "
                          f"[options]\n{_USAGE}")
     # annotate quiets the framework itself, once it knows whether its models need one
-    if not any(a in ("-h", "--help") for a in rest) and command not in ("list", "annotate"):
+    if not _asks_help(rest) and command not in ("list", "annotate"):
         quiet_framework(verbose_requested(rest))
     return run_command(COMMANDS[command], rest)
 

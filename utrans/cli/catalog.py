@@ -26,19 +26,13 @@ from __future__ import annotations
 import argparse
 import logging
 import pathlib
-import sys
-import warnings
 
-from utrans.annotate.network import usable_cores
-from utrans.catalog.chain import check_inputs, run_catalog
-from utrans.cli import InputError, quiet_framework
-from utrans.cli.association import add_association_options, association_settings, velocity_of
-from utrans.cli.network import QuietWorkers
-from utrans.core.errors import UtransError
+from utrans.cli import quiet_framework, run_job
+from utrans.cli.association import add_association_options
 from utrans.core.options import non_negative_int
-from utrans.runtime import conventions_of
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["build_parser", "main"]
+
 
 def build_parser(prog="utrans catalog"):
     """The argparse parser of ``utrans catalog``.
@@ -103,83 +97,11 @@ def build_parser(prog="utrans catalog"):
     return p
 
 
-def _where(args):
-    if args.scheduler:
-        return f"Dask scheduler {args.scheduler}"
-    if args.workers == 0:
-        return "this process"
-    return f"{args.workers or usable_cores()} local worker process(es)"
-
-
-def run(args):
-    """Run ``utrans catalog`` with parsed arguments.
-
-    Args:
-        args: the parsed arguments.
-
-    Returns:
-        Exit code: 0 when the catalogue was written, 1 when station-days failed.
-
-    Raises:
-        utrans.cli.InputError: bad input (one line).
-    """
-    characterize = [m.strip() for m in (args.characterize or "").split(",") if m.strip()]
-    thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S")
-                  if getattr(args, f"{k}_threshold") is not None}
-    try:
-        inputs = check_inputs(
-            args.archive, args.inventory, args.start, args.end, args.model, output=args.output,
-            velocity=velocity_of(args), settings=association_settings(args),
-            characterize=characterize, network=args.network, station=args.station,
-            location=args.location, channel=args.channel, workers=args.workers,
-            scheduler=args.scheduler)
-        print(f"Model {args.model}: {conventions_of(args.model).describe()}")
-        stations = inputs.picked
-        print(f"Archive {args.archive}: {len(stations)} station(s) with coordinates in "
-              f"{args.inventory} ({', '.join(stations[:8])}{', ...' if len(stations) > 8 else ''})"
-              f", {len(inputs.units)} station-day(s) from {inputs.start} to {inputs.end}, on "
-              f"{_where(args)}")
-        result = run_catalog(
-            inputs, thresholds=thresholds, min_peak_distance_s=args.min_peak_distance_s,
-            plots=not args.no_plots, progress=not args.no_progress, batch_size=args.batch_size,
-            worker_plugin=None if args.verbose else QuietWorkers())
-    except (UtransError, KeyError, OSError, TypeError, ValueError) as err:
-        raise InputError(err.args[0] if isinstance(err, KeyError) and err.args else
-                         str(err)) from err
-    picking = result.picking
-    print(f"Station-days: {picking.count('done')} processed, {picking.count('skipped')} already "
-          f"done, {len(result.failed)} failed")
-    if result.failed:
-        for unit_id, message in result.failed:
-            print(f"  {unit_id}: {message}", file=sys.stderr)
-        print("Run the same command again to process the station-days that failed; the "
-              "catalogue is made when all are done.", file=sys.stderr)
-        return 1
-    events, picks = result.events, result.picks
-    associated = int((picks["event_id"] != "").sum()) if len(picks) else 0
-    if not len(picks):
-        print(f"No picks between {inputs.start} and {inputs.end}: wrote empty tables with their "
-              f"headers to {result.folder}")
-    elif not len(events):
-        print(f"No events from {len(picks)} pick(s): wrote empty events and arrivals tables "
-              f"with their headers to {result.folder}")
-    else:
-        print(f"Located {len(events)} event(s) from {associated} of {len(picks)} pick(s)")
-    for name in ("events", "arrivals", "picks", "catalog", "settings", "map"):
-        if name in result.files:
-            print(f"Wrote {result.files[name]}")
-    figures = sum(name.startswith("events/") for name in result.files)
-    if figures:
-        print(f"Wrote {figures} record section(s) in {result.folder / 'events'}")
-    return 0
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr)
-
-
 def main(argv=None, prog="utrans catalog"):
     """Entry point of ``utrans catalog``.
+
+    The run (:func:`utrans.cli.catalog_run.run`) and the libraries it needs
+    load once the arguments are parsed: ``--help`` answers at once.
 
     Args:
         argv: arguments (default ``sys.argv[1:]``).
@@ -197,16 +119,5 @@ def main(argv=None, prog="utrans catalog"):
         # The command prints its own lines (an empty period included); without a handler,
         # Python would print the library's warning records to stderr a second time.
         logging.getLogger("utrans").addHandler(logging.NullHandler())
-    previous = warnings.showwarning
-    warnings.showwarning = _show_warning
-    try:
-        return run(args)
-    except InputError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished station-days are kept: the same command "
-              "resumes.", file=sys.stderr)
-        return 130
-    finally:
-        warnings.showwarning = previous
+    return run_job(prog, "utrans.cli.catalog_run:run", args,
+                   "finished station-days are kept: the same command resumes.")

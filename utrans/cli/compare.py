@@ -6,11 +6,9 @@ import argparse
 import json
 import logging
 
-from utrans.compare import compare
 from utrans.core.errors import UtransError
 from utrans.core.options import OPTIONS, add_options, positive_int
 from utrans.core.tasks import QUANTITIES, TASKS
-from utrans.train import DataFiles
 
 __all__ = ["main"]
 
@@ -36,6 +34,10 @@ def main(argv=None):
     add_options(parser, [n for n in names if n in OPTIONS and n != "no_augmentation"] +
                 ["augmentation"], defaults={"output_name": "compare", "verbose": 0})
     args = {k: v for k, v in vars(parser.parse_args(argv)).items()}
+    # The framework and the engines: lazy for start-up time (``--help`` needs neither).
+    from utrans.compare import compare  # noqa: PLC0415
+    from utrans.train import DataFiles  # noqa: PLC0415
+
     files = {k: args.pop(f"input_{k}" if k == "hdf5" else f"input_{k}set")
              for k in ("hdf5", "train", "valid", "test")}
     data = DataFiles(**files) if files["hdf5"] else None

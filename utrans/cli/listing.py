@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+
 from utrans.core import presets
 from utrans.core.tasks import QUANTITIES, TASKS
-from utrans.models import list_models, model_conventions
 
 __all__ = ["main"]
 
 
 def main(argv=None):
     """Print the tasks, the registered models by quantity and the presets."""
+    argparse.ArgumentParser(
+        prog="utrans list",
+        description="Print the tasks, the registered models by quantity with their "
+                    "conventions, and the presets.").parse_args(argv)
+    # The models (and the framework they are built with): lazy for start-up time.
+    from utrans.models import list_models, model_conventions  # noqa: PLC0415
+
     print("Tasks (utrans train|test|read N):")
     for task in sorted(TASKS.values(), key=lambda t: t.number):
         print(f"  {task.number:>2}  {task.name:<15} {task.quantity:<15} default model "

@@ -8,14 +8,14 @@
     utrans annotate --sds /data/sds --start 2024-01-01 --end 2024-02-01 \\
         --model seist_m_dpk_diting --scheduler tcp://head:8786 --output /shared/xx_january
 
-The options of this group are added to ``utrans annotate``'s parser; the run
-itself is :func:`utrans.annotate.network.run_network`. The same command run
+The options of this group are in ``utrans annotate``'s parser
+(:mod:`utrans.cli.annotate`); the run itself is
+:func:`utrans.annotate.network.run_network`. The same command run
 again resumes: finished station-days are skipped.
 """
 
 from __future__ import annotations
 
-import pathlib
 import sys
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -26,7 +26,7 @@ from utrans.cli import InputError, overlap_option, quiet_framework
 from utrans.core.errors import UtransError
 from utrans.runtime import conventions_of
 
-__all__ = ["QuietWorkers", "add_arguments", "run"]
+__all__ = ["QuietWorkers", "report_failed", "run", "where"]
 
 
 class QuietWorkers(WorkerPlugin):
@@ -38,31 +38,27 @@ class QuietWorkers(WorkerPlugin):
         quiet_framework()
 
 
-def add_arguments(parser):
-    """Add the network-archive options to ``utrans-annotate``'s parser."""
-    g = parser.add_argument_group(
-        "network archive",
-        "Read an SDS archive instead of files: one picks table per station-day, written by "
-        "worker processes (or a Dask cluster), then merged into <output>/picks.csv. Run the "
-        "same command again to resume after an interruption.")
-    g.add_argument("--sds", type=pathlib.Path, default=None, metavar="ROOT",
-                   help="SDS archive root folder (YEAR/NET/STA/CHAN.D/...)")
-    g.add_argument("--start", default=None, help="first day or time (2024-01-31[T06:00:00])")
-    g.add_argument("--end", default=None, help="end of the range, excluded")
-    for name in ("network", "station", "location", "channel"):
-        g.add_argument(f"--{name}", default="*",
-                       help=f"{name} code or pattern (fnmatch: '*', 'ST?'; default: all)")
-    g.add_argument("--chunk_s", type=float, default=86400.0, metavar="S",
-                   help="length of a work unit in seconds (default: one day)")
-    g.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes on this machine (default: the CPU cores; 0: run "
-                        "in this process)")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on an existing Dask cluster (tcp://host:8786); its workers must "
-                        "see the archive and the output folder at the same paths")
-    g.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                   help="format of the per-station-day tables (parquet needs pyarrow; "
-                        "default: %(default)s)")
+def where(args):
+    """Where the station-days run (``--workers``, ``--scheduler``), in words."""
+    if args.scheduler:
+        return f"Dask scheduler {args.scheduler}"
+    if args.workers == 0:
+        return "this process"
+    return f"{args.workers or usable_cores()} local worker process(es)"
+
+
+def report_failed(failed, done):
+    """Name the station-days that failed on stderr; returns the exit code 1.
+
+    Args:
+        failed: ``(unit_id, message)`` pairs.
+        done: what happens to the catalogue once all are done (``"written"``).
+    """
+    for unit_id, message in failed:
+        print(f"  {unit_id}: {message}", file=sys.stderr)
+    print("Run the same command again to process the station-days that failed; the "
+          f"catalogue is {done} when all are done.", file=sys.stderr)
+    return 1
 
 
 def run(args):
@@ -92,9 +88,6 @@ def run(args):
     except (FileNotFoundError, ValueError) as err:
         raise InputError(str(err)) from err
     stations = sorted({u.station_id for u in units})
-    where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
-             "this process" if args.workers == 0 else
-             f"{args.workers or usable_cores()} local worker process(es)")
     try:
         conventions = conventions_of(args.model)
     except (UtransError, KeyError, OSError, ValueError) as err:
@@ -102,7 +95,7 @@ def run(args):
     print(f"Model {args.model}: {conventions.describe()}")
     print(f"Archive {args.sds}: {len(stations)} station(s) ({', '.join(stations[:8])}"
           f"{', ...' if len(stations) > 8 else ''}), {len(units)} station-day(s) from "
-          f"{args.start} to {args.end}, on {where}")
+          f"{args.start} to {args.end}, on {where(args)}")
     thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
                   if getattr(args, f"{k}_threshold") is not None}
     options = {"batch_size": args.batch_size, "overlap": overlap_option(args.overlap),
@@ -124,11 +117,7 @@ def run(args):
     print(f"Station-days: {result.count('done')} processed, {result.count('skipped')} "
           f"already done, {len(result.failed)} failed")
     if result.failed:
-        for unit_id, message in result.failed:
-            print(f"  {unit_id}: {message}", file=sys.stderr)
-        print("Run the same command again to process the station-days that failed; the "
-              "catalogue is written when all are done.", file=sys.stderr)
-        return 1
+        return report_failed(result.failed, "written")
     frame = result.catalogue
     counts = frame.phase.value_counts().to_dict() if len(frame) else {}
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no picks"

@@ -1,9 +1,10 @@
 """The numbered scripts and ``utrans train|test|read N``: argparse over fit, test and read.
 
 ``01_train/trainerN.py``, ``02_test/testerN.py`` and ``03_read/readerN.py``
-call :func:`utrans.cli.script`, which loads this module (and with it the
-framework) only when a script runs; every option is defined once in
-:mod:`utrans.core.options`. Bad input ends with one line naming it and exit
+call :func:`utrans.cli.script`, which loads this module when a script runs;
+every option is defined once in :mod:`utrans.core.options`, so the parsers
+(and ``--help``) need neither the engines nor the deep learning framework,
+which load once the arguments are parsed. Bad input ends with one line naming it and exit
 code 2; Ctrl-C with one line saying what was done and that the same command
 resumes (exit code 130).
 """
@@ -18,14 +19,8 @@ from tqdm.auto import tqdm
 
 from utrans.core.errors import UtransError
 from utrans.core.io import output_dir
-from utrans.core.options import OPTIONS, add_options
+from utrans.core.options import DATA_OPTIONS, OPTIONS, TEST_OPTIONS, TRAIN_OPTIONS, add_options
 from utrans.core.tasks import get_task
-from utrans.evaluate import TEST_OPTIONS
-from utrans.evaluate import read as run_read
-from utrans.evaluate import test as run_test
-from utrans.models import list_models
-from utrans.train import DATA_OPTIONS, TRAIN_OPTIONS, DataFiles, fit
-from utrans.train.callbacks import VerifiedBackupAndRestore
 
 __all__ = ["ConsoleHandler", "read", "reader_main", "test", "tester_main", "train",
            "trainer_main"]
@@ -63,41 +58,38 @@ def _log_to_console():
 
 
 def _task_and_rest(kind, argv):
+    """``(task name, remaining arguments)`` of ``utrans KIND N ...``."""
     if not argv or argv[0].startswith("-"):
         raise SystemExit(f"utrans {kind}: give the task number or name first, e.g. "
                          f"'utrans {kind} 1'. Tasks: 0-10 (utrans list).")
     try:
-        return get_task(argv[0]), argv[1:]
+        return get_task(argv[0]).name, argv[1:]
     except KeyError as err:
         raise SystemExit(f"utrans {kind}: {err.args[0]}") from None
 
 
 def train(argv):
     """``utrans train N ...``."""
-    task, rest = _task_and_rest("train", argv)
-    return trainer_main(task.name, rest)
+    return trainer_main(*_task_and_rest("train", argv))
 
 
 def test(argv):
     """``utrans test N ...``."""
-    task, rest = _task_and_rest("test", argv)
-    return tester_main(task.name, rest)
+    return tester_main(*_task_and_rest("test", argv))
 
 
 def read(argv):
     """``utrans read N ...``."""
-    task, rest = _task_and_rest("read", argv)
-    return reader_main(task.name, rest)
+    return reader_main(*_task_and_rest("read", argv))
 
 
 def _train_parser(task):
-
-    others = [m for m in list_models(task.quantity) if m != task.default_model]
     parser = argparse.ArgumentParser(
         prog=f"trainer{task.number}.py",
         description=task.description + " With no data options: a short demo run on a synthetic "
-                    "dataset written into the output folder. Accepted models: "
-                    + ", ".join([task.default_model, *others]) + ".",
+                    f"dataset written into the output folder. Accepted models: every model "
+                    f"measuring {task.quantity} (default {task.default_model}; 'utrans list' "
+                    "names them).",
     )
     add_options(parser, DATA_OPTIONS + TRAIN_OPTIONS,
                 defaults={"model": task.default_model, "output_name": task.output_name})
@@ -106,6 +98,7 @@ def _train_parser(task):
 
 
 def _resume_hint(args, task):
+    from utrans.train.callbacks import VerifiedBackupAndRestore  # noqa: PLC0415 - Keras, lazy for start-up time
 
     backup = output_dir(args["output_name"] or task.output_name) / "backup"
     states = VerifiedBackupAndRestore(backup).states()
@@ -130,6 +123,8 @@ def trainer_main(task_name, argv=None, callbacks=()):
     task = get_task(task_name)
     parser = _train_parser(task)
     args = vars(parser.parse_args(argv))
+    from utrans.train import DataFiles, fit  # noqa: PLC0415 - the framework: lazy for start-up time
+
     files = {k: args.pop(f"input_{k}" if k == "hdf5" else f"input_{k}set")
              for k in ("hdf5", "train", "valid", "test")}
     data = DataFiles(**files) if files["hdf5"] is not None else None
@@ -170,8 +165,10 @@ def tester_main(task_name, argv=None):
     """Entry point of ``02_test/testerN.py``; returns the predictions DataFrame."""
 
     def call(task, args):
+        from utrans.evaluate import test  # noqa: PLC0415 - the framework: lazy for start-up time
+
         model = args.pop("model")
-        return run_test(task, model=model, **args)
+        return test(task, model=model, **args)
 
     return _main(task_name, argv, "tester{n}.py",
                  "Run a trained model (or a checkpoint / preset) over the test traces and write "
@@ -181,7 +178,11 @@ def tester_main(task_name, argv=None):
 def reader_main(task_name, argv=None):
     """Entry point of ``03_read/readerN.py``; returns the metrics dict."""
 
+    def call(task, args):
+        from utrans.evaluate import read  # noqa: PLC0415 - the framework: lazy for start-up time
+
+        return read(task, **args)
+
     return _main(task_name, argv, "reader{n}.py",
                  "Compute metrics (beside their trivial baselines) and figures from a tester's "
-                 "predictions.csv.", ("output_name", "input_dir"),
-                 lambda task, args: run_read(task, **args))
+                 "predictions.csv.", ("output_name", "input_dir"), call)

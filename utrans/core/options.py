@@ -14,7 +14,8 @@ import argparse
 import dataclasses
 import json
 
-__all__ = ["OPTIONS", "Option", "add_options", "defaults", "fraction", "json_object",
+__all__ = ["CONVENTION_OPTIONS", "DATA_OPTIONS", "OPTIONS", "Option", "TEST_OPTIONS",
+           "TRAIN_OPTIONS", "add_options", "defaults", "fraction", "json_object",
            "non_negative_int", "positive_float", "positive_int"]
 
 
@@ -266,6 +267,38 @@ OPTIONS = {o.dest: o for o in [
          help="Minimum time between two picks of one phase in seconds (default: the model's "
               "convention, 1.0 s)."),
 ]}
+
+
+# --------------------------------------------------------------------------- the commands' options
+# Which options each engine takes: the scripts build their parsers from these
+# names without loading the engines (or the deep learning framework).
+
+#: The run options that change a model's conventions (they reach the saved model).
+CONVENTION_OPTIONS = ("in_samples", "sampling_rate", "component_order", "p_position_ratio",
+                      "normalization")
+
+#: The keyword options of :func:`utrans.train.fit` (and of ``trainerN.py``).
+TRAIN_OPTIONS = (
+    "max_d", "min_d", "workers", "use_multiprocessing", "max_traces",
+    "skip_bad", "augmentation", "add_event_r", "shift_event_r", "add_noise_r", "drop_channel_r",
+    "add_gap_r", "scale_amplitude_r", "pre_emphasis", "checkpoint", *CONVENTION_OPTIONS,
+    "foundation_weights", "freeze_backbone", "center_outputs", "demo_size", "model_kwargs",
+    "objective_options", "backbone_kwargs", "output_name", "batch_size", "epochs", "patience",
+    "learning_rate", "seed",
+    "deterministic", "resume", "verbose", "strategy", "cpu_replicas", "mixed_precision",
+    "jit_compile", "run_eagerly",
+)
+
+#: The data options of ``trainerN.py`` (:func:`utrans.train.fit` takes them as ``data=``).
+DATA_OPTIONS = ("input_hdf5", "input_trainset", "input_validset", "input_testset")
+
+#: The keyword options of :func:`utrans.evaluate.test` (and of ``testerN.py``).
+TEST_OPTIONS = (
+    "input_hdf5", "input_testset", "input_model", "checkpoint", "model_kwargs",
+    *CONVENTION_OPTIONS, "output_name", "output_dir", "batch_size", "max_d",
+    "min_d", "number_of_sampling", "skip_bad", "seed", "run_eagerly", "threshold",
+    "det_threshold", "max_picks", "min_peak_distance_s",
+)
 
 
 def add_options(parser, names, defaults=None):

@@ -30,13 +30,12 @@ from utrans.core import presets
 from utrans.core.conventions import Conventions
 from utrans.core.errors import EvaluationInputError, ModelInputError
 from utrans.core.io import check_output_dir, output_dir, write_csv, write_json
-from utrans.core.options import defaults
+from utrans.core.options import CONVENTION_OPTIONS, TEST_OPTIONS, defaults
 from utrans.core.tasks import get_task
 from utrans.data import DataGenerator, check_split
 from utrans.evaluate import kinds
 from utrans.evaluate.common import read_training_config
 from utrans.loading import (
-    CONVENTION_OPTIONS,
     build_model,
     check_model_quantity,
     load_model,
@@ -51,15 +50,6 @@ from utrans.records import DATA_RATE
 logger = logging.getLogger(__name__)
 
 __all__ = ["TEST_OPTIONS", "test"]
-
-#: The keyword options of :func:`test` (and of ``testerN.py``), defined in :mod:`utrans.core.options`.
-TEST_OPTIONS = (
-    "input_hdf5", "input_testset", "input_model", "checkpoint", "model_kwargs",
-    *CONVENTION_OPTIONS, "output_name", "output_dir", "batch_size", "max_d",
-    "min_d", "number_of_sampling", "skip_bad", "seed", "run_eagerly", "threshold",
-    "det_threshold", "max_picks", "min_peak_distance_s",
-)
-
 
 def _resolve_depth_range(opts, config):
     values = {}

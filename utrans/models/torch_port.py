@@ -124,21 +124,15 @@ def layer_mappings(layer, prefix):
                 + _lstm_cell_mappings(layer.backward_layer.cell, p, "_reverse"))
     if isinstance(layer, keras.layers.LSTM):
         return _lstm_cell_mappings(layer.cell, p, "")
-    if isinstance(layer, keras.layers.BatchNormalization):
+    if isinstance(layer, (keras.layers.BatchNormalization, keras.layers.LayerNormalization)):
         out = []
         if layer.scale:
             out.append(TorchMapping(layer.gamma, [f"{p}.weight"]))
         if layer.center:
             out.append(TorchMapping(layer.beta, [f"{p}.bias"]))
-        out.append(TorchMapping(layer.moving_mean, [f"{p}.running_mean"]))
-        out.append(TorchMapping(layer.moving_variance, [f"{p}.running_var"]))
-        return out
-    if isinstance(layer, keras.layers.LayerNormalization):
-        out = []
-        if layer.scale:
-            out.append(TorchMapping(layer.gamma, [f"{p}.weight"]))
-        if layer.center:
-            out.append(TorchMapping(layer.beta, [f"{p}.bias"]))
+        if isinstance(layer, keras.layers.BatchNormalization):
+            out.append(TorchMapping(layer.moving_mean, [f"{p}.running_mean"]))
+            out.append(TorchMapping(layer.moving_variance, [f"{p}.running_var"]))
         return out
     if isinstance(layer, keras.layers.Conv1DTranspose):
         kernel_fn = conv_transpose_kernel

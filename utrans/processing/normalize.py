@@ -26,7 +26,8 @@ normalised over its data, then padded. (The SeisT reference normalises over
 the padding too, which scales a short record's amplitudes with the window
 length; on ObsPy's CER record it then labels the P as S.)
 
-Computation is in float64 unless asked otherwise; windows cut around a pick
+Computation is in float64 unless asked otherwise, a block of windows at a
+time (about 2 MB of float64), written into the float32 result; windows cut around a pick
 are normalised in float32 as the SeisT reference does (its ``float32``
 allocation for them), see :class:`utrans.pipeline.Pipeline`.
 """
@@ -40,15 +41,17 @@ __all__ = ["NORMALIZATIONS", "normalize", "taper"]
 #: The normalisation modes a model's conventions may name.
 NORMALIZATIONS = ("std", "max", "none", "seisbench_std", "seisbench_std_all", "seisbench_peak")
 _SEISBENCH_EPS = 1e-10
+#: Samples (windows x samples x channels) normalised at a time (module doc).
+_BLOCK_ELEMENTS = 1 << 18
 
 
 def _flat(w, mask):
     """(batch, channels) mask of the channels constant over their valid samples."""
     if mask is None:
         return w.max(axis=-1) == w.min(axis=-1)
-    m = mask[:, None, :]
-    hi = np.where(m, w, -np.inf).max(axis=-1)
-    lo = np.where(m, w, np.inf).min(axis=-1)
+    m = mask[:, None, :]  # a view: the reductions make no array of the windows' size
+    hi = np.max(w, axis=-1, where=m, initial=-np.inf)
+    lo = np.min(w, axis=-1, where=m, initial=np.inf)
     return ~(hi > lo)
 
 
@@ -94,22 +97,39 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
     if x.ndim != 3:
         raise ValueError(f"normalize takes windows (batch, samples, channels). "
                          f"Received: shape={x.shape}")
+    mask = _valid_samples(valid, x.shape)
+    # The windows are normalised a block at a time into the float32 result, so that
+    # the working copy in the computation's precision is that of a block, not the batch.
+    out = np.empty(x.shape, dtype=np.float32)
+    step = max(1, _BLOCK_ELEMENTS // max(1, x.shape[1] * x.shape[2]))
+    for a in range(0, len(x), step):
+        block = _normalized(x[a:a + step], mode, None if mask is None else mask[a:a + step],
+                            dtype)
+        out[a:a + step] = np.moveaxis(block, 1, 2)
+    return out
+
+
+def _valid_samples(valid, shape):
+    """The ``(batch, samples)`` mask of the samples holding data, or ``None`` (all of them)."""
+    if valid is None:
+        return None
+    valid = np.asarray(valid)
+    if valid.dtype == bool:
+        if valid.shape != shape[:2]:
+            raise ValueError(f"A valid-sample mask must have shape {shape[:2]}. "
+                             f"Received: shape={valid.shape}")
+        mask = valid
+    else:
+        valid = valid.astype(np.int64).reshape(shape[0], 2)
+        idx = np.arange(shape[1])
+        mask = (idx >= valid[:, :1]) & (idx < valid[:, 1:])  # (batch, samples)
+    return None if mask.all() else mask
+
+
+def _normalized(x, mode, mask, dtype):
+    """Windows ``(batch, samples, channels)`` normalised, as ``(batch, channels, samples)``."""
     # (batch, channels, samples): reductions run over contiguous memory
     w = np.array(np.moveaxis(x, 1, 2), dtype=dtype, order="C")
-    mask = None
-    if valid is not None:
-        valid = np.asarray(valid)
-        if valid.dtype == bool:
-            if valid.shape != (len(w), w.shape[-1]):
-                raise ValueError(f"A valid-sample mask must have shape {(len(w), w.shape[-1])}. "
-                                 f"Received: shape={valid.shape}")
-            mask = valid
-        else:
-            valid = valid.astype(np.int64).reshape(len(w), 2)
-            idx = np.arange(w.shape[-1])
-            mask = (idx >= valid[:, :1]) & (idx < valid[:, 1:])  # (batch, samples)
-        if mask.all():
-            mask = None
     if mode != "none":
         flat = _flat(w, mask)
         m = np.ones((1, 1, 1), dtype=dtype) if mask is None else mask[:, None, :].astype(dtype)
@@ -126,11 +146,11 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
             squares = _sum_of_squares(w, axis=-1)
             scale = np.sqrt(squares / np.maximum(count - ddof, 1))
         elif mode == "seisbench_std_all":
-            n = count.sum(axis=1, keepdims=True) if mask is not None else count * w.shape[1]
+            n = count * w.shape[1]  # the valid samples of every channel (one mask for all)
             squares = _sum_of_squares(w, axis=(1, 2))
             scale = np.sqrt(squares / np.maximum(n - 1, 1))
-        else:
-            scale = np.abs(w).max(axis=-1, keepdims=True)
+        else:  # the largest |x|, without an array of |x|
+            scale = np.maximum(w.max(axis=-1, keepdims=True), -w.min(axis=-1, keepdims=True))
         if mode.startswith("seisbench_"):
             scale = scale + dtype(_SEISBENCH_EPS)
         else:
@@ -139,7 +159,7 @@ def normalize(windows, mode, valid=None, dtype=np.float64):
         w[flat] = 0  # a constant channel: rounding of its mean must not become O(1) noise
     elif mask is not None:
         w *= mask[:, None, :]
-    return np.ascontiguousarray(np.moveaxis(w, 1, 2), dtype=np.float32)
+    return w
 
 
 def taper(windows, samples):

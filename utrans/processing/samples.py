@@ -41,6 +41,8 @@ class Samples:
 
     length = 0
     ndim = 1
+    #: The samples read are float64.
+    dtype = np.dtype(np.float64)
 
     @property
     def shape(self):

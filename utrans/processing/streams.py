@@ -81,6 +81,7 @@ __all__ = [
     "group_stream",
     "join_traces",
     "map_components",
+    "sample_dtype",
 ]
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,21 @@ class Segment:
     def end(self):
         """Time of the last sample."""
         return self.start + (self.length - 1) / self.sampling_rate
+
+
+def sample_dtype(arrays, at_least=np.float32):
+    """The float dtype that holds every sample of ``arrays`` exactly (at least ``at_least``).
+
+    float32 for float32 (and int16, ...) records, float64 for float64 or int32 ones.
+
+    Args:
+        arrays: sample arrays (``None`` entries, absent components, are skipped).
+        at_least: the narrowest dtype returned.
+
+    Returns:
+        A numpy dtype.
+    """
+    return np.result_type(at_least, *(a.dtype for a in arrays if a is not None))
 
 
 def map_components(codes, component_order):

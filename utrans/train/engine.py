@@ -69,11 +69,10 @@ from utrans.augment import reference_steps
 from utrans.core import presets
 from utrans.core.errors import BadTraceError, ModelInputError, OutputPathError
 from utrans.core.io import output_dir, remove_stale_temporaries, write_csv, write_json
-from utrans.core.options import defaults
+from utrans.core.options import CONVENTION_OPTIONS, DATA_OPTIONS, TRAIN_OPTIONS, defaults
 from utrans.core.tasks import get_task
 from utrans.data import DataGenerator, bad_trace_error, check_split, make_lr_schedule
 from utrans.loading import (
-    CONVENTION_OPTIONS,
     build_model,
     check_model_quantity,
     get_conventions,
@@ -108,19 +107,6 @@ __all__ = [
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
-#: The keyword options of :func:`fit` (and of ``trainerN.py``), defined in :mod:`utrans.core.options`.
-TRAIN_OPTIONS = (
-    "max_d", "min_d", "workers", "use_multiprocessing", "max_traces",
-    "skip_bad", "augmentation", "add_event_r", "shift_event_r", "add_noise_r", "drop_channel_r",
-    "add_gap_r", "scale_amplitude_r", "pre_emphasis", "checkpoint", *CONVENTION_OPTIONS,
-    "foundation_weights", "freeze_backbone", "center_outputs", "demo_size", "model_kwargs",
-    "objective_options", "backbone_kwargs", "output_name", "batch_size", "epochs", "patience",
-    "learning_rate", "seed",
-    "deterministic", "resume", "verbose", "strategy", "cpu_replicas", "mixed_precision",
-    "jit_compile", "run_eagerly",
-)
-#: The data options of ``trainerN.py`` (``fit`` takes them as ``data=``).
-DATA_OPTIONS = ("input_hdf5", "input_trainset", "input_validset", "input_testset")
 _REAL_DEFAULTS = dict(batch_size=200, epochs=200, learning_rate=1e-4, patience=12,
                       max_d=114.5, min_d=1e-5)
 
