@@ -1,121 +1,106 @@
 """Continuous annotation speed: utrans.annotate against SeisBench on a station-day.
 
-Builds a synthetic station-day (3 components, 100 Hz, coloured noise with
-local-event-like bursts every ten minutes) and reports, in one run:
+Annotates a synthetic record (:func:`throughput_common.synthetic_day`: 3
+components at 100 Hz, coloured noise and an event-like burst every ten
+minutes, ``--hours`` long) with :class:`utrans.annotate.Annotator` and
+reports, in one run:
 
-* the real-time factor (record duration / wall time) of
-  ``utrans.annotate.annotate`` for ``phasenet``, ``eqtransformer``,
-  ``seist_s_dpk`` and ``seist_m_dpk`` (random weights, default options);
-* the share of annotate's wall time spent outside the model's forward passes
-  on the same windows: every call of the compiled forward pass
-  (``Predictor``) inside the timed run is timed too, and
-  ``outside forward = 1 - forward passes / annotate``;
-* where SeisBench is installed, ``seisbench.models.PhaseNet().annotate`` and
-  ``EQTransformer().annotate`` on the same stream (random weights, their
-  default window, overlap, blinding and batch size), run in a separate
-  process with the same number of threads, and the speed ratio
+* the real-time factor (record duration / wall time) of each model;
+* the share of annotate's wall time spent outside the model's forward
+  passes (every call of the runner inside the timed run is timed too:
+  ``outside forward = 1 - forward passes / annotate``; the rest is the
+  pipeline: resampling, windows, normalisation, stacking);
+* SeisBench's own ``annotate`` of the same weights on the same record, in a
+  child process with the same number of threads
+  (:class:`throughput_common.SeisBenchProcess`; its Python is
+  ``--seisbench_python`` or ``$UTRANS_SEISBENCH_PYTHON``), and the ratio
   ``SeisBench time / utrans time`` (> 1: utrans is faster).
 
-The machine is shared and noisy: every round times every system once, in an
-order rotated from round to round, and the table reports the median over
+``--models`` takes, comma separated:
+
+* SeisBench weight files (``phasenet.json.v1``: a file of
+  ``$UTRANS_REFERENCE/seisbench``, or any path, or a cache name such as
+  ``phasenet:stead``): loaded by :func:`utrans.loading.load_model`, so the
+  conventions (window, overlap, blinding, normalisation, stacking) are
+  SeisBench's, and SeisBench annotates with the same file;
+* preset names (``seist_s_dpk_diting``): trained weights from the preset
+  cache; no SeisBench counterpart;
+* registered names (``phasenet``, ``seist_m_dpk``): random weights
+  (``allow_random=True``, said in the table), the work per window of the
+  architecture; ``phasenet`` and ``eqtransformer`` (and the
+  ``seisbench_*`` names) are timed against SeisBench's class at its defaults
+  with random weights.
+
+The machine may be shared and noisy: every round times every system once, in
+an order rotated from round to round, and the table reports the median over
 rounds of the per-round times and ratios, with the load average before and
 after. SeisBench is an optional extra of this benchmark, not a dependency of
-utrans: ``pip install torch==2.13.0 seisbench``.
+utrans.
 
 Usage::
 
     python benchmarks/annotate_throughput.py [--hours 24] [--rounds 3] [--threads 2]
-        [--models phasenet,eqtransformer,seist_s_dpk,seist_m_dpk] [--no_seisbench]
-        [--no_fast]
+        [--models phasenet.json.v1,eqtransformer.json.v1,seist_s_dpk_diting,seist_m_dpk_diting]
+        [--batch_size 64] [--no_fast] [--seisbench_python PATH] [--no_seisbench]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DEFAULT_MODELS = "phasenet,eqtransformer,seist_s_dpk,seist_m_dpk"
-SEISBENCH_MODELS = {"phasenet": "PhaseNet", "eqtransformer": "EQTransformer"}
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
+from throughput_common import (  # noqa: E402
+    SeisBenchProcess,
+    TimedRunner,
+    add_seisbench_arguments,
+    reference_root,
+    seisbench_python,
+    synthetic_day,
+    warm_up_part,
+)
+from utrans.annotate import Annotator  # noqa: E402
+from utrans.core import presets  # noqa: E402
+from utrans.loading import is_seisbench_spec, load_model  # noqa: E402
+from utrans.models import list_models  # noqa: E402
 
-def synthetic_day(hours=24.0, sampling_rate=100.0, seed=0):
-    """A 3-component 100 Hz record: coloured noise and an event-like burst every 10 min.
+__all__ = ["main", "synthetic_day"]
 
-    Args:
-        hours: record length.
-        sampling_rate: Hz.
-        seed: random seed.
-
-    Returns:
-        An ``obspy.Stream`` (XX.BENCH..HH{Z,N,E}, float32).
-    """
-    import obspy
-    from scipy.signal import lfilter
-
-    rng = np.random.default_rng(seed)
-    n = int(hours * 3600 * sampling_rate)
-    traces = []
-    t = np.arange(int(40 * sampling_rate)) / sampling_rate
-    for comp in "ZNE":
-        x = lfilter([1.0], [1.0, -0.9], rng.standard_normal(n)).astype(np.float32)
-        for start in range(int(60 * sampling_rate), n - t.size, int(600 * sampling_rate)):
-            amp = 10.0 ** rng.uniform(0.5, 2.0)
-            burst = amp * np.exp(-t / 5.0) * np.sin(2 * np.pi * rng.uniform(2, 8) * t)
-            x[start:start + t.size] += burst.astype(np.float32)
-        traces.append(obspy.Trace(x, header={
-            "network": "XX", "station": "BENCH", "location": "", "channel": f"HH{comp}",
-            "sampling_rate": sampling_rate, "starttime": obspy.UTCDateTime(2024, 1, 1)}))
-    return obspy.Stream(traces)
+DEFAULT_MODELS = "phasenet.json.v1,eqtransformer.json.v1,seist_s_dpk_diting,seist_m_dpk_diting"
+# registered names timed against a SeisBench class at its defaults (random weights)
+SEISBENCH_CLASSES = {"phasenet": "PhaseNet", "eqtransformer": "EQTransformer",
+                     "seisbench_phasenet": "PhaseNet", "seisbench_eqtransformer": "EQTransformer",
+                     "seisbench_phasenetlight": "PhaseNetLight"}
 
 
-class TimedPredictor:
-    """A predictor that adds up the wall time of its compiled forward passes."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.batch_size = inner.batch_size
-        self.channels = inner.channels
-        self.normalization = inner.normalization
-        self.seconds = 0.0
-
-    def __call__(self, windows):
-        start = time.perf_counter()
-        out = self.inner(windows)
-        self.seconds += time.perf_counter() - start
-        return out
-
-
-def _seisbench_worker(conn, hours, threads):
-    """Child process: times SeisBench's annotate on request."""
-    import seisbench.models as sbm
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    stream = synthetic_day(hours)
-    models = {name: getattr(sbm, cls)() for name, cls in SEISBENCH_MODELS.items()}
-    for model in models.values():
-        model.eval()
-        model.annotate(stream.slice(stream[0].stats.starttime,
-                                    stream[0].stats.starttime + 600))  # warm-up
-    conn.send("ready")
-    while True:
-        name = conn.recv()
-        if name is None:
-            break
-        start = time.perf_counter()
-        models[name].annotate(stream)
-        conn.send(time.perf_counter() - start)
+def resolve(spec):
+    """``(keras model, weights label, SeisBench (class, file) or None)`` of one ``--models`` item."""
+    local = reference_root() / "seisbench" / spec
+    if local.is_file():
+        spec = str(local)
+    if spec in presets.PRESETS:
+        return load_model(spec), "preset", None
+    if spec in list_models():
+        keras.utils.set_random_seed(0)
+        sb = (SEISBENCH_CLASSES[spec], None) if spec in SEISBENCH_CLASSES else None
+        return load_model(spec, allow_random=True), "random (allow_random)", sb
+    if is_seisbench_spec(spec):
+        model = load_model(spec)
+        meta = model.seisbench_metadata
+        return model, f"SeisBench file {Path(meta['json']).name}", (meta["class"], meta["json"])
+    raise SystemExit(f"--models takes SeisBench weight files, preset names or registered names. "
+                     f"Received: {spec!r}")
 
 
 def main(argv=None):
@@ -123,100 +108,92 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=24.0, help="record length (default 24)")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (default 3)")
     parser.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
-    parser.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated registry names")
+    parser.add_argument("--models", default=DEFAULT_MODELS,
+                        help="comma list of SeisBench weight files, presets or registered names")
     parser.add_argument("--batch_size", type=int, default=64, help="utrans batch size (default 64)")
-    parser.add_argument("--no_seisbench", action="store_true", help="skip the SeisBench runs")
     parser.add_argument("--no_fast", action="store_true",
                         help="use the training graph instead of the inference-only graph")
+    add_seisbench_arguments(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-    import tensorflow as tf
-
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(2)
-    import keras
-
-    from utrans.annotate import Annotator
 
     load_before = os.getloadavg()
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    specs = [n.strip() for n in args.models.split(",") if n.strip()]
     stream = synthetic_day(args.hours)
     duration = args.hours * 3600
     print(f"Synthetic record: {args.hours:g} h, 3 x {stream[0].stats.npts} samples at 100 Hz; "
-          f"{args.threads} threads; load average {load_before[0]:.1f}", flush=True)
+          f"{args.threads} threads; batch {args.batch_size}; load average {load_before[0]:.1f} on "
+          f"{os.cpu_count()} CPUs", flush=True)
 
-    worker, conn = None, None
-    sb_names = []
-    if not args.no_seisbench:
-        if not all(importlib.util.find_spec(m) for m in ("seisbench", "torch")):
-            print("SeisBench (or torch) is not installed: SeisBench columns left empty.")
-        else:
-            ctx = mp.get_context("spawn")
-            conn, child = ctx.Pipe()
-            worker = ctx.Process(target=_seisbench_worker, args=(child, args.hours, args.threads))
-            worker.start()
-            conn.recv()
-            sb_names = [n for n in names if n in SEISBENCH_MODELS]
-
-    keras.utils.set_random_seed(0)
-    annotators, n_windows = {}, {}
-    for name in names:
-        ann = Annotator(name, batch_size=args.batch_size, fast=not args.no_fast)
-        ann.annotate(stream.slice(stream[0].stats.starttime, stream[0].stats.starttime + 600))
+    warm = warm_up_part(stream)
+    annotators, n_windows, weights, sb_models = {}, {}, {}, {}
+    for spec in specs:
+        model, weights[spec], sb = resolve(spec)
+        ann = Annotator(model, batch_size=args.batch_size, fast=not args.no_fast)
+        ann.runner = TimedRunner(ann.runner)
+        ann.annotate(warm)
         groups, _ = ann.groups(stream)
-        n_windows[name] = sum(ann.plan.count(g.duration_samples(100.0)) for g in groups)
-        timed = TimedPredictor(ann.predictor(n_windows[name]))
-        timed(np.zeros((timed.batch_size, timed.channels, ann.plan.in_samples), np.float32))
-        ann.predictor = lambda n, timed=timed: timed  # every run of this annotator is timed
-        annotators[name] = ann
+        rate = ann.conventions.sampling_rate
+        n_windows[spec] = sum(ann.plan.count(g.duration_samples(rate)) for g in groups)
+        annotators[spec] = ann
+        if sb is not None:
+            sb_models[spec] = sb
 
-    jobs = [("utrans", n) for n in names] + [("seisbench", n) for n in sb_names]
+    python, reason = seisbench_python(args)
+    seisbench = None
+    if python is None or not sb_models:
+        print(f"SeisBench: {reason or 'no model with a SeisBench counterpart'}; its columns "
+              "say n/a")
+    else:
+        seisbench = SeisBenchProcess(python, args.hours, args.threads, sb_models)
+        print(f"SeisBench: {seisbench.versions} ({python})", flush=True)
+
+    jobs = [("utrans", s) for s in specs]
+    if seisbench is not None:
+        jobs += [("seisbench", s) for s in sb_models]
     times = {job: [] for job in jobs}
-    forward = {name: [] for name in names}
+    forward = {s: [] for s in specs}
     for r in range(args.rounds):
         shift = r % len(jobs)
-        for kind, name in jobs[shift:] + jobs[:shift]:
-            if kind == "utrans":
-                ann = annotators[name]
-                timed = ann.predictor(0)
-                timed.seconds = 0.0
-                start = time.perf_counter()
-                ann.annotate(stream)
-                elapsed = time.perf_counter() - start
-                forward[name].append(timed.seconds)
-            else:
-                conn.send(name)
-                elapsed = conn.recv()
-            times[(kind, name)].append(elapsed)
+        for kind, spec in jobs[shift:] + jobs[:shift]:
+            if kind == "seisbench":
+                times[(kind, spec)].append(seisbench.time(spec))
+                continue
+            ann = annotators[spec]
+            ann.runner.reset()
+            start = time.perf_counter()
+            ann.annotate(stream)
+            times[(kind, spec)].append(time.perf_counter() - start)
+            forward[spec].append(ann.runner.seconds)
         print(f"round {r + 1}/{args.rounds} done; load average {os.getloadavg()[0]:.1f}",
               flush=True)
-    if worker is not None:
-        conn.send(None)
-        worker.join()
+    if seisbench is not None:
+        seisbench.close()
     load_after = os.getloadavg()
 
     med = statistics.median
     print()
-    print("| model | windows | utrans annotate (s) | real-time factor | forward passes (s) | "
-          "outside forward | SeisBench annotate (s) | SeisBench / utrans |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in names:
-        ours = times[("utrans", name)]
-        fwd = forward[name]
-        overhead = med([1 - f / o for f, o in zip(fwd, ours)])
-        row = (f"| {name} | {n_windows[name]} | {med(ours):.1f} | {duration / med(ours):,.0f} | "
-               f"{med(fwd):.1f} | {overhead:.0%} |")
-        if ("seisbench", name) in times:
-            sb = times[("seisbench", name)]
-            ratio = med([s / o for s, o in zip(sb, ours)])
+    print("| model | weights | windows | utrans annotate (s) | real-time factor | "
+          "forward passes (s) | outside forward | SeisBench annotate (s) | SeisBench / utrans |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for spec in specs:
+        ours = times[("utrans", spec)]
+        fwd = forward[spec]
+        outside = med([1 - f / o for f, o in zip(fwd, ours, strict=True)])
+        row = (f"| {spec} | {weights[spec]} | {n_windows[spec]} | {med(ours):.1f} | "
+               f"{duration / med(ours):,.0f} | {med(fwd):.1f} | {outside:.0%} |")
+        if ("seisbench", spec) in times:
+            sb = times[("seisbench", spec)]
+            ratio = med([s / o for s, o in zip(sb, ours, strict=True)])
             row += f" {med(sb):.1f} | {ratio:.2f} |"
         else:
-            row += " | |"
+            row += " n/a | n/a |"
         print(row)
-    print(f"\nLoad average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f}; "
+    print(f"\nLoad average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f} on "
           f"{os.cpu_count()} CPUs; medians over {args.rounds} rounds; ratios are medians of "
-          "per-round ratios.")
+          "per-round ratios (> 1: utrans is faster).")
+    return times
 
 
 if __name__ == "__main__":

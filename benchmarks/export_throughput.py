@@ -7,7 +7,7 @@ The same weights, the same record, the same windows, the same threads, one run:
   defaults, seeded random weights: the work per window is a trained model's),
   loaded with :func:`utrans.loading.load_model`, so the conventions (window,
   overlap, stacking, blinding, normalisation) are SeisBench's;
-* record: the synthetic station-day of ``annotate_throughput.py`` (3
+* record: the synthetic station-day of ``throughput_common.py`` (3
   components at 100 Hz, coloured noise and an event-like burst every ten
   minutes), ``--hours`` long;
 * runners: :class:`utrans.annotate.Annotator` with the Keras model (its
@@ -17,9 +17,11 @@ The same weights, the same record, the same windows, the same threads, one run:
   with ``batch_size=--batch_size``); TensorFlow, ONNX Runtime and LiteRT each
   get ``--threads`` threads;
 * SeisBench's own ``annotate`` of the same weights on the same record, in a
-  child process with the same threads, where ``seisbench`` and ``torch`` are
-  installed (``pip install seisbench`` with a CPU torch); otherwise its
-  columns say n/a.
+  child process with the same threads
+  (:class:`throughput_common.SeisBenchProcess`), run by the Python that has
+  ``seisbench`` and ``torch``: ``--seisbench_python``, else
+  ``$UTRANS_SEISBENCH_PYTHON``, else this Python if it has them; otherwise
+  its columns say n/a.
 
 Every round runs every system once, in an order rotated from round to round;
 the table gives medians over rounds of the times and of the per-round ratios
@@ -32,15 +34,13 @@ numbers are indicative only.
 Usage::
 
     python benchmarks/export_throughput.py [--hours 24] [--rounds 3] [--threads 2]
-        [--models phasenet,eqtransformer] [--batch_size 64] [--no_seisbench]
+        [--models phasenet,eqtransformer] [--batch_size 64]
+        [--seisbench_python PATH] [--no_seisbench]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import importlib.util
-import multiprocessing as mp
 import os
 import statistics
 import sys
@@ -55,7 +55,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tensorflow as tf  # noqa: E402
 
-from annotate_throughput import synthetic_day  # noqa: E402
+from throughput_common import (  # noqa: E402
+    SeisBenchProcess,
+    TimedRunner,
+    add_seisbench_arguments,
+    reference_root,
+    seisbench_python,
+    synthetic_day,
+    warm_up_part,
+)
 from utrans.annotate import Annotator  # noqa: E402
 from utrans.export import export  # noqa: E402
 from utrans.loading import load_model  # noqa: E402
@@ -67,67 +75,8 @@ WEIGHTS = {"phasenet": ("phasenet.json.v1", "PhaseNet"),
 SYSTEMS = ("keras", "onnx", "litert")
 
 
-def reference_root():
-    return Path(os.environ.get("UTRANS_REFERENCE",
-                               Path(__file__).resolve().parents[2] / "shared" / "reference"))
-
-
-class TimedRunner:
-    """A runner that adds up the wall time of its calls (the model's forward passes)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.batch_size = inner.batch_size
-        self.conventions = inner.conventions
-        self.name = inner.name
-        self.clock = [0.0]  # shared with resized copies
-
-    @property
-    def seconds(self):
-        return self.clock[0]
-
-    def reset(self):
-        self.clock[0] = 0.0
-
-    def resized(self, batch_size):
-        other = copy.copy(self)
-        other.inner = self.inner.resized(batch_size)
-        other.batch_size = other.inner.batch_size
-        return other
-
-    def __call__(self, x):
-        start = time.perf_counter()
-        out = self.inner(x)
-        self.clock[0] += time.perf_counter() - start
-        return out
-
-
-def _seisbench_worker(conn, hours, threads, files):
-    """Child process: times SeisBench's annotate of the same weights on request."""
-    import seisbench.models as sbm
-    import torch
-
-    torch.set_num_threads(threads)
-    stream = synthetic_day(hours)
-    models = {}
-    for name, (file, cls) in files.items():
-        prefix = str(reference_root() / "seisbench" / file.split(".json")[0])
-        models[name] = getattr(sbm, cls).load(prefix, version_str=file.rsplit(".v", 1)[1])
-        models[name].eval()
-        models[name].annotate(stream.slice(stream[0].stats.starttime,
-                                           stream[0].stats.starttime + 600))  # warm-up
-    conn.send("ready")
-    while True:
-        name = conn.recv()
-        if name is None:
-            break
-        start = time.perf_counter()
-        models[name].annotate(stream)
-        conn.send(time.perf_counter() - start)
-
-
 def build_annotators(name, args, folder):
-    """``{system: Annotator}`` of one model, each runner timed, warmed up on ten minutes."""
+    """``{system: Annotator}`` of one model, each runner timed."""
     weights = reference_root() / "seisbench" / WEIGHTS[name][0]
     model = load_model(str(weights))
     out = {"keras": Annotator(model, batch_size=args.batch_size)}
@@ -156,7 +105,7 @@ def main(argv=None):
     parser.add_argument("--models", default="phasenet,eqtransformer",
                         help="comma list of phasenet, eqtransformer")
     parser.add_argument("--batch_size", type=int, default=64, help="windows per call (default 64)")
-    parser.add_argument("--no_seisbench", action="store_true", help="skip the SeisBench runs")
+    add_seisbench_arguments(parser)
     args = parser.parse_args(argv)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(2)
@@ -172,23 +121,19 @@ def main(argv=None):
           f"{args.threads} threads per runtime; batch {args.batch_size}; load average "
           f"{load_before[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
-    worker, conn, sb_names = None, None, []
-    if args.no_seisbench:
-        print("SeisBench: skipped (--no_seisbench)")
-    elif not all(importlib.util.find_spec(m) for m in ("seisbench", "torch")):
-        print("SeisBench: not installed (seisbench and torch): its columns say n/a")
+    python, reason = seisbench_python(args)
+    seisbench, sb_names = None, []
+    if python is None:
+        print(f"SeisBench: {reason}; its columns say n/a")
     else:
-        ctx = mp.get_context("spawn")
-        conn, child = ctx.Pipe()
-        worker = ctx.Process(target=_seisbench_worker,
-                             args=(child, args.hours, args.threads,
-                                   {n: WEIGHTS[n] for n in names}))
-        worker.start()
-        conn.recv()
+        sb_files = {n: (WEIGHTS[n][1], str(reference_root() / "seisbench" / WEIGHTS[n][0]))
+                    for n in names}
+        seisbench = SeisBenchProcess(python, args.hours, args.threads, sb_files)
+        print(f"SeisBench: {seisbench.versions} ({python})", flush=True)
         sb_names = names
 
     annotators, n_windows = {}, {}
-    warm = stream.slice(stream[0].stats.starttime, stream[0].stats.starttime + 600)
+    warm = warm_up_part(stream)
     with tempfile.TemporaryDirectory(prefix="utrans_throughput_") as tmp:
         for name in names:
             annotators[name] = build_annotators(name, args, Path(tmp))
@@ -206,8 +151,7 @@ def main(argv=None):
             shift = r % len(jobs)
             for system, name in jobs[shift:] + jobs[:shift]:
                 if system == "seisbench":
-                    conn.send(name)
-                    times[(system, name)].append(conn.recv())
+                    times[(system, name)].append(seisbench.time(name))
                     continue
                 ann = annotators[name][system]
                 ann.runner.reset()
@@ -217,9 +161,8 @@ def main(argv=None):
                 forward[(system, name)].append(ann.runner.seconds)
             print(f"round {r + 1}/{args.rounds} done; load average {os.getloadavg()[0]:.1f}",
                   flush=True)
-    if worker is not None:
-        conn.send(None)
-        worker.join()
+    if seisbench is not None:
+        seisbench.close()
     load_after = os.getloadavg()
 
     med = statistics.median

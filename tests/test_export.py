@@ -30,6 +30,7 @@ from utrans.models import get_model
 from utrans.models.utrans import UTransBackbone
 from utrans.pipeline import Pipeline
 from utrans.runtime import conventions_of, load_exported, load_runner
+from utrans.runtime.exported import ONNX_PIECE
 from utrans.runtime.manifest import Manifest, manifest_path
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,6 +144,29 @@ def test_round_trip_matches_keras(models, exports, name, fmt):
     assert runner.manifest.model_name == model.name
     smaller = runner.resized(2)
     assert smaller.batch_size == 2 and runner.batch_size == 64
+
+
+def test_onnx_runner_runs_a_large_batch_in_pieces_with_the_same_outputs(models, exports):
+    # ONNX Runtime gets ONNX_PIECE windows per session call; a batch of 2.5 pieces
+    # gives the Keras outputs, in order, and each window's outputs alone.
+    _require("onnxruntime")
+    model = models("distpt_network")
+    runner = load_runner(exports("distpt_network", "onnx"))
+    n = 2 * ONNX_PIECE + ONNX_PIECE // 2
+    x, got = _check_parity(model, runner, "onnx", n)
+    assert got[0].shape[0] == n
+    calls = []
+    session_run = runner._session.run
+    runner._session.run = lambda names, feed: calls.append(len(next(iter(feed.values())))) \
+        or session_run(names, feed)
+    again = runner(x)
+    assert calls == [ONNX_PIECE, ONNX_PIECE, ONNX_PIECE // 2]
+    alone = [runner(x[i:i + 1]) for i in (0, ONNX_PIECE, n - 1)]
+    for out, want in zip(again, got, strict=True):
+        np.testing.assert_array_equal(out, want)
+    for k, i in enumerate((0, ONNX_PIECE, n - 1)):
+        for out, one in zip(got, alone[k], strict=True):
+            np.testing.assert_allclose(out[i:i + 1], one, rtol=1e-6, atol=1e-6)
 
 
 def test_manifest_describes_outputs_in_order(models, exports):

@@ -51,6 +51,11 @@ logger = logging.getLogger(__name__)
 
 #: Windows per call a runner suggests when neither the caller nor the graph fixes it.
 DEFAULT_BATCH_SIZE = 64
+#: Windows per ONNX Runtime session call: a caller's batch runs in pieces of this size. Its
+#: convolutions keep a few windows' activations in the CPU's caches; on 2 threads, 64
+#: EQTransformer windows ran 2-2.5x faster in pieces of 8 than in one call, PhaseNet alike
+#: or slightly faster.
+ONNX_PIECE = 8
 #: File suffixes of exported models and their formats.
 EXPORTED_SUFFIXES = {".onnx": "onnx", ".tflite": "litert"}
 _INSTALL = "pip install 'utrans[runtime]'"
@@ -201,7 +206,8 @@ class OnnxRunner(Runner):
         path: the ``.onnx`` file (its ``conventions.json`` beside it).
         num_threads: ONNX Runtime's intra-op threads (``None``: its default).
         manifest: the manifest (default: read from beside ``path``).
-        batch_size: windows per call suggested to callers (see :class:`Runner`).
+        batch_size: windows per call suggested to callers (see :class:`Runner`);
+            ONNX Runtime gets them in pieces of :data:`ONNX_PIECE` windows.
     """
 
     format = "onnx"
@@ -231,7 +237,12 @@ class OnnxRunner(Runner):
                 f"{self.manifest.input_name!r} and outputs {list(self.output_names)}")
 
     def _run(self, x):
-        return self._session.run(list(self.output_names), {self.manifest.input_name: x})
+        names, feed = list(self.output_names), self.manifest.input_name
+        if x.shape[0] <= ONNX_PIECE:
+            return self._session.run(names, {feed: x})
+        pieces = [self._session.run(names, {feed: x[i:i + ONNX_PIECE]})
+                  for i in range(0, x.shape[0], ONNX_PIECE)]
+        return [np.concatenate(parts) for parts in zip(*pieces, strict=True)]
 
 
 class LiteRTRunner(Runner):
