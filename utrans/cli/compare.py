@@ -35,8 +35,8 @@ def main(argv=None):
                 ["augmentation"], defaults={"output_name": "compare", "verbose": 0})
     args = {k: v for k, v in vars(parser.parse_args(argv)).items()}
     # The framework and the engines: lazy for start-up time (``--help`` needs neither).
-    from utrans.compare import compare  # noqa: PLC0415
-    from utrans.train import DataFiles  # noqa: PLC0415
+    from utrans.compare import compare  # noqa: PLC0415 - the framework: lazy for start-up time
+    from utrans.train import DataFiles  # noqa: PLC0415 - the framework: lazy for start-up time
 
     files = {k: args.pop(f"input_{k}" if k == "hdf5" else f"input_{k}set")
              for k in ("hdf5", "train", "valid", "test")}

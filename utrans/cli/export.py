@@ -105,8 +105,8 @@ def main(argv=None):
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         # Heavy: TensorFlow and the models load only when a model is exported (not for --help).
-        from utrans.export import export  # noqa: PLC0415
-        from utrans.loading import load_model  # noqa: PLC0415
+        from utrans.export import export  # noqa: PLC0415 - TensorFlow: lazy for start-up time
+        from utrans.loading import load_model  # noqa: PLC0415 - Keras: lazy for start-up time
     except ImportError as err:
         parser.exit(2, f"{parser.prog}: error: exporting needs TensorFlow and Keras ({err}); "
                        "install the package with them: pip install utrans\n")

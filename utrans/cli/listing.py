@@ -17,7 +17,7 @@ def main(argv=None):
         description="Print the tasks, the registered models by quantity with their "
                     "conventions, and the presets.").parse_args(argv)
     # The models (and the framework they are built with): lazy for start-up time.
-    from utrans.models import list_models, model_conventions  # noqa: PLC0415
+    from utrans.models import list_models, model_conventions  # noqa: PLC0415 - Keras: lazy for start-up time
 
     print("Tasks (utrans train|test|read N):")
     for task in sorted(TASKS.values(), key=lambda t: t.number):
