@@ -315,6 +315,22 @@ def test_conventions_file_of_another_model_is_refused(exports, tmp_path):
     other.unlink()
 
 
+
+@pytest.mark.parametrize("fmt, suffix, runtime", [("onnx", ".onnx", "onnxruntime"),
+                                                   ("litert", ".tflite", "ai_edge_litert")])
+def test_a_corrupt_exported_file_is_named_in_one_line(exports, tmp_path, fmt, suffix, runtime):
+    _require(runtime)
+    source = exports("distpt_network", "onnx").parent / "conventions.json"
+    manifest = json.loads(source.read_text())
+    manifest["format"], manifest["file"] = fmt, f"model{suffix}"
+    (tmp_path / "conventions.json").write_text(json.dumps(manifest))
+    broken = tmp_path / f"model{suffix}"
+    broken.write_bytes(b"not a model\n")
+    with pytest.raises(ExportError) as err:
+        load_runner(broken)
+    message = str(err.value)
+    assert str(broken) in message and "\n" not in message
+
 def test_export_refuses_a_folder_of_another_export(models, exports):
     folder = exports("distpt_network", "onnx").parent
     with pytest.raises(ExportError, match="belongs to another export"):

@@ -41,7 +41,7 @@ import pathlib
 
 import numpy as np
 
-from utrans.core.errors import ManifestError, MissingExtraError
+from utrans.core.errors import ExportError, ManifestError, MissingExtraError
 from utrans.runtime.manifest import MANIFEST_NAME, Manifest, manifest_path
 
 __all__ = ["EXPORTED_SUFFIXES", "LiteRTRunner", "OnnxRunner", "Runner", "SavedModelRunner", "is_exported",
@@ -199,6 +199,12 @@ class Runner:
         raise NotImplementedError
 
 
+
+def _first_line(err):
+    """The first line of an error's message (or its type when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
 class OnnxRunner(Runner):
     """An ``.onnx`` model through ONNX Runtime (CPU).
 
@@ -226,8 +232,12 @@ class OnnxRunner(Runner):
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
             options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(str(self.path), sess_options=options,
-                                                     providers=["CPUExecutionProvider"])
+        try:
+            self._session = onnxruntime.InferenceSession(str(self.path), sess_options=options,
+                                                         providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime's errors derive from Exception only
+            raise ExportError(f"{self.path} is not an ONNX model ONNX Runtime can load: "
+                              f"{_first_line(err)}") from err
         inputs = [i.name for i in self._session.get_inputs()]
         outputs = {o.name for o in self._session.get_outputs()}
         if inputs != [self.manifest.input_name] or not set(self.output_names) <= outputs:
@@ -263,7 +273,11 @@ class LiteRTRunner(Runner):
             from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 (optional: runtime extra)
         except ImportError as err:
             raise _missing("ai-edge-litert", "Running a LiteRT model") from err
-        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        except ValueError as err:
+            raise ExportError(f"{self.path} is not a LiteRT model the interpreter can load: "
+                              f"{_first_line(err)}") from err
         signatures = self._interpreter.get_signature_list()
         if len(signatures) != 1:
             raise ManifestError(f"{self.path} has {len(signatures)} signatures "
