@@ -63,9 +63,18 @@ def plot_map(events, stations, path, title="", dpi=110):
     """
     fig = Figure(figsize=(7.5, 9.0), layout="constrained")
     FigureCanvasAgg(fig)
-    map_ax, section_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.2])
+    map_ax, section_ax = fig.subplots(2, 1, height_ratios=[3, 1.2])
     lat0 = float(stations["latitude"].mean()) if len(stations) else 0.0
-    map_ax.set_aspect(1.0 / max(np.cos(np.radians(lat0)), 0.05), adjustable="datalim")
+    map_ax.set_aspect(1.0 / max(np.cos(np.radians(lat0)), 0.05), adjustable="box")
+    lats = np.concatenate([stations["latitude"].to_numpy(float),
+                           events["latitude"].to_numpy(float) if len(events) else []])
+    lons = np.concatenate([stations["longitude"].to_numpy(float),
+                           events["longitude"].to_numpy(float) if len(events) else []])
+    if len(lats):  # a margin, so stations and their names at the edge stay inside the map
+        pad_lat = max(np.ptp(lats) * 0.08, 0.01)
+        pad_lon = max(np.ptp(lons) * 0.08, 0.01)
+        map_ax.set_ylim(lats.min() - pad_lat, lats.max() + pad_lat)
+        map_ax.set_xlim(lons.min() - pad_lon, lons.max() + pad_lon)
     map_ax.scatter(stations["longitude"], stations["latitude"], marker="^", s=70, c="k",
                    label=f"stations ({len(stations)})", zorder=3)
     for row in stations.itertuples():
@@ -88,12 +97,15 @@ def plot_map(events, stations, path, title="", dpi=110):
     else:
         map_ax.text(0.5, 0.5, "no events", transform=map_ax.transAxes, ha="center",
                     va="center", fontsize=14, color="0.4")
-    map_ax.legend(loc="upper right", fontsize="small")
+    # Above the map, so that it hides no station and no event.
+    map_ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=5, fontsize="small",
+                  frameon=False, borderaxespad=0.0)
     map_ax.set_ylabel("latitude (deg)")
-    map_ax.set_title(title or f"{len(events)} events, {len(stations)} stations")
+    fig.suptitle(title or f"{len(events)} events, {len(stations)} stations")
     map_ax.grid(alpha=0.3)
     section_ax.scatter(stations["longitude"], -stations["elevation_m"] / 1000.0, marker="^",
                        s=40, c="k")
+    section_ax.set_xlim(map_ax.get_xlim())
     section_ax.invert_yaxis()
     section_ax.set_xlabel("longitude (deg)")
     section_ax.set_ylabel("depth (km)")
