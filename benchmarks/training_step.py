@@ -64,6 +64,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from utrans.core.tasks import get_task  # noqa: E402
+from utrans.formats.splits import load_split  # noqa: E402
 from utrans.loading import build_model, get_conventions  # noqa: E402
 try:  # the trainer's optimizer; older versions of utrans trained with Keras' Adam
     from utrans.models.optimizers import FusedAdam as TrainerAdam  # noqa: E402
@@ -233,8 +234,7 @@ def write_data(out, task, batch, steps, seed):
     written = _DATASETS[folder]
     # noise traces have no magnitude: the regression tasks train on earthquakes only
     suffix = "_all" if get_task(task).quantity == "picking" else ""
-    ids = {split: list(np.load(written[split + suffix], allow_pickle=True))
-           for split in ("train", "valid")}
+    ids = {split: load_split(written[split + suffix]) for split in ("train", "valid")}
     n_train = (steps + 1) * (batch // 2)
     if len(ids["train"]) < n_train or len(ids["valid"]) < batch:
         raise ValueError(f"batch {batch} x {steps + 1} steps needs more synthetic traces than "
