@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import keras
 import numpy as np
@@ -24,6 +25,7 @@ import utrans
 
 from utrans.core.conventions import Conventions
 from utrans.core.errors import ExportError, ManifestError, MissingExtraError
+from utrans.core.machine import set_default_threads
 from utrans.cli import console
 from utrans.export import export, output_layout
 from utrans.models import get_model
@@ -146,27 +148,55 @@ def test_round_trip_matches_keras(models, exports, name, fmt):
     assert smaller.batch_size == 2 and runner.batch_size == 64
 
 
-def test_onnx_runner_runs_a_large_batch_in_pieces_with_the_same_outputs(models, exports):
-    # ONNX Runtime gets ONNX_PIECE windows per session call; a batch of 2.5 pieces
-    # gives the Keras outputs, in order, and each window's outputs alone.
+@pytest.mark.parametrize("threads, n, sizes", [
+    (1, 2 * ONNX_PIECE + ONNX_PIECE // 2, [ONNX_PIECE, ONNX_PIECE, ONNX_PIECE // 2]),
+    (2, 2 * ONNX_PIECE + ONNX_PIECE // 2, [ONNX_PIECE, ONNX_PIECE, ONNX_PIECE // 2]),
+    (3, 20, [7, 7, 6]),   # at least one piece per thread
+    (2, 5, [3, 2]),
+    (4, 1, [1]),
+])
+def test_onnx_runner_runs_a_batch_in_pieces_over_its_threads(models, exports, threads, n, sizes):
+    # A batch runs in pieces of at most ONNX_PIECE windows, at least one per thread, on
+    # the runner's threads: the Keras outputs in order, and each window's outputs alone.
     _require("onnxruntime")
     model = models("distpt_network")
-    runner = load_runner(exports("distpt_network", "onnx"))
-    n = 2 * ONNX_PIECE + ONNX_PIECE // 2
+    runner = load_exported(exports("distpt_network", "onnx"), num_threads=threads)
+    assert runner.num_threads == threads
     x, got = _check_parity(model, runner, "onnx", n)
     assert got[0].shape[0] == n
-    calls = []
+    calls, lock = [], threading.Lock()
     session_run = runner._session.run
-    runner._session.run = lambda names, feed: calls.append(len(next(iter(feed.values())))) \
-        or session_run(names, feed)
+
+    def counted(names, feed):
+        with lock:
+            calls.append(len(next(iter(feed.values()))))
+        return session_run(names, feed)
+
+    runner._session.run = counted
     again = runner(x)
-    assert calls == [ONNX_PIECE, ONNX_PIECE, ONNX_PIECE // 2]
-    alone = [runner(x[i:i + 1]) for i in (0, ONNX_PIECE, n - 1)]
+    assert sorted(calls, reverse=True) == sizes
+    picks = sorted({0, min(ONNX_PIECE, n - 1), n - 1})
+    alone = [runner(x[i:i + 1]) for i in picks]
     for out, want in zip(again, got, strict=True):
         np.testing.assert_array_equal(out, want)
-    for k, i in enumerate((0, ONNX_PIECE, n - 1)):
+    for k, i in enumerate(picks):
         for out, one in zip(got, alone[k], strict=True):
             np.testing.assert_allclose(out[i:i + 1], one, rtol=1e-6, atol=1e-6)
+
+
+def test_runner_threads_follow_the_process_default(exports, monkeypatch):
+    # --threads (set_default_threads) and OMP_NUM_THREADS reach the ONNX runner.
+    _require("onnxruntime")
+    path = exports("distpt_network", "onnx")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert load_exported(path).num_threads == 3
+    set_default_threads(1)
+    try:
+        assert load_exported(path).num_threads == 1
+    finally:
+        set_default_threads(None)
+    with pytest.raises(ValueError, match="num_threads must be a positive integer"):
+        load_exported(path, num_threads=0)
 
 
 def test_manifest_describes_outputs_in_order(models, exports):

@@ -67,6 +67,7 @@ from utrans.annotate.characterization import Characterizer
 from utrans.annotate.core import Annotator
 from utrans.annotate.picks import PICK_COLUMNS, ClassifyOutput
 from utrans.core.io import write_json
+from utrans.core.machine import usable_cores
 from utrans.runtime import conventions_of
 
 __all__ = ["NetworkResult", "RunSettings", "load_models", "local_cluster", "plan_pad",
@@ -77,14 +78,6 @@ logger = logging.getLogger(__name__)
 # Extra seconds read around a unit beyond the model's window: the resampling
 # filter's edge transients and the minimum pick distance.
 _PAD_MARGIN_S = 10.0
-
-
-def usable_cores():
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclasses.dataclass(frozen=True)

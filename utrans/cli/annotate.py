@@ -31,6 +31,7 @@ import sys
 from utrans.cli import InputError, quiet_framework, run_job
 from utrans.core.errors import UtransError
 from utrans.core.io import check_output_dir
+from utrans.core.machine import set_default_threads
 from utrans.runtime import is_exported
 
 __all__ = ["add_model_options", "build_parser", "main", "output_folder", "set_threads",
@@ -161,8 +162,9 @@ def output_folder(path):
 
 
 def set_threads(threads):
-    """Threads of the Keras models' framework (``--threads``)."""
-    # Only for Keras models, whose framework is loaded by then: exported models have no threads.
+    """``--threads``: threads of exported models' runtimes and of the Keras models' framework."""
+    set_default_threads(threads)  # ONNX Runtime (utrans.runtime.exported) reads it
+    # TensorFlow only for Keras models, whose framework is loaded by then.
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

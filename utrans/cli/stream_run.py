@@ -36,6 +36,8 @@ def _select(args):
 def _picker(args, characterizer=None, on_pick=None):
     thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
                   if getattr(args, f"{k}_threshold") is not None}
+    if args.threads:
+        set_threads(args.threads)  # before the model opens: an exported model's runtime reads it
     try:
         picker = StreamPicker(args.model, batch_size=args.batch_size,
                               overlap=overlap_option(args.overlap), blinding=args.blinding,
