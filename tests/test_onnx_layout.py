@@ -85,3 +85,75 @@ def test_tidy_leaves_a_graph_without_shuffles_alone():
                          [h.make_tensor_value_info("y", t.FLOAT, [1, 3, 2])])
     proto = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
     assert tidy(onnx, proto) == 0 and len(proto.graph.node) == 1
+
+
+def _decoder_graph(onnx, crop_end=-3, slice_batch=False):
+    """PhaseNet's decoder step as tf2onnx writes it: a transposed convolution, ReLU, the
+    height axis squeezed, a crop, the skip connection concatenated, unsqueezed again."""
+    h, t = onnx.helper, onnx.TensorProto
+    rng = np.random.default_rng(1)
+    const = [onnx.numpy_helper.from_array(np.asarray(v, np.int64), n) for n, v in (
+        ("ax2", [2]), ("starts", [1 if slice_batch else 0, 1]),
+        ("ends", [2**31 - 1, crop_end]), ("axes", [0, 2]))]
+    const.append(onnx.numpy_helper.from_array(
+        rng.standard_normal((4, 2, 1, 7)).astype(np.float32), "w"))
+    nodes = [
+        h.make_node("ConvTranspose", ["x", "w"], ["up"], strides=[1, 4], kernel_shape=[1, 7],
+                    pads=[0, 0, 0, 0]),
+        h.make_node("Relu", ["up"], ["up_relu"]),
+        h.make_node("Squeeze", ["up_relu", "ax2"], ["up3"]),
+        h.make_node("Slice", ["up3", "starts", "ends", "axes"], ["crop"]),
+        h.make_node("Squeeze", ["skip", "ax2"], ["skip3"]),
+        h.make_node("Concat", ["skip3", "crop"], ["cat"], axis=1),
+        h.make_node("Unsqueeze", ["cat", "ax2"], ["cat4"]),
+        h.make_node("Relu", ["cat4"], ["y"]),  # the next convolution
+    ]
+    width = 4 * (5 - 1) + 7 - 1 - (-crop_end)
+    graph = h.make_graph(
+        nodes, "decoder",
+        [h.make_tensor_value_info("x", t.FLOAT, ["batch", 4, 1, 5]),
+         h.make_tensor_value_info("skip", t.FLOAT,
+                                  ["batch" if not slice_batch else "skip_batch", 3, 1, width])],
+        [h.make_tensor_value_info("y", t.FLOAT, ["out_batch", 5, 1, width])], const)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+def test_tidy_keeps_the_decoder_in_four_dimensions_and_crops_in_the_convolution():
+    # Squeeze sinks below the crop and the concatenation and meets the Unsqueeze; the crop
+    # (1 sample at the start, 3 at the end) becomes the transposed convolution's pads.
+    onnx = _require("onnx")
+    ort = _require("onnxruntime")
+    proto = _decoder_graph(onnx)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((2, 4, 1, 5)).astype(np.float32),
+             "skip": rng.standard_normal((2, 3, 1, 19)).astype(np.float32)}
+    want = _run(ort, proto, feeds)
+    tidy(onnx, proto)
+    onnx.checker.check_model(proto)
+    ops = collections.Counter(n.op_type for n in proto.graph.node)
+    assert ops == {"ConvTranspose": 1, "Relu": 2, "Concat": 1}, ops
+    (conv,) = [n for n in proto.graph.node if n.op_type == "ConvTranspose"]
+    pads = [list(a.ints) for a in conv.attribute if a.name == "pads"]
+    assert pads == [[0, 1, 0, 3]]
+    (concat,) = [n for n in proto.graph.node if n.op_type == "Concat"]
+    assert concat.attribute[0].i == 1
+    (got,) = _run(ort, proto, feeds)
+    assert got.shape == (2, 5, 1, 19)
+    np.testing.assert_array_equal(got, want[0])
+
+
+def test_a_crop_of_the_batch_stays_a_slice():
+    # A Slice that also cuts the batch axis cannot go into the convolution's pads.
+    onnx = _require("onnx")
+    ort = _require("onnxruntime")
+    proto = _decoder_graph(onnx, slice_batch=True)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((3, 4, 1, 5)).astype(np.float32),
+             "skip": rng.standard_normal((2, 3, 1, 19)).astype(np.float32)}
+    want = _run(ort, proto, feeds)
+    tidy(onnx, proto)
+    ops = collections.Counter(n.op_type for n in proto.graph.node)
+    assert ops["Slice"] == 1, ops
+    (conv,) = [n for n in proto.graph.node if n.op_type == "ConvTranspose"]
+    assert [list(a.ints) for a in conv.attribute if a.name == "pads"] == [[0, 0, 0, 0]]
+    np.testing.assert_array_equal(_run(ort, proto, feeds)[0], want[0])

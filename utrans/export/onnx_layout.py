@@ -14,6 +14,12 @@ Runtime's time.
 * a ``Concat`` whose inputs all come out of ``Transpose`` nodes of the same
   permutation becomes the ``Concat`` of their inputs (on the permuted axis)
   followed by that one ``Transpose``;
+* a ``Slice`` (constant axes) or ``Concat`` of ``Squeeze`` outputs (the same
+  squeezed axes) becomes the ``Slice`` / ``Concat`` of their inputs, then the
+  ``Squeeze``: a decoder's crop and skip concatenation stay 4-D, and the
+  ``Squeeze`` meets the ``Unsqueeze`` before the next convolution;
+* a ``Slice`` that crops only the spatial axes of ``Relu(ConvTranspose(x))``
+  goes into the ``ConvTranspose``'s pads (which crop its output);
 * a chain of ``Squeeze`` / ``Unsqueeze`` / ``Transpose`` nodes that keeps the
   order of the axes it does not add or remove (size-1 axes are
   interchangeable) becomes nothing, one ``Squeeze`` and/or one
@@ -192,6 +198,125 @@ def _collapse_layout_chains(g):
     return out
 
 
+def _squeezed_source(g, name):
+    """``(input, sorted axes)`` when ``name`` is made by a Squeeze of known axes, else ``None``."""
+    node = g.producer.get(name)
+    if node is None or node.op_type != "Squeeze" or node.input[0] not in g.ranks:
+        return None
+    axes = _axes(node, g.constants)
+    if axes is None:
+        return None
+    rank = g.ranks[node.input[0]]
+    return node.input[0], sorted({a % rank for a in axes})
+
+
+def _kept_axes(rank, squeezed):
+    return [i for i in range(rank) if i not in squeezed]
+
+
+def _sink_squeezes(g):
+    """``Slice(Squeeze(x))`` -> ``Squeeze(Slice(x))`` and ``Concat(Squeeze(x_i))`` ->
+    ``Squeeze(Concat(x_i))`` (the same squeezed axes), so that a ``Squeeze`` meets the
+    ``Unsqueeze`` after them and both go (:func:`_collapse_layout_chains`)."""
+    out, changed = [], False
+    for node in g.graph.node:
+        if node.op_type == "Slice" and len(node.input) >= 4:
+            source = _squeezed_source(g, node.input[0])
+            axes = g.constants.get(node.input[3])
+            if source is None or axes is None:
+                out.append(node)
+                continue
+            x, squeezed = source
+            rank = g.ranks[x]
+            kept = _kept_axes(rank, squeezed)
+            mapped = [kept[int(a) % len(kept)] for a in np.ravel(axes)]
+            inner = g.name(node.output[0])
+            inputs = [x, node.input[1], node.input[2], g.axes_input(mapped), *node.input[4:]]
+            out.append(g.onnx.helper.make_node("Slice", inputs, [inner], name=g.name(node.name)))
+            out.append(g.onnx.helper.make_node("Squeeze", [inner, g.axes_input(squeezed)],
+                                               [node.output[0]], name=g.name("squeeze")))
+            changed = True
+            continue
+        if node.op_type == "Concat" and node.input:
+            sources = [_squeezed_source(g, name) for name in node.input]
+            if any(s is None for s in sources) or len({(g.ranks[x], tuple(a))
+                                                        for x, a in sources}) != 1:
+                out.append(node)
+                continue
+            rank, squeezed = g.ranks[sources[0][0]], sources[0][1]
+            kept = _kept_axes(rank, squeezed)
+            axis = kept[_attributes(node)["axis"].i % len(kept)]
+            inner = g.name(node.output[0])
+            out.append(g.onnx.helper.make_node("Concat", [x for x, _ in sources], [inner],
+                                               axis=axis, name=g.name(node.name)))
+            out.append(g.onnx.helper.make_node("Squeeze", [inner, g.axes_input(squeezed)],
+                                               [node.output[0]], name=g.name("squeeze")))
+            changed = True
+            continue
+        out.append(node)
+    return out if changed else None
+
+
+_TO_END = 2**30  # a Slice end at or beyond this means "to the end" (tf2onnx writes 2**31 - 1)
+
+
+def _crop_into_transposed_convolution(g):
+    """``Slice(Relu(ConvTranspose(x)))`` cropping the spatial axes -> the crop in the
+    ``ConvTranspose``'s pads (which crop its output), ``Relu`` after it."""
+    drop, replace, rename = set(), {}, {}
+    for node in g.graph.node:
+        if node.op_type != "Slice" or len(node.input) < 4 or node.output[0] in g.outputs or any(
+                n not in g.constants for n in node.input[1:4]):
+            continue
+        if len(node.input) > 4 and node.input[4] and (
+                node.input[4] not in g.constants or np.any(g.constants[node.input[4]] != 1)):
+            continue
+        relu = g.producer.get(node.input[0])
+        if relu is None or relu.op_type != "Relu" or len(g.readers.get(relu.output[0], [])) != 1:
+            continue
+        conv = g.producer.get(relu.input[0])
+        if conv is None or conv.op_type != "ConvTranspose" or len(
+                g.readers.get(conv.output[0], [])) != 1 or relu.output[0] in g.outputs:
+            continue
+        attributes = _attributes(conv)
+        if "output_shape" in attributes or (
+                "auto_pad" in attributes and attributes["auto_pad"].s not in (b"", b"NOTSET")):
+            continue
+        rank = g.ranks.get(conv.output[0])
+        if rank is None or rank < 3:
+            continue
+        spatial = rank - 2
+        pads = list(attributes["pads"].ints) if "pads" in attributes else [0] * (2 * spatial)
+        starts, ends, axes = (np.ravel(g.constants[n]).astype(np.int64) for n in node.input[1:4])
+        ok = True
+        for start, end, axis in zip(starts, ends, axes, strict=True):
+            axis = int(axis) % rank
+            if axis < 2:
+                ok = ok and start == 0 and end >= _TO_END
+                continue
+            if start < 0 or not (end < 0 or end >= _TO_END):
+                ok = False
+                continue
+            pads[axis - 2] += int(start)
+            pads[axis - 2 + spatial] += 0 if end > 0 else int(-end)
+        if not ok:
+            continue
+        cropped = g.onnx.helper.make_node(
+            "ConvTranspose", list(conv.input), [conv.output[0]], name=conv.name,
+            **{a.name: g.onnx.helper.get_attribute_value(a) for a in conv.attribute
+               if a.name != "pads"}, pads=pads)
+        replace[id(conv)] = cropped
+        drop.add(id(node))
+        rename[node.output[0]] = relu.output[0]
+    if not replace:
+        return None
+    out = [replace.get(id(n), n) for n in g.graph.node if id(n) not in drop]
+    for n in out:
+        for i, name in enumerate(n.input):
+            n.input[i] = rename.get(name, name)
+    return out
+
+
 def _drop_unread(graph):
     """Remove nodes none of whose outputs is read (or a graph output)."""
     outputs = {o.name for o in graph.output}
@@ -227,7 +352,8 @@ def tidy(onnx, proto, max_rounds=10):
     before = len(proto.graph.node)
     for _ in range(max_rounds):
         changed = False
-        for rewrite in (_hoist_transposes_over_concat, _collapse_layout_chains):
+        for rewrite in (_hoist_transposes_over_concat, _sink_squeezes,
+                        _crop_into_transposed_convolution, _collapse_layout_chains):
             nodes = rewrite(_Graph(onnx, proto))
             if nodes is not None:
                 del proto.graph.node[:]
