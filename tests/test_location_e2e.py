@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO_ROOT
 from script_runner import run_script
 from utrans import synthetic
+from utrans.formats import load_split
 
 TINY = [
     "--epochs", "1", "--batch_size", "8", "--max_traces", "16", "--verbose", "0",
@@ -49,7 +50,7 @@ def test_tester_and_reader(trained):
     folder = out.parent / f"{out.name}_outputs"
     run_script("02_test/tester1.py", "--output_name", str(out), "--max_d", "114.5")
     frame = pd.read_csv(folder / "test" / "predictions.csv")
-    n_test = len(np.load(files["test"], allow_pickle=True))
+    n_test = len(load_split(files["test"]))
     assert len(frame) == n_test
     expected = ["trace_name", "station_lat", "station_lon", "true_lat", "true_lon",
                 "true_depth_km", "pred_lat", "pred_lon", "pred_depth_km", "lat_error_deg",

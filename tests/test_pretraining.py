@@ -16,6 +16,7 @@ from script_runner import run_script
 from utrans import synthetic
 from utrans.core.tasks import get_task
 from utrans.evaluate import reconstruction
+from utrans.formats import load_split
 from utrans.loading import build_model
 from utrans.models import UTransBackbone
 
@@ -58,7 +59,7 @@ def test_tester0_and_reader0(pretrained):
     work, folder, files = pretrained
     run_script("02_test/tester0.py", "--output_name", work / "pre", "--run_eagerly")
     frame = pd.read_csv(folder / "test" / "predictions.csv")
-    n_test = len(np.load(files["test_all"], allow_pickle=True))
+    n_test = len(load_split(files["test_all"]))
     assert len(frame) == n_test
     assert list(frame.columns[:6]) == ["trace_name", "mae", "corr_E", "corr_N", "corr_Z",
                                        "masked_input_mae"]

@@ -136,7 +136,7 @@ def test_task_end_to_end(dataset, case, number, model, extra):
     assert (folder / "models" / "best.keras").stat().st_size > 0
     frame = pd.read_csv(folder / "test" / "predictions.csv")
     suffix = "_all" if number == 6 else ""
-    n_test = len(np.load(files["test" + suffix], allow_pickle=True))
+    n_test = len(load_split(files["test" + suffix]))
     assert len(frame) == n_test
     assert list(frame.columns[: len(COLUMNS[number])]) == COLUMNS[number]
     metrics = json.loads((folder / "test" / "metrics.json").read_text())
