@@ -157,3 +157,42 @@ def test_a_crop_of_the_batch_stays_a_slice():
     (conv,) = [n for n in proto.graph.node if n.op_type == "ConvTranspose"]
     assert [list(a.ints) for a in conv.attribute if a.name == "pads"] == [[0, 0, 0, 0]]
     np.testing.assert_array_equal(_run(ort, proto, feeds)[0], want[0])
+
+
+@pytest.mark.parametrize("name, left, transposed", [
+    ("phasenet", {"Tile": 0, "Resize": 0}, 1),
+    # EQTransformer: the decoders' 18 upsamplings as Resize on the convolution outputs; the
+    # residual blocks' sums and scalings stay channels-last (11 convolutions read them
+    # through a Transpose; ONNX Runtime's own optimiser moves those). Without these rules
+    # 32 convolutions read a Transpose.
+    ("eqtransformer", {"Resize": 18}, 12),
+])
+def test_exported_decoders_have_no_layout_round_trips(name, left, transposed, tmp_path):
+    # The rules above on the graphs tf2onnx writes for two U-Net-like pickers: the
+    # decoders' upsampling, crops and skip concatenations stay in the convolutions' layout,
+    # and the exported graph gives the Keras model's outputs.
+    onnx = _require("onnx")
+    ort = _require("onnxruntime")
+    keras = pytest.importorskip("keras")
+    from utrans.export import export
+    from utrans.models import get_model
+
+    keras.utils.set_random_seed(0)
+    model = get_model(name, in_samples=512)
+    path = export(model, "onnx", tmp_path / f"{name}.onnx")
+    proto = onnx.load(str(path))
+    ops = collections.Counter(n.op_type for n in proto.graph.node)
+    for op, count in left.items():
+        assert ops[op] == count, (op, ops)
+    # Convolutions that read a Transpose (the first one reads the input's).
+    made_by = {out: node for node in proto.graph.node for out in node.output}
+    into_conv = [n.name for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")
+                 and made_by.get(n.input[0]) is not None
+                 and made_by[n.input[0]].op_type == "Transpose"]
+    assert len(into_conv) == transposed, into_conv
+    x = np.random.default_rng(0).standard_normal((3, 512, 3)).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {
+        proto.graph.input[0].name: x})
+    for have, expected in zip(got, want if isinstance(want, list) else [want], strict=True):
+        assert np.abs(have - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())

@@ -14,6 +14,12 @@ Runtime's time.
 * a ``Concat`` whose inputs all come out of ``Transpose`` nodes of the same
   permutation becomes the ``Concat`` of their inputs (on the permuted axis)
   followed by that one ``Transpose``;
+* a repeat along one axis (Keras's ``UpSampling1D``: ``Unsqueeze``, ``Tile``,
+  ``Reshape``) of a tensor that layout nodes made from a convolution output
+  becomes a nearest-neighbour ``Resize`` of that output's last axis, then the
+  layout nodes (ONNX Runtime runs the ``Resize`` in its convolution layout);
+* a ``Slice`` (constant axes) of a ``Transpose`` becomes the ``Slice`` of its
+  input (axes permuted), then the ``Transpose``;
 * a ``Slice`` (constant axes) or ``Concat`` of ``Squeeze`` outputs (the same
   squeezed axes) becomes the ``Slice`` / ``Concat`` of their inputs, then the
   ``Squeeze``: a decoder's crop and skip concatenation stay 4-D, and the
@@ -97,7 +103,11 @@ class _Graph:
             for name in node.output:
                 self.producer[name] = node
         self.outputs = {o.name for o in self.graph.output}
-        self._count = 0
+        # New names continue after those of earlier passes (``NAME__tidyN``).
+        taken = [name for node in self.graph.node for name in (node.name, *node.output)]
+        taken += [t.name for t in self.graph.initializer]
+        self._count = max((int(n.rsplit("__tidy", 1)[1]) for n in taken
+                           if "__tidy" in n and n.rsplit("__tidy", 1)[1].isdigit()), default=0)
 
     def name(self, base):
         self._count += 1
@@ -212,6 +222,131 @@ def _squeezed_source(g, name):
 
 def _kept_axes(rank, squeezed):
     return [i for i in range(rank) if i not in squeezed]
+
+
+def _shape_elements(g, name, depth=0):
+    """A 1-D shape tensor as a list of ``("dim", tensor, axis)`` / ``("const", value)``
+    items, when it is built from ``Shape``, ``Cast``, ``Slice`` (constant bounds), ``Concat``
+    and constants; ``None`` otherwise."""
+    if name in g.constants:
+        return [("const", int(v)) for v in np.ravel(g.constants[name])]
+    node = g.producer.get(name)
+    if node is None or depth > 8:
+        return None
+    if node.op_type == "Shape" and not node.attribute and node.input[0] in g.ranks:
+        return [("dim", node.input[0], i) for i in range(g.ranks[node.input[0]])]
+    if node.op_type == "Cast":
+        return _shape_elements(g, node.input[0], depth + 1)
+    if node.op_type == "Concat":
+        parts = [_shape_elements(g, i, depth + 1) for i in node.input]
+        return None if any(p is None for p in parts) else [e for p in parts for e in p]
+    if node.op_type == "Slice" and len(node.input) >= 3 and all(
+            i in g.constants for i in node.input[1:]):
+        items = _shape_elements(g, node.input[0], depth + 1)
+        bounds = [np.ravel(g.constants[i]) for i in node.input[1:]]
+        if items is None or any(b.size != 1 for b in bounds):
+            return None
+        start, end = int(bounds[0][0]), int(bounds[1][0])
+        if len(bounds) > 2 and int(bounds[2][0]) != 0 or len(bounds) > 3 and int(bounds[3][0]) != 1:
+            return None
+        return items[start:end]
+    return None
+
+
+def _layout_source(g, name):
+    """``(x, layout nodes from x to name, labels of name's axes in x's axes)`` for the chain
+    of layout nodes that makes ``name``; ``(name, [], its own axes)`` when there is none."""
+    chain = []
+    while (node := g.producer.get(name)) is not None and node.op_type in _LAYOUT_OPS:
+        chain.insert(0, node)
+        name = node.input[0]
+    if name not in g.ranks:
+        return None
+    labels = list(range(g.ranks[name]))
+    for node in chain:
+        labels = _step(labels, node, g.constants)
+        if labels is None:
+            return None
+    return name, chain, labels
+
+
+def _repeat_in_source_layout(g):
+    """A repeat along one axis (``Unsqueeze``, ``Tile``, ``Reshape`` merging the two axes:
+    Keras's ``UpSampling1D``) of a tensor that layout nodes made from a 4-D convolution
+    output, done on that output's last axis before the layout nodes."""
+    out, changed = [], False
+    for node in g.graph.node:
+        out.append(node)
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            continue
+        tile = g.producer.get(node.input[0])
+        unsq = g.producer.get(tile.input[0]) if tile is not None and tile.op_type == "Tile" else None
+        if unsq is None or unsq.op_type != "Unsqueeze" or tile.input[1] not in g.constants:
+            continue
+        axes = _axes(unsq, g.constants)
+        y = unsq.input[0]
+        if axes is None or len(axes) != 1 or y not in g.ranks:
+            continue
+        rank = g.ranks[y]
+        a = axes[0] % (rank + 1)
+        reps = [int(r) for r in np.ravel(g.constants[tile.input[1]])]
+        if a == 0 or len(reps) != rank + 1 or any(r != 1 for i, r in enumerate(reps) if i != a):
+            continue
+        shape = _shape_elements(g, node.input[1])
+        want_dims = [("dim", y, i) for i in range(rank)]
+        if (shape is None or len(shape) != rank or shape[a - 1][0] != "const"
+                or shape[:a - 1] != want_dims[:a - 1] or shape[a:] != want_dims[a:]):
+            continue  # not the merge of the repeated axis with the one before it
+        source = _layout_source(g, y)
+        if source is None or not source[1]:
+            continue
+        x, chain, labels = source
+        last = g.ranks[x] - 1
+        if labels[a - 1] != last:
+            continue  # the repeated axis is not the source's last one
+        merged = g.name(y)
+        out.pop()
+        scales = np.ones(last + 1, np.float32)
+        scales[last] = reps[a]
+        scales_name = g.name("scales")
+        g.graph.initializer.append(g.onnx.numpy_helper.from_array(scales, scales_name))
+        # Nearest-neighbour upsampling by an integer factor repeats each sample; ONNX
+        # Runtime runs it in its blocked-channel layout, between the convolutions.
+        out.append(g.onnx.helper.make_node(
+            "Resize", [x, "", scales_name], [merged], name=g.name("repeat"), mode="nearest",
+            coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
+        current = merged
+        for k, layout in enumerate(chain):
+            target = node.output[0] if k == len(chain) - 1 else g.name(layout.output[0])
+            copy = g.onnx.helper.make_node(layout.op_type, [current, *layout.input[1:]], [target],
+                                           name=g.name(layout.name))
+            copy.attribute.extend(layout.attribute)
+            out.append(copy)
+            current = target
+        changed = True
+    return out if changed else None
+
+
+def _sink_transposes(g):
+    """``Slice(Transpose_p(x))`` (constant axes) -> ``Transpose_p(Slice(x))``."""
+    out, changed = [], False
+    for node in g.graph.node:
+        source = g.producer.get(node.input[0]) if node.input else None
+        if (node.op_type != "Slice" or len(node.input) < 4 or source is None
+                or source.op_type != "Transpose" or node.input[3] not in g.constants
+                or source.input[0] not in g.ranks):
+            out.append(node)
+            continue
+        perm = _perm(source, g.ranks[source.input[0]])
+        mapped = [perm[int(a) % len(perm)] for a in np.ravel(g.constants[node.input[3]])]
+        inner = g.name(node.output[0])
+        inputs = [source.input[0], node.input[1], node.input[2], g.axes_input(mapped),
+                  *node.input[4:]]
+        out.append(g.onnx.helper.make_node("Slice", inputs, [inner], name=g.name(node.name)))
+        out.append(g.onnx.helper.make_node("Transpose", [inner], [node.output[0]], perm=perm,
+                                           name=g.name("transpose")))
+        changed = True
+    return out if changed else None
 
 
 def _sink_squeezes(g):
@@ -352,8 +487,9 @@ def tidy(onnx, proto, max_rounds=10):
     before = len(proto.graph.node)
     for _ in range(max_rounds):
         changed = False
-        for rewrite in (_hoist_transposes_over_concat, _sink_squeezes,
-                        _crop_into_transposed_convolution, _collapse_layout_chains):
+        for rewrite in (_hoist_transposes_over_concat, _repeat_in_source_layout,
+                        _sink_transposes, _sink_squeezes, _crop_into_transposed_convolution,
+                        _collapse_layout_chains):
             nodes = rewrite(_Graph(onnx, proto))
             if nodes is not None:
                 del proto.graph.node[:]
