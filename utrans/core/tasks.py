@@ -165,7 +165,10 @@ TASKS = {
         default_model="utrans_convmixer_location", loss="mse", output_name="location_demo",
         description=("Single-station earthquake location (station-event offset and normalised "
                      "depth) with U-Trans features and a ConvMixer head."),
-        demo=dict(n_events=2000, n_noise=0, batch_size=16, epochs=7, patience=7,
+        # 12 epochs: at 7 the validation loss was still falling steeply and the
+        # epicentral error ended between 0.56 and 1.09 of the baseline over data
+        # seeds 0-2; at 12 it is below 0.6 for each of them
+        demo=dict(n_events=2000, n_noise=0, batch_size=16, epochs=12, patience=12,
                   learning_rate=1e-3, augmentation=False),
         model_kwargs_demo=dict(filters=64, depth=3),
     ),
@@ -212,15 +215,19 @@ TASKS = {
         name="dpk", number=6, quantity="picking", default_model="seist_s_dpk",
         loss="binary_crossentropy", output_name="dpk_demo", phases=("P", "S"),
         description="Earthquake detection and P/S picking (SeisT dpk, PhaseNet, EQTransformer).",
+        # 16 epochs: the detection curve's width (F1 per sample of P to S + 2 (S - P))
+        # is the last thing learnt; at 12 epochs it ended at 0.875-0.93 over data seeds
         demo=dict(_SEIST_DEMO, n_noise=40, with_noise=True, in_samples=3072,
-                  p_position_ratio=None, batch_size=8, learning_rate=3e-3, epochs=12,
-                  patience=12),
+                  p_position_ratio=None, batch_size=8, learning_rate=3e-3, epochs=16,
+                  patience=16),
     ),
     "pmp": Task(
         name="pmp", number=7, quantity="polarity", default_model="seist_s_pmp",
         loss="categorical_crossentropy", output_name="pmp_demo",
         description="P first-motion polarity (SeisT pmp, DiTingMotion).",
-        demo=dict(_SEIST_DEMO, in_samples=1024, p_position_ratio=0.5),
+        # 480 events: with 240 the test split held 36 traces, and one trace more or
+        # less moved the accuracy across its bar of 0.9 from one data seed to another
+        demo=dict(_SEIST_DEMO, in_samples=1024, p_position_ratio=0.5, n_events=480),
     ),
     "emg": Task(
         name="emg", number=8, quantity="magnitude", default_model="seist_s_emg", loss="huber",
@@ -232,9 +239,13 @@ TASKS = {
         output_name="baz_demo", description="Back-azimuth (SeisT baz, BAZ-Network).",
         # the P first motion and the transverse S carry the direction: a dropped
         # channel or an added event hides it from the short demo; 2048 samples
-        # (P at 10 %) hold the P arrival and most S arrivals
+        # (P at 10 %) hold the P arrival and most S arrivals. With the reference's
+        # 1-degree Huber threshold the loss is the absolute error, whose gradient only
+        # says "more" or "less": the model stayed at the circular-mean baseline for
+        # some data seeds and left it after 14 epochs for others. A 30-degree
+        # threshold weighs large errors by their size (as for distance, task 10).
         demo=dict(_SEIST_DEMO, augmentation=False, n_events=600, in_samples=2048, epochs=22,
-                  patience=22, learning_rate=5e-3),
+                  patience=22, learning_rate=5e-3, objective_options=dict(delta=30.0)),
     ),
     "dis": Task(
         name="dis", number=10, quantity="distance", default_model="seist_s_dis", loss="huber",
