@@ -50,7 +50,10 @@ def model_file(tmp_path_factory):
 
 
 def _run(args, capsys):
-    code = main([str(a) for a in args] + ["--no_progress"])
+    try:
+        code = main([str(a) for a in args] + ["--no_progress"])
+    except SystemExit as stop:  # argparse's own errors (exit status 2)
+        code = stop.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -140,7 +143,7 @@ def test_cli_random_weights_only_when_asked(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing", "unreadable", "glob", "model", "random", "threshold",
-                                  "nothing"])
+                                  "nothing", "threads", "batch"])
 def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path, model_file, capsys, case):
     good = tmp_path / "good.mseed"
     _record().write(good, format="MSEED")
@@ -166,6 +169,12 @@ def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path, model_file, capsys,
     elif case == "threshold":
         args += ["--P_threshold", "1.5"]
         expect = "Received: P=1.5"
+    elif case == "threads":
+        args += ["--threads", "-3"]
+        expect = "argument --threads: expected an integer >= 1. Received: -3"
+    elif case == "batch":
+        args += ["--batch_size", "0"]
+        expect = "argument --batch_size: expected an integer >= 1. Received: 0"
     else:
         odd = _record()
         for tr in odd:

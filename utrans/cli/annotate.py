@@ -32,6 +32,7 @@ from utrans.cli import InputError, quiet_framework, run_job
 from utrans.core.errors import UtransError
 from utrans.core.io import check_output_dir
 from utrans.core.machine import set_default_threads
+from utrans.core.options import positive_int
 from utrans.runtime import is_exported
 
 __all__ = ["add_model_options", "build_parser", "main", "output_folder", "set_threads",
@@ -99,7 +100,7 @@ def add_model_options(p, model=None):
     p.add_argument("--random_weights", action="store_true",
                    help="allow a registered architecture without trained weights (its picks "
                         "mean nothing: for testing the pipeline only)")
-    p.add_argument("--batch_size", type=int, default=64,
+    p.add_argument("--batch_size", type=positive_int, default=64,
                    help="windows per model call (default: %(default)s)")
     p.add_argument("--overlap", type=float, default=None,
                    help="window overlap: a fraction < 1 of the window or a number of samples "
@@ -120,7 +121,7 @@ def add_model_options(p, model=None):
                    help="comma-separated window models (e.g. seist_m_pmp_diting,"
                         "seist_m_emg_diting,seist_m_baz_diting,seist_m_dis_diting): each P pick "
                         "gets their polarity, magnitude, back-azimuth and distance columns")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for the model (default: all)")
     p.add_argument("--verbose", action="store_true", help="show framework messages")
     return p
