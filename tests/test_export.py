@@ -197,6 +197,10 @@ def test_runner_threads_follow_the_process_default(exports, monkeypatch):
         set_default_threads(None)
     with pytest.raises(ValueError, match="num_threads must be a positive integer"):
         load_exported(path, num_threads=0)
+    # LiteRT too: the bad number is named, not blamed on the file.
+    _require("ai_edge_litert")
+    with pytest.raises(ValueError, match="^num_threads must be a positive integer"):
+        load_exported(exports("distpt_network", "litert"), num_threads=0)
 
 
 def test_manifest_describes_outputs_in_order(models, exports):

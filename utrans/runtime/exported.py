@@ -69,6 +69,11 @@ def _positive(value, name="batch_size"):
     return int(value)
 
 
+def _threads(num_threads):
+    """``num_threads`` checked, or :func:`utrans.core.machine.default_threads` for ``None``."""
+    return _positive(default_threads() if num_threads is None else num_threads, "num_threads")
+
+
 def _missing(package, what):
     return MissingExtraError(f"{what} needs {package}, which is not installed: {_INSTALL}")
 
@@ -201,11 +206,11 @@ class Runner:
         raise NotImplementedError
 
 
-
 def _first_line(err):
     """The first line of an error's message (or its type when it has none)."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
 
 class OnnxRunner(Runner):
     """An ``.onnx`` model through ONNX Runtime (CPU).
@@ -233,8 +238,7 @@ class OnnxRunner(Runner):
             import onnxruntime  # noqa: PLC0415 (optional dependency: the runtime extra)
         except ImportError as err:
             raise _missing("onnxruntime", "Running an ONNX model") from err
-        self.num_threads = _positive(default_threads() if num_threads is None else num_threads,
-                              "num_threads")
+        self.num_threads = _threads(num_threads)
         options = onnxruntime.SessionOptions()
         # One core per call: the threads of this runner run pieces side by side.
         options.intra_op_num_threads = 1
@@ -289,11 +293,9 @@ class LiteRTRunner(Runner):
             from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 (optional: runtime extra)
         except ImportError as err:
             raise _missing("ai-edge-litert", "Running a LiteRT model") from err
+        threads = _threads(num_threads)
         try:
-            self._interpreter = Interpreter(
-                model_path=str(self.path),
-                num_threads=_positive(default_threads() if num_threads is None else num_threads,
-                                      "num_threads"))
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
         except ValueError as err:
             raise ExportError(f"{self.path} is not a LiteRT model the interpreter can load: "
                               f"{_first_line(err)}") from err
