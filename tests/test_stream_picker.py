@@ -582,6 +582,21 @@ def test_stream_demo_runs(tmp_path):
     assert (tmp_path / "state" / "state.json").exists()
 
 
+
+def test_stream_demo_threads_with_a_characteriser(tmp_path):
+    # --threads is set before any model opens: with --characterize the characteriser's model
+    # opened first, and TensorFlow refused the later thread count (RuntimeError).
+    keras.utils.set_random_seed(0)
+    window_model = tmp_path / "pmp.keras"
+    get_model("seist_s_pmp", in_samples=256, layer_blocks=[1, 1, 1, 1]).save(window_model)
+    result = run_cli("stream-demo", "--model", "phasenet", "--random_weights", "--stations", "1",
+                     "--minutes", "1", "--speed", "0", "--threads", "1",
+                     "--characterize", str(window_model), "--output", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "true P arrivals picked within 0.5 s" in result.stdout
+
+
 # --------------------------------------------------------------------------- a real picker
 
 

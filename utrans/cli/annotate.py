@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pathlib
 import sys
 
@@ -163,12 +164,17 @@ def output_folder(path):
 
 
 def set_threads(threads):
-    """``--threads``: threads of exported models' runtimes and of the Keras models' framework."""
-    set_default_threads(threads)  # ONNX Runtime (utrans.runtime.exported) reads it
-    # TensorFlow only for Keras models, whose framework is loaded by then.
+    """``--threads``: threads of exported models' runtimes and of TensorFlow.
+
+    Call it before any model is opened: TensorFlow refuses a new thread count
+    once it has run anything.
+    """
+    set_default_threads(threads)  # ONNX Runtime and LiteRT (utrans.runtime.exported) read it
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
+    else:  # read by TensorFlow when it starts (with --verbose it is not loaded yet)
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
 
 
 def main(argv=None, prog="utrans-annotate"):

@@ -36,8 +36,6 @@ def _select(args):
 def _picker(args, characterizer=None, on_pick=None):
     thresholds = {k: getattr(args, f"{k}_threshold") for k in ("P", "S", "det")
                   if getattr(args, f"{k}_threshold") is not None}
-    if args.threads:
-        set_threads(args.threads)  # before the model opens: an exported model's runtime reads it
     try:
         picker = StreamPicker(args.model, batch_size=args.batch_size,
                               overlap=overlap_option(args.overlap), blinding=args.blinding,
@@ -49,8 +47,6 @@ def _picker(args, characterizer=None, on_pick=None):
     except (UtransError, KeyError, OSError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         raise InputError(f"model {args.model!r}: {message}") from err
-    if args.threads:
-        set_threads(args.threads)
     print(f"Model {picker.name}: {picker.conventions.describe()}; windows every "
           f"{picker.plan.step / picker.rate:g} s", flush=True)
     seconds = picker.warm_up()
@@ -131,6 +127,8 @@ def run(args):
     if args.sds is not None and not args.sds.is_dir():
         raise InputError(f"--sds {args.sds}: no such folder")
     catalog = _catalog(args, args.inventory, out_dir, _print_event) if args.catalog else None
+    if args.threads:
+        set_threads(args.threads)  # before any model (picker or characteriser) opens
     characterizer = load_characterizer(args.characterize, batch_size=8) \
         if args.characterize else None
     picker = _picker(args, characterizer)
@@ -196,6 +194,8 @@ def demo(args):
         catalog = _catalog(args, made.stations, out_dir, on_event)
     else:
         network, truth = demo_network(args.stations, 60.0 * args.minutes, seed=args.seed)
+    if args.threads:
+        set_threads(args.threads)  # before any model (picker or characteriser) opens
     picker = _picker(args, load_characterizer(args.characterize, batch_size=8)
                      if args.characterize else None, on_pick)
     writer = _writer(out_dir, picker, args)
