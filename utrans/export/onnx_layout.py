@@ -224,6 +224,28 @@ def _kept_axes(rank, squeezed):
     return [i for i in range(rank) if i not in squeezed]
 
 
+def _copy_layout(g, layout, source, target):
+    """``layout`` (a Squeeze, Unsqueeze or Transpose) applied to ``source``, written to ``target``."""
+    copy = g.onnx.helper.make_node(layout.op_type, [source, *layout.input[1:]], [target],
+                                   name=g.name(layout.name))
+    copy.attribute.extend(layout.attribute)
+    return copy
+
+
+def _input_axes(g, node):
+    """``(x, axes)`` for a Squeeze (known axes) or Transpose ``node`` of ``x``: output axis
+    ``k`` is axis ``axes[k]`` of ``x``; ``None`` otherwise."""
+    x = node.input[0]
+    if x not in g.ranks:
+        return None
+    if node.op_type == "Transpose":
+        return x, _perm(node, g.ranks[x])
+    if node.op_type == "Squeeze":
+        source = _squeezed_source(g, node.output[0])
+        return None if source is None else (x, _kept_axes(g.ranks[x], source[1]))
+    return None
+
+
 def _shape_elements(g, name, depth=0):
     """A 1-D shape tensor as a list of ``("dim", tensor, axis)`` / ``("const", value)``
     items, when it is built from ``Shape``, ``Cast``, ``Slice`` (constant bounds), ``Concat``
@@ -318,77 +340,55 @@ def _repeat_in_source_layout(g):
         current = merged
         for k, layout in enumerate(chain):
             target = node.output[0] if k == len(chain) - 1 else g.name(layout.output[0])
-            copy = g.onnx.helper.make_node(layout.op_type, [current, *layout.input[1:]], [target],
-                                           name=g.name(layout.name))
-            copy.attribute.extend(layout.attribute)
-            out.append(copy)
+            out.append(_copy_layout(g, layout, current, target))
             current = target
         changed = True
     return out if changed else None
 
 
-def _sink_transposes(g):
-    """``Slice(Transpose_p(x))`` (constant axes) -> ``Transpose_p(Slice(x))``."""
+def _sink_layout_below_slices(g):
+    """``Slice(L(x))`` (constant axes), ``L`` a ``Transpose`` or a ``Squeeze`` ->
+    ``L(Slice(x))`` with the axes mapped to ``x``'s."""
     out, changed = [], False
     for node in g.graph.node:
-        source = g.producer.get(node.input[0]) if node.input else None
-        if (node.op_type != "Slice" or len(node.input) < 4 or source is None
-                or source.op_type != "Transpose" or node.input[3] not in g.constants
-                or source.input[0] not in g.ranks):
+        layout = g.producer.get(node.input[0]) if node.input else None
+        source = _input_axes(g, layout) if (
+            layout is not None and node.op_type == "Slice" and len(node.input) >= 4
+            and node.input[3] in g.constants) else None
+        if source is None:
             out.append(node)
             continue
-        perm = _perm(source, g.ranks[source.input[0]])
-        mapped = [perm[int(a) % len(perm)] for a in np.ravel(g.constants[node.input[3]])]
+        x, axes = source
+        mapped = [axes[int(a) % len(axes)] for a in np.ravel(g.constants[node.input[3]])]
         inner = g.name(node.output[0])
-        inputs = [source.input[0], node.input[1], node.input[2], g.axes_input(mapped),
-                  *node.input[4:]]
+        inputs = [x, node.input[1], node.input[2], g.axes_input(mapped), *node.input[4:]]
         out.append(g.onnx.helper.make_node("Slice", inputs, [inner], name=g.name(node.name)))
-        out.append(g.onnx.helper.make_node("Transpose", [inner], [node.output[0]], perm=perm,
-                                           name=g.name("transpose")))
+        out.append(_copy_layout(g, layout, inner, node.output[0]))
         changed = True
     return out if changed else None
 
 
-def _sink_squeezes(g):
-    """``Slice(Squeeze(x))`` -> ``Squeeze(Slice(x))`` and ``Concat(Squeeze(x_i))`` ->
-    ``Squeeze(Concat(x_i))`` (the same squeezed axes), so that a ``Squeeze`` meets the
-    ``Unsqueeze`` after them and both go (:func:`_collapse_layout_chains`)."""
+def _sink_squeezes_below_concat(g):
+    """``Concat(Squeeze(x_i))`` (the same squeezed axes) -> ``Squeeze(Concat(x_i))``, so that
+    the ``Squeeze`` meets the ``Unsqueeze`` after it and both go
+    (:func:`_collapse_layout_chains`)."""
     out, changed = [], False
     for node in g.graph.node:
-        if node.op_type == "Slice" and len(node.input) >= 4:
-            source = _squeezed_source(g, node.input[0])
-            axes = g.constants.get(node.input[3])
-            if source is None or axes is None:
-                out.append(node)
-                continue
-            x, squeezed = source
-            rank = g.ranks[x]
-            kept = _kept_axes(rank, squeezed)
-            mapped = [kept[int(a) % len(kept)] for a in np.ravel(axes)]
-            inner = g.name(node.output[0])
-            inputs = [x, node.input[1], node.input[2], g.axes_input(mapped), *node.input[4:]]
-            out.append(g.onnx.helper.make_node("Slice", inputs, [inner], name=g.name(node.name)))
-            out.append(g.onnx.helper.make_node("Squeeze", [inner, g.axes_input(squeezed)],
-                                               [node.output[0]], name=g.name("squeeze")))
-            changed = True
+        sources = [_squeezed_source(g, name) for name in node.input] \
+            if node.op_type == "Concat" else [None]
+        if not sources or any(s is None for s in sources) or len(
+                {(g.ranks[x], tuple(a)) for x, a in sources}) != 1:
+            out.append(node)
             continue
-        if node.op_type == "Concat" and node.input:
-            sources = [_squeezed_source(g, name) for name in node.input]
-            if any(s is None for s in sources) or len({(g.ranks[x], tuple(a))
-                                                        for x, a in sources}) != 1:
-                out.append(node)
-                continue
-            rank, squeezed = g.ranks[sources[0][0]], sources[0][1]
-            kept = _kept_axes(rank, squeezed)
-            axis = kept[_attributes(node)["axis"].i % len(kept)]
-            inner = g.name(node.output[0])
-            out.append(g.onnx.helper.make_node("Concat", [x for x, _ in sources], [inner],
-                                               axis=axis, name=g.name(node.name)))
-            out.append(g.onnx.helper.make_node("Squeeze", [inner, g.axes_input(squeezed)],
-                                               [node.output[0]], name=g.name("squeeze")))
-            changed = True
-            continue
-        out.append(node)
+        rank, squeezed = g.ranks[sources[0][0]], sources[0][1]
+        kept = _kept_axes(rank, squeezed)
+        axis = kept[_attributes(node)["axis"].i % len(kept)]
+        inner = g.name(node.output[0])
+        out.append(g.onnx.helper.make_node("Concat", [x for x, _ in sources], [inner],
+                                           axis=axis, name=g.name(node.name)))
+        out.append(g.onnx.helper.make_node("Squeeze", [inner, g.axes_input(squeezed)],
+                                           [node.output[0]], name=g.name("squeeze")))
+        changed = True
     return out if changed else None
 
 
@@ -488,8 +488,8 @@ def tidy(onnx, proto, max_rounds=10):
     for _ in range(max_rounds):
         changed = False
         for rewrite in (_hoist_transposes_over_concat, _repeat_in_source_layout,
-                        _sink_transposes, _sink_squeezes, _crop_into_transposed_convolution,
-                        _collapse_layout_chains):
+                        _sink_layout_below_slices, _sink_squeezes_below_concat,
+                        _crop_into_transposed_convolution, _collapse_layout_chains):
             nodes = rewrite(_Graph(onnx, proto))
             if nodes is not None:
                 del proto.graph.node[:]
